@@ -1,0 +1,47 @@
+# inventory-import: one entry point for setting up, testing, linting, building and the demo.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PY_TOOLS := moto[server]==5.2.* cfn-lint cargo-lambda ziglang
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup test lint fmt build demo bench clean
+
+## setup: create .venv with the local AWS stack (moto) and the build/lint tools
+setup: $(STAMP)
+
+$(STAMP): Makefile
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check $(PY_TOOLS)
+	touch $@
+
+## test: every test (unit tests and integration tests against a local moto server)
+test: setup
+	cargo test --workspace --locked
+
+## lint: formatting and clippy with warnings as errors
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+## build: release Lambda bootstrap binaries for x86_64 (target/lambda/<function>/bootstrap)
+build: setup
+	cargo lambda build --release --x86-64 --bin trigger --bin worker --bin committer
+
+## demo: generate a source bucket and its inventory on a local moto server and inspect it
+demo: setup
+	cargo build --locked -p inventory-import
+	scripts/demo.sh
+
+## bench: reader throughput and peak memory on a 1 GB single-row-group data file
+bench: setup
+	scripts/bench-reader.sh
+
+clean:
+	rm -rf $(VENV) target bench/data

@@ -1,0 +1,125 @@
+//! `inventory-import inspect`: validate a delivery and print what it holds.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressStyle};
+use inventory_core::inspect::{InspectOptions, ManifestReport, inspect_manifest};
+use inventory_core::{InventoryEntry, S3Url};
+
+use crate::StoreArgs;
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The delivery's manifest, s3://<bucket>/<prefix>/<source-bucket>/<config-id>/<YYYY-MM-DDTHH-MMZ>/manifest.json
+    manifest: S3Url,
+    /// Print the report as JSON
+    #[arg(long)]
+    json: bool,
+    /// Also print the entries to import (at most N, sorted by key)
+    #[arg(long, value_name = "N")]
+    entries: Option<usize>,
+    /// Directory for temporary copies of data files (default: the system's)
+    #[arg(long, value_name = "DIR")]
+    temp_dir: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub async fn run(args: InspectArgs) -> Result<()> {
+    let store = args.store.open().await;
+    let mut options = InspectOptions::default();
+    if let Some(dir) = &args.temp_dir {
+        options.temp_dir = dir.clone();
+    }
+    let progress = if args.json {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(0);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} data files read: {pos} {wide_msg}")
+                .context("progress bar template")?,
+        );
+        bar
+    };
+    let on_file = |file: &inventory_core::inspect::FileReport| {
+        progress.inc(1);
+        progress.set_message(format!("{} rows", HumanCount(file.rows)));
+    };
+    let collected: Vec<InventoryEntry> = Vec::new();
+    let (report, mut entries) = if args.entries.is_some() {
+        inspect_manifest(&store, &args.manifest, &options, collected, on_file).await
+    } else {
+        inspect_manifest(&store, &args.manifest, &options, (), on_file)
+            .await
+            .map(|(report, ())| (report, Vec::new()))
+    }
+    .with_context(|| format!("inspecting {}", args.manifest))?;
+    progress.finish_and_clear();
+    entries.sort();
+    entries.truncate(args.entries.unwrap_or(0));
+    let peak_rss = inventory_core::process::peak_rss_bytes();
+
+    if args.json {
+        let mut value = serde_json::to_value(&report)?;
+        value["rows_per_second"] = serde_json::json!(report.rows_per_second());
+        value["peak_rss_bytes"] = serde_json::json!(peak_rss);
+        if args.entries.is_some() {
+            value["entries"] = serde_json::to_value(&entries)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print_report(&report, peak_rss);
+        for entry in &entries {
+            println!(
+                "  {:?}  {}  {}  {}",
+                entry.key,
+                HumanBytes(entry.size),
+                entry.etag,
+                entry.version_id.as_deref().unwrap_or("null")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_report(report: &ManifestReport, peak_rss: Option<u64>) {
+    let checksum = if report.checksum_verified {
+        "manifest.checksum verified"
+    } else {
+        "no manifest.checksum found"
+    };
+    println!("Manifest     {} ({checksum})", report.manifest);
+    println!("Source       s3://{}", report.source_bucket);
+    println!("Created      {}", report.created_at);
+    println!(
+        "Data files   {} ({}), sizes and MD5s verified",
+        report.files,
+        HumanBytes(report.bytes)
+    );
+    println!("Rows         {}", HumanCount(report.rows));
+    println!(
+        "Objects      {} to import ({})",
+        HumanCount(report.objects),
+        HumanBytes(report.object_bytes)
+    );
+    let s = &report.skipped;
+    println!(
+        "Skipped      {} rows: {} noncurrent versions, {} delete markers, {} incomplete rows",
+        HumanCount(s.total()),
+        HumanCount(s.noncurrent_version),
+        HumanCount(s.delete_marker),
+        HumanCount(s.incomplete_row)
+    );
+    let memory = peak_rss
+        .map(|b| format!("; peak memory {}", HumanBytes(b)))
+        .unwrap_or_default();
+    println!(
+        "Read         fetched in {:.2} s, decoded in {:.2} s ({} rows/s){memory}",
+        report.fetch_seconds,
+        report.decode_seconds,
+        HumanCount(report.rows_per_second() as u64)
+    );
+}

@@ -1,0 +1,79 @@
+//! `inventory-import`: drive S3 Inventory imports from a terminal.
+
+mod dev;
+mod inspect;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use inventory_core::ObjectStore;
+
+#[derive(Parser)]
+#[command(
+    name = "inventory-import",
+    version,
+    about = "Zero-copy versioning of huge S3 buckets, imported from S3 Inventory",
+    long_about = "Zero-copy versioning of huge S3 buckets, imported from S3 Inventory.\n\n\
+        AWS settings come from the standard configuration chain (AWS_PROFILE, AWS_REGION, \
+        credentials, ...). Set AWS_ENDPOINT_URL to use a local emulator such as moto or LocalStack."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate an S3 Inventory delivery and summarise what it would import
+    Inspect(inspect::InspectArgs),
+    /// Tools for development, tests and benchmarks
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
+}
+
+/// Where objects are read and written.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Use a local directory instead of S3: s3://bucket/key is <DIR>/bucket/key
+    #[arg(long, value_name = "DIR", global = true)]
+    local_root: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    pub async fn open(&self) -> ObjectStore {
+        match &self.local_root {
+            Some(root) => ObjectStore::Local(root.clone()),
+            None => {
+                let config = inventory_core::aws::load_config().await;
+                ObjectStore::S3(inventory_core::aws::s3_client(&config))
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Inspect(args) => inspect::run(args).await,
+        Command::Dev(command) => dev::run(command).await,
+    }
+}

@@ -1,0 +1,23 @@
+//! AWS clients built from the standard configuration chain.
+//!
+//! `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`) points every client at a local
+//! emulator such as moto or LocalStack; S3 then uses path-style addressing, which
+//! emulators need.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Loads the shared AWS configuration (region, credentials, endpoint) from the environment.
+pub async fn load_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// An S3 client for `config`; path-style addressing when a custom endpoint is configured.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let path_style = config.endpoint_url().is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+        || std::env::var("AWS_S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1");
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(path_style)
+        .build();
+    aws_sdk_s3::Client::from_conf(s3_config)
+}

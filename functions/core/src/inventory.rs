@@ -1,0 +1,426 @@
+//! Reading S3 Inventory Parquet data files into entries.
+//!
+//! A data file is decoded as a stream of row batches, projecting only the columns the
+//! import needs. Rows come in any order and a key's versions in either order; the
+//! reader keeps rows that are the latest version and not a delete marker, and counts
+//! the rows it skips by reason. Sorting and merging entries is the pipeline's job.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Int32Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt64Type,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::missing_columns;
+
+/// Rows per decoded batch: large enough to amortise per-batch work, small enough that
+/// a batch of 1,024-byte keys stays a few megabytes.
+pub const BATCH_ROWS: usize = 8192;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("data file {file} lacks required column(s) {}", .missing.join(", "))]
+    MissingColumns { file: String, missing: Vec<String> },
+    #[error("data file {file}: column {column} has type {found}, expected {expected}")]
+    ColumnType {
+        file: String,
+        column: String,
+        found: String,
+        expected: &'static str,
+    },
+    #[error("data file {file} is not a readable Parquet file: {reason}")]
+    Corrupt { file: String, reason: String },
+    #[error(
+        "data file {file}: row {row} lists bucket {found:?}, but the manifest's source bucket is {expected:?}"
+    )]
+    BucketMismatch {
+        file: String,
+        row: u64,
+        expected: String,
+        found: String,
+    },
+    #[error("data file {file}: row {row} has a key that is not valid UTF-8")]
+    InvalidKey { file: String, row: u64 },
+    #[error("data file {file} could not be opened: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One object to import: the latest, non-deleted version of a key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InventoryEntry {
+    pub key: String,
+    /// `None` for an unversioned bucket and for the "null version" of objects written
+    /// before versioning was enabled.
+    pub version_id: Option<String>,
+    pub size: u64,
+    pub etag: String,
+    /// Milliseconds since the Unix epoch.
+    pub last_modified_ms: i64,
+    pub storage_class: Option<String>,
+}
+
+/// Rows that are not imported, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkipCounts {
+    /// A noncurrent version of a key (`is_latest` false).
+    pub noncurrent_version: u64,
+    /// The latest version of a key is a delete marker: the key does not exist.
+    pub delete_marker: u64,
+    /// A latest version without size, ETag or last-modified time.
+    pub incomplete_row: u64,
+}
+
+impl SkipCounts {
+    pub fn total(&self) -> u64 {
+        self.noncurrent_version + self.delete_marker + self.incomplete_row
+    }
+
+    pub fn add(&mut self, other: &SkipCounts) {
+        self.noncurrent_version += other.noncurrent_version;
+        self.delete_marker += other.delete_marker;
+        self.incomplete_row += other.incomplete_row;
+    }
+}
+
+/// The entries of one decoded row batch, with the rows it skipped.
+#[derive(Debug, Default)]
+pub struct EntryBatch {
+    pub rows: u64,
+    pub entries: Vec<InventoryEntry>,
+    pub skipped: SkipCounts,
+}
+
+/// Column positions in the projected batches.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    bucket: usize,
+    key: usize,
+    size: usize,
+    last_modified: usize,
+    etag: usize,
+    version_id: Option<usize>,
+    is_latest: Option<usize>,
+    is_delete_marker: Option<usize>,
+    storage_class: Option<usize>,
+}
+
+/// Streams the entries of one Parquet data file on local disk.
+pub struct InventoryFileReader {
+    file: String,
+    expected_bucket: Option<String>,
+    batches: ParquetRecordBatchReader,
+    columns: Columns,
+    rows_read: u64,
+    total_rows: u64,
+}
+
+impl std::fmt::Debug for InventoryFileReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InventoryFileReader")
+            .field("file", &self.file)
+            .field("rows_read", &self.rows_read)
+            .finish()
+    }
+}
+
+impl InventoryFileReader {
+    /// Opens `path` (named `file` in errors), checks its real schema and prepares a
+    /// projected read. When `expected_bucket` is given every row must name it.
+    pub fn open(
+        path: &Path,
+        file: &str,
+        expected_bucket: Option<&str>,
+    ) -> Result<Self, InventoryError> {
+        let handle = File::open(path).map_err(|source| InventoryError::Io {
+            file: file.to_string(),
+            source,
+        })?;
+        let corrupt = |err: parquet::errors::ParquetError| InventoryError::Corrupt {
+            file: file.to_string(),
+            reason: err.to_string(),
+        };
+        let builder = ParquetRecordBatchReaderBuilder::try_new(handle).map_err(corrupt)?;
+        let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+        let schema = builder.schema().clone();
+        let names: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().to_ascii_lowercase())
+            .collect();
+        let missing = missing_columns(names.iter().map(String::as_str));
+        if !missing.is_empty() {
+            return Err(InventoryError::MissingColumns {
+                file: file.to_string(),
+                missing,
+            });
+        }
+        let root = |name: &str| names.iter().position(|n| n == name);
+        // Root positions of the columns to read, in file order; the projected batch
+        // keeps that order, so each column's batch index is its rank among them.
+        let wanted: Vec<(&str, usize)> = [
+            "bucket",
+            "key",
+            "size",
+            "last_modified_date",
+            "e_tag",
+            "version_id",
+            "is_latest",
+            "is_delete_marker",
+            "storage_class",
+        ]
+        .into_iter()
+        .filter_map(|name| root(name).map(|index| (name, index)))
+        .collect();
+        let mut roots: Vec<usize> = wanted.iter().map(|(_, index)| *index).collect();
+        roots.sort_unstable();
+        let position = |name: &str| {
+            wanted
+                .iter()
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, index)| roots.iter().position(|r| r == index))
+        };
+        let required = |name: &str| position(name).unwrap_or_default();
+        let columns = Columns {
+            bucket: required("bucket"),
+            key: required("key"),
+            size: required("size"),
+            last_modified: required("last_modified_date"),
+            etag: required("e_tag"),
+            version_id: position("version_id"),
+            is_latest: position("is_latest"),
+            is_delete_marker: position("is_delete_marker"),
+            storage_class: position("storage_class"),
+        };
+        for (name, index) in &wanted {
+            check_type(file, name, schema.field(*index).data_type())?;
+        }
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+        let batches = builder
+            .with_projection(mask)
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(corrupt)?;
+        Ok(Self {
+            file: file.to_string(),
+            expected_bucket: expected_bucket.map(str::to_string),
+            batches,
+            columns,
+            rows_read: 0,
+            total_rows,
+        })
+    }
+
+    /// Rows in the file, from its footer.
+    pub fn total_rows(&self) -> u64 {
+        self.total_rows
+    }
+
+    fn convert(&mut self, batch: &RecordBatch) -> Result<EntryBatch, InventoryError> {
+        let c = self.columns;
+        let file = self.file.as_str();
+        let bucket = StrColumn::new(batch.column(c.bucket));
+        let key = StrColumn::new(batch.column(c.key));
+        let version_id = c.version_id.map(|i| StrColumn::new(batch.column(i)));
+        let etag = StrColumn::new(batch.column(c.etag));
+        let storage_class = c.storage_class.map(|i| StrColumn::new(batch.column(i)));
+        let is_latest = c.is_latest.map(|i| batch.column(i).as_boolean());
+        let is_delete_marker = c.is_delete_marker.map(|i| batch.column(i).as_boolean());
+        let size = batch.column(c.size);
+        let last_modified = batch.column(c.last_modified);
+
+        let mut out = EntryBatch {
+            rows: batch.num_rows() as u64,
+            entries: Vec::with_capacity(batch.num_rows()),
+            skipped: SkipCounts::default(),
+        };
+        for row in 0..batch.num_rows() {
+            let row_number = self.rows_read + row as u64;
+            if let Some(expected) = &self.expected_bucket {
+                let found = bucket.get(row).unwrap_or_default();
+                if found != expected.as_bytes() {
+                    return Err(InventoryError::BucketMismatch {
+                        file: file.to_string(),
+                        row: row_number,
+                        expected: expected.clone(),
+                        found: String::from_utf8_lossy(found).into_owned(),
+                    });
+                }
+            }
+            // A null `is_latest` (or no such column) means the row is current.
+            if is_latest.is_some_and(|a| a.is_valid(row) && !a.value(row)) {
+                out.skipped.noncurrent_version += 1;
+                continue;
+            }
+            if is_delete_marker.is_some_and(|a| a.is_valid(row) && a.value(row)) {
+                out.skipped.delete_marker += 1;
+                continue;
+            }
+            let (Some(size), Some(last_modified_ms), Some(etag)) = (
+                int_value(size, row),
+                timestamp_millis(last_modified, row),
+                etag.get(row),
+            ) else {
+                out.skipped.incomplete_row += 1;
+                continue;
+            };
+            let key = key
+                .get(row)
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .ok_or_else(|| InventoryError::InvalidKey {
+                    file: file.to_string(),
+                    row: row_number,
+                })?;
+            let text = |col: &Option<StrColumn>| {
+                col.as_ref()
+                    .and_then(|c| c.get(row))
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            };
+            out.entries.push(InventoryEntry {
+                key: key.to_string(),
+                version_id: text(&version_id).filter(|v| !v.is_empty() && v != "null"),
+                size: size.max(0) as u64,
+                etag: String::from_utf8_lossy(etag).into_owned(),
+                last_modified_ms,
+                storage_class: text(&storage_class),
+            });
+        }
+        self.rows_read += out.rows;
+        Ok(out)
+    }
+}
+
+impl Iterator for InventoryFileReader {
+    type Item = Result<EntryBatch, InventoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = match self.batches.next()? {
+            Ok(batch) => batch,
+            Err(err) => {
+                return Some(Err(InventoryError::Corrupt {
+                    file: self.file.clone(),
+                    reason: err.to_string(),
+                }));
+            }
+        };
+        Some(self.convert(&batch))
+    }
+}
+
+fn check_type(file: &str, column: &str, found: &DataType) -> Result<(), InventoryError> {
+    let expected = match column {
+        "size" => "an integer",
+        "last_modified_date" => "a timestamp",
+        "is_latest" | "is_delete_marker" => "a boolean",
+        _ => "a string",
+    };
+    let ok = match column {
+        "size" => matches!(found, DataType::Int64 | DataType::Int32 | DataType::UInt64),
+        "last_modified_date" => matches!(found, DataType::Timestamp(_, _) | DataType::Int64),
+        "is_latest" | "is_delete_marker" => matches!(found, DataType::Boolean),
+        _ => StrColumn::supports(found),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(InventoryError::ColumnType {
+            file: file.to_string(),
+            column: column.to_string(),
+            found: found.to_string(),
+            expected,
+        })
+    }
+}
+
+fn int_value(array: &ArrayRef, row: usize) -> Option<i64> {
+    if array.is_null(row) {
+        return None;
+    }
+    match array.data_type() {
+        DataType::Int64 => Some(array.as_primitive::<Int64Type>().value(row)),
+        DataType::Int32 => Some(array.as_primitive::<Int32Type>().value(row) as i64),
+        DataType::UInt64 => i64::try_from(array.as_primitive::<UInt64Type>().value(row)).ok(),
+        _ => None,
+    }
+}
+
+fn timestamp_millis(array: &ArrayRef, row: usize) -> Option<i64> {
+    if array.is_null(row) {
+        return None;
+    }
+    match array.data_type() {
+        DataType::Int64 => Some(array.as_primitive::<Int64Type>().value(row)),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            Some(array.as_primitive::<TimestampMillisecondType>().value(row))
+        }
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            Some(array.as_primitive::<TimestampSecondType>().value(row) * 1000)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            Some(array.as_primitive::<TimestampMicrosecondType>().value(row) / 1000)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            Some(array.as_primitive::<TimestampNanosecondType>().value(row) / 1_000_000)
+        }
+        _ => None,
+    }
+}
+
+/// Byte access to a string or binary column, whichever Arrow type the file decoded to.
+#[derive(Clone, Copy)]
+enum StrColumn<'a> {
+    Utf8(&'a arrow_array::StringArray),
+    LargeUtf8(&'a arrow_array::LargeStringArray),
+    Utf8View(&'a arrow_array::StringViewArray),
+    Binary(&'a arrow_array::BinaryArray),
+    LargeBinary(&'a arrow_array::LargeBinaryArray),
+    BinaryView(&'a arrow_array::BinaryViewArray),
+}
+
+impl<'a> StrColumn<'a> {
+    fn supports(data_type: &DataType) -> bool {
+        matches!(
+            data_type,
+            DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Binary
+                | DataType::LargeBinary
+                | DataType::BinaryView
+        )
+    }
+
+    /// Only called on columns that passed [`check_type`].
+    fn new(array: &'a ArrayRef) -> Self {
+        match array.data_type() {
+            DataType::LargeUtf8 => StrColumn::LargeUtf8(array.as_string::<i64>()),
+            DataType::Utf8View => StrColumn::Utf8View(array.as_string_view()),
+            DataType::Binary => StrColumn::Binary(array.as_binary::<i32>()),
+            DataType::LargeBinary => StrColumn::LargeBinary(array.as_binary::<i64>()),
+            DataType::BinaryView => StrColumn::BinaryView(array.as_binary_view()),
+            _ => StrColumn::Utf8(array.as_string::<i32>()),
+        }
+    }
+
+    fn get(&self, row: usize) -> Option<&'a [u8]> {
+        match *self {
+            StrColumn::Utf8(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            StrColumn::LargeUtf8(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            StrColumn::Utf8View(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            StrColumn::Binary(a) => a.is_valid(row).then(|| a.value(row)),
+            StrColumn::LargeBinary(a) => a.is_valid(row).then(|| a.value(row)),
+            StrColumn::BinaryView(a) => a.is_valid(row).then(|| a.value(row)),
+        }
+    }
+}
