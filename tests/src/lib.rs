@@ -1,1 +1,199 @@
+//! Test harness: a moto server per test, started on a free loopback port and stopped
+//! when the test ends (also when it fails, and when the test process dies).
 
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::Credentials;
+use bytes::Bytes;
+use inventory_core::manifest::{ManifestDocument, manifest_md5_hex};
+use inventory_core::{ObjectStore, S3Url};
+
+pub const REGION: &str = "us-east-1";
+
+/// The repository's top folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Inventory files written by AWS itself.
+pub fn aws_fixture(name: &str) -> PathBuf {
+    workspace_root()
+        .join("tests/fixtures/aws-inventory")
+        .join(name)
+}
+
+/// A running moto server and clients pointed at it.
+pub struct LocalStack {
+    child: Child,
+    pub endpoint: String,
+    pub config: SdkConfig,
+}
+
+impl LocalStack {
+    /// Starts `moto_server` from the project's `.venv` (see `make setup`).
+    pub async fn start() -> LocalStack {
+        let moto = workspace_root().join(".venv/bin/moto_server");
+        assert!(
+            moto.exists(),
+            "{} is missing: run `make setup` (or `make test`) first",
+            moto.display()
+        );
+        let port = free_port();
+        let mut command = Command::new(&moto);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        kill_with_parent(&mut command);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|err| panic!("starting {}: {err}", moto.display()));
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let stack = LocalStack {
+            child,
+            endpoint: endpoint.clone(),
+            config: sdk_config(&endpoint).await,
+        };
+        wait_for_port(port);
+        stack
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        inventory_core::aws::s3_client(&self.config)
+    }
+
+    pub fn store(&self) -> ObjectStore {
+        ObjectStore::S3(self.s3())
+    }
+
+    pub async fn create_bucket(&self, bucket: &str) {
+        self.s3()
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("creating bucket {bucket}: {err:?}"));
+    }
+
+    pub async fn put(&self, url: &S3Url, body: impl Into<Bytes>) {
+        self.store()
+            .put(url, body.into())
+            .await
+            .unwrap_or_else(|err| panic!("writing {url}: {err}"));
+    }
+
+    pub async fn get(&self, url: &S3Url) -> Bytes {
+        self.store()
+            .get(url)
+            .await
+            .unwrap_or_else(|err| panic!("reading {url}: {err}"))
+    }
+
+    pub async fn delete(&self, url: &S3Url) {
+        self.s3()
+            .delete_object()
+            .bucket(&url.bucket)
+            .key(&url.key)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("deleting {url}: {err:?}"));
+    }
+
+    /// Writes a manifest document and its matching `manifest.checksum`.
+    pub async fn put_manifest(&self, url: &S3Url, document: &ManifestDocument) {
+        let body = serde_json::to_vec_pretty(document).expect("a manifest serialises");
+        let checksum = format!("{}\n", manifest_md5_hex(&body));
+        self.put(url, body).await;
+        self.put(&url.sibling("manifest.checksum"), checksum).await;
+    }
+
+    /// The `inventory-import` binary with its environment pointed at this stack.
+    pub fn cli(&self) -> Command {
+        let binary = cli_binary();
+        let mut command = Command::new(&binary);
+        command
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", REGION)
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null());
+        command
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The CLI binary built next to the test binaries (`cargo build` builds it; `make test`
+/// does that first).
+pub fn cli_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    // target/<profile>/deps/<test> → target/<profile>/inventory-import
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/<profile>/deps");
+    let binary = profile_dir.join("inventory-import");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build -p inventory-import` (make test does)",
+        binary.display()
+    );
+    binary
+}
+
+async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding a loopback port");
+    listener
+        .local_addr()
+        .expect("a bound socket has an address")
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("moto_server did not listen on port {port} within 30 s");
+}
+
+/// Asks the kernel to kill the server if the thread that started it dies, so a
+/// crashed or interrupted test run leaves no server behind.
+fn kill_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
