@@ -788,3 +788,72 @@ async fn put_version(
 fn object_body(row: &Row, ordinal: usize) -> Vec<u8> {
     format!("{}#{ordinal}\n", row.key).into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use parquet::basic::{Compression, Repetition};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::schema::printer::print_schema;
+
+    use super::*;
+    use crate::manifest::{Manifest, parse_file_schema};
+
+    #[tokio::test]
+    async fn writes_the_schema_and_layout_s3_inventory_writes() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ObjectStore::Local(root.path().to_path_buf());
+        let mut options = GeneratorOptions::new("s3://dest/prefix".parse().unwrap(), "src");
+        options.objects = 50;
+        options.versioned = true;
+        options.rows_per_group = 20;
+        let generated = generate_inventory(&store, &options).await.unwrap();
+        assert_eq!(
+            generated.manifest.to_string(),
+            "s3://dest/prefix/src/daily/2025-11-25T00-00Z/manifest.json"
+        );
+
+        let path = root.path().join("dest").join(&generated.data_files[0].key);
+        let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+        let metadata = reader.metadata();
+        assert!(metadata.num_row_groups() > 1);
+        assert_eq!(
+            metadata.row_group(0).column(0).compression(),
+            Compression::SNAPPY
+        );
+        let schema = metadata.file_metadata().schema_descr();
+        let mut printed = Vec::new();
+        print_schema(&mut printed, schema.root_schema());
+        let printed = String::from_utf8(printed).unwrap();
+        assert!(
+            printed.contains("REQUIRED BYTE_ARRAY key (STRING);"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("OPTIONAL INT64 last_modified_date (TIMESTAMP(MILLIS,true));"),
+            "{printed}"
+        );
+        let key = schema.columns().iter().find(|c| c.name() == "key").unwrap();
+        assert_eq!(
+            key.self_type().get_basic_info().repetition(),
+            Repetition::REQUIRED
+        );
+
+        // The manifest's fileSchema names the same columns as the file, in order.
+        let body = store.get(&generated.manifest).await.unwrap();
+        let manifest = Manifest::parse(&generated.manifest, &body).unwrap();
+        let file_columns: Vec<String> = schema
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        let manifest_columns: Vec<String> =
+            manifest.schema.iter().map(|c| c.name.clone()).collect();
+        assert_eq!(file_columns, manifest_columns);
+        assert!(
+            parse_file_schema(&file_schema(false))
+                .unwrap()
+                .iter()
+                .all(|c| c.name != "version_id")
+        );
+    }
+}

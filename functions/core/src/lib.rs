@@ -7,6 +7,7 @@
 //! benchmarks.
 
 pub mod aws;
+pub mod events;
 pub mod generator;
 pub mod inspect;
 pub mod inventory;
@@ -14,6 +15,7 @@ pub mod location;
 pub mod manifest;
 pub mod process;
 pub mod storage;
+pub mod tasks;
 
 pub use inspect::{InspectOptions, ManifestReport, inspect_manifest};
 pub use inventory::{InventoryEntry, SkipCounts};

@@ -1,0 +1,109 @@
+//! The `inventory-import` binary against the local stack, as a user runs it.
+
+use integration_tests::LocalStack;
+use serde_json::Value;
+
+fn run(command: &mut std::process::Command) -> (bool, String, String) {
+    let output = command.output().expect("the CLI runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn generate_then_inspect_as_json_and_text() {
+    let stack = LocalStack::start().await;
+    let (ok, stdout, stderr) = run(stack.cli().args([
+        "dev",
+        "generate-inventory",
+        "--destination",
+        "s3://inventory-dest/inventories",
+        "--source-bucket",
+        "photos",
+        "--objects",
+        "2000",
+        "--files",
+        "3",
+        "--versioned",
+        "--created-at",
+        "2026-11-25T01:00:00Z",
+        "--json",
+    ]));
+    assert!(ok, "{stderr}");
+    let generated: Value = serde_json::from_str(&stdout).unwrap();
+    let manifest = generated["manifest"].as_str().unwrap();
+    assert_eq!(
+        manifest,
+        "s3://inventory-dest/inventories/photos/daily/2026-11-25T01-00Z/manifest.json"
+    );
+    let skipped = &generated["skipped"];
+
+    let (ok, stdout, stderr) = run(stack.cli().args(["inspect", manifest, "--json"]));
+    assert!(ok, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["objects"], 2000);
+    assert_eq!(report["files"], 3);
+    assert_eq!(report["checksum_verified"], true);
+    assert_eq!(report["skipped"], *skipped);
+    assert_eq!(report["skipped"]["delete_marker"], 200);
+    assert_eq!(report["rows"], generated["rows"]);
+    assert!(report["peak_rss_bytes"].as_u64().unwrap() > 0);
+
+    let (ok, stdout, stderr) = run(stack.cli().args(["inspect", manifest]));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Objects      2,000 to import"), "{stdout}");
+    assert!(stdout.contains("(manifest.checksum verified)"), "{stdout}");
+    assert!(stdout.contains(" 200 delete markers"), "{stdout}");
+}
+
+#[tokio::test]
+async fn errors_name_the_input_and_fail_the_command() {
+    let stack = LocalStack::start().await;
+    stack.create_bucket("inventory-dest").await;
+    let (ok, stdout, stderr) = run(stack
+        .cli()
+        .args(["inspect", "s3://inventory-dest/nothing/manifest.json"]));
+    assert!(!ok);
+    assert_eq!(stdout, "");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: inspecting s3://inventory-dest/nothing/manifest.json: manifest s3://inventory-dest/nothing/manifest.json does not exist"
+    );
+
+    let (ok, _, stderr) = run(stack
+        .cli()
+        .args(["inspect", "https://example.com/manifest.json"]));
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "\"https://example.com/manifest.json\" is not an S3 URL: it must start with s3://"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let binary = integration_tests::cli_binary();
+    let (ok, stdout, _) = run(std::process::Command::new(&binary).arg("--help"));
+    assert!(ok);
+    assert!(stdout.contains("inspect"));
+    assert!(stdout.contains("AWS_ENDPOINT_URL"));
+    let (ok, stdout, _) =
+        run(std::process::Command::new(&binary).args(["dev", "generate-inventory", "--help"]));
+    assert!(ok);
+    for option in [
+        "--objects",
+        "--files",
+        "--rows-per-group",
+        "--versioned",
+        "--shuffle",
+        "--overlap",
+        "--write-objects",
+        "--keys",
+    ] {
+        assert!(stdout.contains(option), "{option} missing from help");
+    }
+}
