@@ -20,6 +20,7 @@ $(STAMP): Makefile
 
 ## test: every test (unit tests and integration tests against a local moto server)
 test: setup
+	cargo build --workspace --locked
 	cargo test --workspace --locked
 
 ## lint: formatting and clippy with warnings as errors
