@@ -21,7 +21,8 @@ $(STAMP): Makefile
 ## test: every test (unit tests and integration tests against a local moto server)
 test: setup
 	cargo build --workspace --locked
-	cargo test --workspace --locked
+	set -o pipefail; cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
+	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log
 
 ## lint: formatting and clippy with warnings as errors
 lint: setup

@@ -45,10 +45,7 @@ impl StoreArgs {
     pub async fn open(&self) -> ObjectStore {
         match &self.local_root {
             Some(root) => ObjectStore::Local(root.clone()),
-            None => {
-                let config = inventory_core::aws::load_config().await;
-                ObjectStore::S3(inventory_core::aws::s3_client(&config))
-            }
+            None => inventory_core::aws::s3_store().await,
         }
     }
 }

@@ -21,3 +21,8 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
         .build();
     aws_sdk_s3::Client::from_conf(s3_config)
 }
+
+/// An object store over S3, configured from the environment.
+pub async fn s3_store() -> crate::storage::ObjectStore {
+    crate::storage::ObjectStore::S3(s3_client(&load_config().await))
+}

@@ -60,16 +60,7 @@ impl ObjectStore {
     pub async fn get(&self, url: &S3Url) -> Result<Bytes, StorageError> {
         match self {
             ObjectStore::S3(client) => {
-                let output = client
-                    .get_object()
-                    .bucket(&url.bucket)
-                    .key(&url.key)
-                    .send()
-                    .await
-                    .map_err(|err| {
-                        let not_found = err.as_service_error().is_some_and(|e| e.is_no_such_key());
-                        s3_error(url, not_found, &err)
-                    })?;
+                let output = get_object(client, url).await?;
                 let data = output
                     .body
                     .collect()
@@ -122,16 +113,7 @@ impl ObjectStore {
     ) -> Result<LocalCopy, StorageError> {
         match self {
             ObjectStore::S3(client) => {
-                let output = client
-                    .get_object()
-                    .bucket(&url.bucket)
-                    .key(&url.key)
-                    .send()
-                    .await
-                    .map_err(|err| {
-                        let not_found = err.as_service_error().is_some_and(|e| e.is_no_such_key());
-                        s3_error(url, not_found, &err)
-                    })?;
+                let output = get_object(client, url).await?;
                 let temp = tempfile::Builder::new()
                     .prefix("inventory-")
                     .suffix(".parquet")
@@ -205,12 +187,7 @@ impl ObjectStore {
                 Ok(())
             }
             ObjectStore::Local(root) => {
-                let path = local_path(root, url);
-                if let Some(parent) = path.parent() {
-                    tokio::fs::create_dir_all(parent)
-                        .await
-                        .map_err(|source| io_error(url, source))?;
-                }
+                let path = local_path_with_parent(root, url).await?;
                 tokio::fs::write(&path, &data)
                     .await
                     .map_err(|source| io_error(url, source))
@@ -239,12 +216,7 @@ impl ObjectStore {
                 Ok(())
             }
             ObjectStore::Local(root) => {
-                let path = local_path(root, url);
-                if let Some(parent) = path.parent() {
-                    tokio::fs::create_dir_all(parent)
-                        .await
-                        .map_err(|source| io_error(url, source))?;
-                }
+                let path = local_path_with_parent(root, url).await?;
                 tokio::fs::copy(file, &path)
                     .await
                     .map(|_| ())
@@ -282,6 +254,33 @@ impl ObjectStore {
 
 fn local_path(root: &Path, url: &S3Url) -> PathBuf {
     root.join(&url.bucket).join(&url.key)
+}
+
+/// The local path of `url`, with its parent directories created.
+async fn local_path_with_parent(root: &Path, url: &S3Url) -> Result<PathBuf, StorageError> {
+    let path = local_path(root, url);
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|source| io_error(url, source))?;
+    }
+    Ok(path)
+}
+
+async fn get_object(
+    client: &aws_sdk_s3::Client,
+    url: &S3Url,
+) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StorageError> {
+    client
+        .get_object()
+        .bucket(&url.bucket)
+        .key(&url.key)
+        .send()
+        .await
+        .map_err(|err| {
+            let not_found = err.as_service_error().is_some_and(|e| e.is_no_such_key());
+            s3_error(url, not_found, &err)
+        })
 }
 
 fn io_error(url: &S3Url, source: std::io::Error) -> StorageError {

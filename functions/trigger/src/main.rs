@@ -20,11 +20,11 @@ enum TriggerEvent {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().without_time().init();
-    let config = inventory_core::aws::load_config().await;
-    let store = ObjectStore::S3(inventory_core::aws::s3_client(&config));
-    let store = &store;
+    let store = &inventory_core::aws::s3_store().await;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(store, event.payload).await
+        // Boxed: the dry run's future is deep enough to exceed the compiler's layout
+        // recursion limit when nested inside the runtime's.
+        Box::pin(handle(store, event.payload)).await
     }))
     .await
 }

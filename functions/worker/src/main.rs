@@ -1,7 +1,6 @@
 //! Worker function: reads one shard of an inventory delivery.
 
 use anyhow::Context;
-use inventory_core::ObjectStore;
 use inventory_core::tasks::{ShardTask, run_shard};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -9,9 +8,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().without_time().init();
-    let config = inventory_core::aws::load_config().await;
-    let store = ObjectStore::S3(inventory_core::aws::s3_client(&config));
-    let store = &store;
+    let store = &inventory_core::aws::s3_store().await;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let task: ShardTask =
             serde_json::from_value(event.payload).context("the event is not a shard task")?;
