@@ -3,7 +3,7 @@
 # local disk by a release build; prints rows/s and the process's peak RSS (VmHWM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OBJECTS="${BENCH_OBJECTS:-7000000}"
+OBJECTS="${BENCH_OBJECTS:-8000000}"
 DATA=bench/data
 CLI=target/release/inventory-import
 MANIFEST=s3://bench-inventory/inv/bench-source/daily/2026-11-25T01-00Z/manifest.json
@@ -24,7 +24,7 @@ python3 - <<'PY'
 import json
 r = json.load(open("bench/reader.json"))
 f = r["file_reports"][0]
-print(f"data file        {f['bytes'] / 1e6:,.0f} MB, 1 row group")
+print(f"data file        {f['bytes'] / 2**30:.2f} GiB ({f['bytes']:,} bytes), {f['row_groups']} row group(s)")
 print(f"rows             {r['rows']:,} ({r['objects']:,} objects, {r['skipped']['noncurrent_version'] + r['skipped']['delete_marker']:,} skipped)")
 print(f"MD5 + size check {r['fetch_seconds']:.2f} s")
 print(f"decode           {r['decode_seconds']:.2f} s = {r['rows_per_second']:,.0f} rows/s")

@@ -97,6 +97,7 @@ impl Default for InspectOptions {
 pub struct FileReport {
     pub file: S3Url,
     pub bytes: u64,
+    pub row_groups: usize,
     pub rows: u64,
     pub entries: u64,
     pub skipped: SkipCounts,
@@ -272,17 +273,28 @@ pub async fn read_data_file<S: EntrySink>(
         file: url.clone(),
         reason: err.to_string(),
     })?;
-    let ((rows, entries, object_bytes, skipped), decode_seconds, sink) = decoded?;
+    let (counts, decode_seconds, sink) = decoded?;
     let report = FileReport {
         file: url,
         bytes: file.size,
-        rows,
-        entries,
-        skipped,
+        row_groups: counts.row_groups,
+        rows: counts.rows,
+        entries: counts.entries,
+        skipped: counts.skipped,
         fetch_seconds,
         decode_seconds,
     };
-    Ok((report, object_bytes, sink))
+    Ok((report, counts.object_bytes, sink))
+}
+
+/// Totals of one decoded data file.
+#[derive(Debug, Default)]
+struct DecodeCounts {
+    row_groups: usize,
+    rows: u64,
+    entries: u64,
+    object_bytes: u64,
+    skipped: SkipCounts,
 }
 
 fn decode_file<S: EntrySink>(
@@ -290,17 +302,19 @@ fn decode_file<S: EntrySink>(
     name: &str,
     source_bucket: &str,
     sink: &mut S,
-) -> Result<(u64, u64, u64, SkipCounts), InventoryError> {
+) -> Result<DecodeCounts, InventoryError> {
     let reader = InventoryFileReader::open(path, name, Some(source_bucket))?;
-    let (mut rows, mut entries, mut object_bytes) = (0u64, 0u64, 0u64);
-    let mut skipped = SkipCounts::default();
+    let mut counts = DecodeCounts {
+        row_groups: reader.row_groups(),
+        ..DecodeCounts::default()
+    };
     for batch in reader {
         let batch = batch?;
-        rows += batch.rows;
-        entries += batch.entries.len() as u64;
-        object_bytes += batch.entries.iter().map(|e| e.size).sum::<u64>();
-        skipped.add(&batch.skipped);
+        counts.rows += batch.rows;
+        counts.entries += batch.entries.len() as u64;
+        counts.object_bytes += batch.entries.iter().map(|e| e.size).sum::<u64>();
+        counts.skipped.add(&batch.skipped);
         sink.accept(batch);
     }
-    Ok((rows, entries, object_bytes, skipped))
+    Ok(counts)
 }

@@ -124,6 +124,7 @@ pub struct InventoryFileReader {
     columns: Columns,
     rows_read: u64,
     total_rows: u64,
+    row_groups: usize,
 }
 
 impl std::fmt::Debug for InventoryFileReader {
@@ -153,6 +154,7 @@ impl InventoryFileReader {
         };
         let builder = ParquetRecordBatchReaderBuilder::try_new(handle).map_err(corrupt)?;
         let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+        let row_groups = builder.metadata().num_row_groups();
         let schema = builder.schema().clone();
         let names: Vec<String> = schema
             .fields()
@@ -219,12 +221,18 @@ impl InventoryFileReader {
             columns,
             rows_read: 0,
             total_rows,
+            row_groups,
         })
     }
 
     /// Rows in the file, from its footer.
     pub fn total_rows(&self) -> u64 {
         self.total_rows
+    }
+
+    /// Row groups in the file, from its footer.
+    pub fn row_groups(&self) -> usize {
+        self.row_groups
     }
 
     fn convert(&mut self, batch: &RecordBatch) -> Result<EntryBatch, InventoryError> {
