@@ -107,3 +107,27 @@ fn help_explains_the_commands() {
         assert!(stdout.contains(option), "{option} missing from help");
     }
 }
+
+#[tokio::test]
+async fn lists_the_first_entries_by_key() {
+    use inventory_core::generator::{GeneratorOptions, KeyShape, generate_inventory};
+    let stack = LocalStack::start().await;
+    let mut options = GeneratorOptions::new("s3://inventory-dest/inv".parse().unwrap(), "src");
+    options.objects = 500;
+    options.files = 3;
+    options.keys = KeyShape::Awkward;
+    options.shuffle = true;
+    options.overlap = true;
+    let generated = generate_inventory(&stack.store(), &options).await.unwrap();
+
+    let manifest = generated.manifest.to_string();
+    let (ok, stdout, stderr) =
+        run(stack
+            .cli()
+            .args(["inspect", &manifest, "--json", "--entries", "4"]));
+    assert!(ok, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let listed: Vec<inventory_core::InventoryEntry> =
+        serde_json::from_value(report["entries"].clone()).unwrap();
+    assert_eq!(listed, generated.expected[..4]);
+}

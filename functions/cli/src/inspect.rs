@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressStyle};
-use inventory_core::inspect::{InspectOptions, ManifestReport, inspect_manifest};
+use std::collections::BinaryHeap;
+
+use inventory_core::inspect::{EntrySink, InspectOptions, ManifestReport, inspect_manifest};
+use inventory_core::inventory::EntryBatch;
 use inventory_core::{InventoryEntry, S3Url};
 
 use crate::StoreArgs;
@@ -48,18 +51,12 @@ pub async fn run(args: InspectArgs) -> Result<()> {
         progress.inc(1);
         progress.set_message(format!("{} rows", HumanCount(file.rows)));
     };
-    let collected: Vec<InventoryEntry> = Vec::new();
-    let (report, mut entries) = if args.entries.is_some() {
-        inspect_manifest(&store, &args.manifest, &options, collected, on_file).await
-    } else {
-        inspect_manifest(&store, &args.manifest, &options, (), on_file)
-            .await
-            .map(|(report, ())| (report, Vec::new()))
-    }
-    .with_context(|| format!("inspecting {}", args.manifest))?;
+    let first = FirstEntries::new(args.entries.unwrap_or(0));
+    let (report, first) = inspect_manifest(&store, &args.manifest, &options, first, on_file)
+        .await
+        .with_context(|| format!("inspecting {}", args.manifest))?;
     progress.finish_and_clear();
-    entries.sort();
-    entries.truncate(args.entries.unwrap_or(0));
+    let entries = first.into_sorted();
     let peak_rss = inventory_core::process::peak_rss_bytes();
 
     if args.json {
@@ -122,4 +119,37 @@ fn print_report(report: &ManifestReport, peak_rss: Option<u64>) {
         report.decode_seconds,
         HumanCount(report.rows_per_second() as u64)
     );
+}
+
+/// The first `limit` entries by key, kept in a bounded heap so that listing a few
+/// entries of a huge inventory takes little memory.
+struct FirstEntries {
+    limit: usize,
+    heap: BinaryHeap<InventoryEntry>,
+}
+
+impl FirstEntries {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            heap: BinaryHeap::with_capacity(limit + 1),
+        }
+    }
+
+    fn into_sorted(self) -> Vec<InventoryEntry> {
+        self.heap.into_sorted_vec()
+    }
+}
+
+impl EntrySink for FirstEntries {
+    fn accept(&mut self, batch: EntryBatch) {
+        for entry in batch.entries {
+            if self.heap.len() < self.limit {
+                self.heap.push(entry);
+            } else if self.heap.peek().is_some_and(|largest| entry < *largest) {
+                self.heap.pop();
+                self.heap.push(entry);
+            }
+        }
+    }
 }
