@@ -14,7 +14,6 @@
 //! compression) and the manifest the real `fileSchema` string and correct MD5s.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -38,7 +37,7 @@ use serde::Serialize;
 use crate::inventory::{InventoryEntry, SkipCounts};
 use crate::location::S3Url;
 use crate::manifest::{ManifestDocument, ManifestFile, manifest_md5_hex};
-use crate::storage::{ObjectStore, StorageError};
+use crate::storage::{ObjectStore, StorageError, md5_of_file};
 
 /// Rows per Arrow batch handed to the Parquet writer.
 const WRITE_BATCH_ROWS: usize = 65_536;
@@ -595,19 +594,7 @@ fn write_data_file(
     }
     writer.close().map_err(|e| e.to_string())?;
 
-    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut hasher = Md5::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buffer).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        size += n as u64;
-    }
-    Ok((size, hex::encode(hasher.finalize())))
+    md5_of_file(path).map_err(|e| e.to_string())
 }
 
 fn record_batch(

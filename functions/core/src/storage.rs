@@ -11,7 +11,7 @@ use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::location::S3Url;
 
@@ -145,27 +145,15 @@ impl ObjectStore {
             }
             ObjectStore::Local(root) => {
                 let path = local_path(root, url);
-                let mut file = tokio::fs::File::open(&path)
+                let hashed = path.clone();
+                let (size, md5_hex) = tokio::task::spawn_blocking(move || md5_of_file(&hashed))
                     .await
+                    .map_err(|err| io_error(url, std::io::Error::other(err)))?
                     .map_err(|source| io_error(url, source))?;
-                let mut hasher = Md5::new();
-                let mut size = 0u64;
-                let mut buffer = vec![0u8; COPY_BUFFER];
-                loop {
-                    let n = file
-                        .read(&mut buffer)
-                        .await
-                        .map_err(|source| io_error(url, source))?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buffer[..n]);
-                    size += n as u64;
-                }
                 Ok(LocalCopy {
                     path,
                     size,
-                    md5_hex: hex::encode(hasher.finalize()),
+                    md5_hex,
                     _temp: None,
                 })
             }
@@ -249,6 +237,23 @@ impl ObjectStore {
                 .await
                 .map_err(|source| io_error(&url, source)),
         }
+    }
+}
+
+/// The size and MD5 (32 lowercase hex digits) of a local file, read in 1 MiB chunks.
+pub fn md5_of_file(path: &Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Md5::new();
+    let mut buffer = vec![0u8; COPY_BUFFER];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok((size, hex::encode(hasher.finalize())));
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
     }
 }
 
