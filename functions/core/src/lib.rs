@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod process;
 pub mod storage;
 pub mod tasks;
+pub mod tree;
 
 pub use inspect::{InspectOptions, ManifestReport, inspect_manifest};
 pub use inventory::{InventoryEntry, SkipCounts};

@@ -1,0 +1,723 @@
+//! Trees: the committed contents of a commit, stored in the repository's storage
+//! namespace as immutable, content-addressed files.
+//!
+//! A tree is a *metarange*: an ordered list of *ranges*, each a Parquet file of
+//! entries sorted by path. Range boundaries are chosen by a hash of the path (within
+//! size bounds), so a span of keys that did not change between two commits produces
+//! the same range, with the same id, and is neither written again nor read by a diff.
+//!
+//! Layout under the storage namespace:
+//! `_catalog/ranges/<id>.parquet` (columns `path`, `address`, `version_id`, `size`,
+//! `etag`, `last_modified`, `storage_class`) and `_catalog/metaranges/<id>.parquet`
+//! (columns `range_id`, `min_path`, `max_path`, `entries`, `bytes`).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt64Builder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMillisecondType, UInt64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::location::S3Url;
+use crate::storage::{ObjectStore, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("tree file {file} is damaged: {reason}")]
+    Damaged { file: S3Url, reason: String },
+    #[error(
+        "entries must be added in strictly increasing path order: {path:?} came after {previous:?}"
+    )]
+    OutOfOrder { previous: String, path: String },
+}
+
+/// One object in a tree.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Entry {
+    pub path: String,
+    /// Where the bytes are: `s3://bucket/key`.
+    pub address: String,
+    pub version_id: Option<String>,
+    pub size: u64,
+    pub etag: String,
+    /// Milliseconds since the Unix epoch.
+    pub last_modified_ms: i64,
+    pub storage_class: Option<String>,
+}
+
+impl Entry {
+    /// Whether two entries name the same object content: changed means ETag, size,
+    /// version id or address differ.
+    pub fn same_object(&self, other: &Entry) -> bool {
+        self.etag == other.etag
+            && self.size == other.size
+            && self.version_id == other.version_id
+            && self.address == other.address
+    }
+
+    /// An entry for an object imported from `bucket`, at its own key.
+    pub fn from_inventory(bucket: &str, entry: crate::inventory::InventoryEntry) -> Entry {
+        Entry {
+            address: format!("s3://{bucket}/{}", entry.key),
+            path: entry.key,
+            version_id: entry.version_id,
+            size: entry.size,
+            etag: entry.etag,
+            last_modified_ms: entry.last_modified_ms,
+            storage_class: entry.storage_class,
+        }
+    }
+
+    fn approximate_bytes(&self) -> u64 {
+        (self.path.len()
+            + self.address.len()
+            + self.etag.len()
+            + self.version_id.as_ref().map_or(0, String::len)
+            + self.storage_class.as_ref().map_or(0, String::len)
+            + 16) as u64
+    }
+}
+
+/// A range as its metarange lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeInfo {
+    pub id: String,
+    pub min_path: String,
+    pub max_path: String,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// How ranges are cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeParams {
+    /// No range closes by hash before it holds this many entries.
+    pub min_entries: usize,
+    /// A range closes after a path whose hash is a multiple of this.
+    pub split_modulus: u64,
+    /// A range always closes at this many entries (bounds memory and file size).
+    pub max_entries: usize,
+}
+
+impl Default for RangeParams {
+    fn default() -> Self {
+        Self {
+            min_entries: 2_000,
+            split_modulus: 20_000,
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// A tree's metarange, loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tree {
+    pub id: String,
+    pub ranges: Vec<RangeInfo>,
+}
+
+impl Tree {
+    pub fn entries(&self) -> u64 {
+        self.ranges.iter().map(|r| r.entries).sum()
+    }
+}
+
+/// Where trees live: a storage namespace.
+#[derive(Debug, Clone)]
+pub struct TreeStore {
+    pub store: ObjectStore,
+    pub namespace: S3Url,
+    pub params: RangeParams,
+}
+
+impl TreeStore {
+    pub fn new(store: ObjectStore, namespace: S3Url, params: RangeParams) -> Self {
+        Self {
+            store,
+            namespace,
+            params,
+        }
+    }
+
+    pub fn range_url(&self, id: &str) -> S3Url {
+        self.namespace
+            .join(&format!("_catalog/ranges/{id}.parquet"))
+    }
+
+    pub fn metarange_url(&self, id: &str) -> S3Url {
+        self.namespace
+            .join(&format!("_catalog/metaranges/{id}.parquet"))
+    }
+
+    /// Loads a metarange.
+    pub async fn tree(&self, id: &str) -> Result<Tree, TreeError> {
+        let url = self.metarange_url(id);
+        let bytes = self.store.get(&url).await?;
+        let ranges = decode_metarange(bytes).map_err(|reason| TreeError::Damaged {
+            file: url.clone(),
+            reason,
+        })?;
+        Ok(Tree {
+            id: id.to_string(),
+            ranges,
+        })
+    }
+
+    /// Loads the entries of a range.
+    pub async fn range(&self, id: &str) -> Result<Vec<Entry>, TreeError> {
+        let url = self.range_url(id);
+        let bytes = self.store.get(&url).await?;
+        decode_range(bytes).map_err(|reason| TreeError::Damaged { file: url, reason })
+    }
+
+    /// Finds the entry at `path`.
+    pub async fn get(&self, tree: &Tree, path: &str) -> Result<Option<Entry>, TreeError> {
+        let Some(range) = tree
+            .ranges
+            .iter()
+            .find(|r| r.min_path.as_str() <= path && path <= r.max_path.as_str())
+        else {
+            return Ok(None);
+        };
+        let entries = self.range(&range.id).await?;
+        Ok(entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| entries[i].clone()))
+    }
+
+    /// A writer for a new tree; ranges already in `known` are not checked or written.
+    pub fn writer(&self) -> TreeWriter<'_> {
+        TreeWriter {
+            trees: self,
+            current: Vec::new(),
+            current_bytes: 0,
+            ranges: Vec::new(),
+            previous: None,
+            stats: WriteStats::default(),
+        }
+    }
+
+    /// A cursor over a tree's entries in path order.
+    pub fn cursor<'a>(&'a self, tree: &'a Tree) -> Cursor<'a> {
+        Cursor {
+            trees: self,
+            ranges: &tree.ranges,
+            next_range: 0,
+            buffered: VecDeque::new(),
+        }
+    }
+
+    /// Writes the empty tree.
+    pub async fn empty_tree(&self) -> Result<Tree, TreeError> {
+        let (tree, _) = self.writer().finish().await?;
+        Ok(tree)
+    }
+}
+
+/// What writing a tree did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct WriteStats {
+    pub entries: u64,
+    pub ranges_written: u64,
+    /// Ranges that already existed and were not written again.
+    pub ranges_reused: u64,
+}
+
+/// Builds a tree from entries in strictly increasing path order, holding at most one
+/// range of entries in memory.
+pub struct TreeWriter<'a> {
+    trees: &'a TreeStore,
+    current: Vec<Entry>,
+    current_bytes: u64,
+    ranges: Vec<RangeInfo>,
+    previous: Option<String>,
+    stats: WriteStats,
+}
+
+impl TreeWriter<'_> {
+    pub async fn add(&mut self, entry: Entry) -> Result<(), TreeError> {
+        if let Some(previous) = &self.previous
+            && entry.path.as_str() <= previous.as_str()
+        {
+            return Err(TreeError::OutOfOrder {
+                previous: previous.clone(),
+                path: entry.path,
+            });
+        }
+        self.previous = Some(entry.path.clone());
+        let params = self.trees.params;
+        let split_here = path_hash(&entry.path) % params.split_modulus.max(1) == 0;
+        self.current_bytes += entry.approximate_bytes();
+        self.current.push(entry);
+        self.stats.entries += 1;
+        if (split_here && self.current.len() >= params.min_entries)
+            || self.current.len() >= params.max_entries
+        {
+            self.close_range().await?;
+        }
+        Ok(())
+    }
+
+    async fn close_range(&mut self) -> Result<(), TreeError> {
+        if self.current.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(&mut self.current);
+        let id = range_id(&entries);
+        let url = self.trees.range_url(&id);
+        match self.trees.store.size(&url).await {
+            Ok(_) => self.stats.ranges_reused += 1,
+            Err(StorageError::NotFound { .. }) => {
+                let bytes = encode_range(&entries).map_err(|reason| TreeError::Damaged {
+                    file: url.clone(),
+                    reason,
+                })?;
+                self.trees.store.put(&url, bytes).await?;
+                self.stats.ranges_written += 1;
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let first = entries.first().map(|e| e.path.clone()).unwrap_or_default();
+        let last = entries.last().map(|e| e.path.clone()).unwrap_or_default();
+        self.ranges.push(RangeInfo {
+            id,
+            min_path: first,
+            max_path: last,
+            entries: entries.len() as u64,
+            bytes: std::mem::take(&mut self.current_bytes),
+        });
+        Ok(())
+    }
+
+    /// Closes the last range and writes the metarange (unless it exists).
+    pub async fn finish(mut self) -> Result<(Tree, WriteStats), TreeError> {
+        self.close_range().await?;
+        let id = metarange_id(&self.ranges);
+        let url = self.trees.metarange_url(&id);
+        if let Err(StorageError::NotFound { .. }) = self.trees.store.size(&url).await {
+            let bytes = encode_metarange(&self.ranges).map_err(|reason| TreeError::Damaged {
+                file: url.clone(),
+                reason,
+            })?;
+            self.trees.store.put(&url, bytes).await?;
+        }
+        Ok((
+            Tree {
+                id,
+                ranges: self.ranges,
+            },
+            self.stats,
+        ))
+    }
+}
+
+/// Reads a tree's entries in order, one range at a time; can skip whole ranges.
+pub struct Cursor<'a> {
+    trees: &'a TreeStore,
+    ranges: &'a [RangeInfo],
+    next_range: usize,
+    buffered: VecDeque<Entry>,
+}
+
+impl Cursor<'_> {
+    /// The next range, when the cursor stands at its start.
+    pub fn at_range_start(&self) -> Option<&RangeInfo> {
+        if self.buffered.is_empty() {
+            self.ranges.get(self.next_range)
+        } else {
+            None
+        }
+    }
+
+    /// Skips the range the cursor stands at the start of.
+    pub fn skip_range(&mut self) {
+        if self.buffered.is_empty() && self.next_range < self.ranges.len() {
+            self.next_range += 1;
+        }
+    }
+
+    /// Moves to the first entry whose path is `>= path`.
+    pub async fn seek(&mut self, path: &str) -> Result<(), TreeError> {
+        while let Some(front) = self.buffered.front() {
+            if front.path.as_str() >= path {
+                return Ok(());
+            }
+            self.buffered.pop_front();
+        }
+        while let Some(range) = self.ranges.get(self.next_range) {
+            if range.max_path.as_str() >= path {
+                break;
+            }
+            self.next_range += 1;
+        }
+        if self.fill().await? {
+            while self
+                .buffered
+                .front()
+                .is_some_and(|e| e.path.as_str() < path)
+            {
+                self.buffered.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    /// The next entry without consuming it.
+    pub async fn peek(&mut self) -> Result<Option<&Entry>, TreeError> {
+        self.fill().await?;
+        Ok(self.buffered.front())
+    }
+
+    pub async fn next_entry(&mut self) -> Result<Option<Entry>, TreeError> {
+        self.fill().await?;
+        Ok(self.buffered.pop_front())
+    }
+
+    /// Loads the next range when nothing is buffered; false at the end.
+    async fn fill(&mut self) -> Result<bool, TreeError> {
+        while self.buffered.is_empty() {
+            let Some(range) = self.ranges.get(self.next_range) else {
+                return Ok(false);
+            };
+            self.next_range += 1;
+            self.buffered = self.trees.range(&range.id).await?.into();
+        }
+        Ok(true)
+    }
+}
+
+/// FNV-1a: a small hash that stays the same across releases and platforms, which
+/// range boundaries depend on.
+fn path_hash(path: &str) -> u64 {
+    path.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn hash_field(hasher: &mut Sha256, field: &[u8]) {
+    hasher.update((field.len() as u64).to_le_bytes());
+    hasher.update(field);
+}
+
+fn hash_optional(hasher: &mut Sha256, field: Option<&str>) {
+    match field {
+        Some(value) => {
+            hasher.update([1]);
+            hash_field(hasher, value.as_bytes());
+        }
+        None => hasher.update([0]),
+    }
+}
+
+/// The id of a range: SHA-256 over its entries, each field length-prefixed.
+pub fn range_id(entries: &[Entry]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"range/v1");
+    for e in entries {
+        hash_field(&mut hasher, e.path.as_bytes());
+        hash_field(&mut hasher, e.address.as_bytes());
+        hash_optional(&mut hasher, e.version_id.as_deref());
+        hasher.update(e.size.to_le_bytes());
+        hash_field(&mut hasher, e.etag.as_bytes());
+        hasher.update(e.last_modified_ms.to_le_bytes());
+        hash_optional(&mut hasher, e.storage_class.as_deref());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The id of a metarange: SHA-256 over its ranges' ids and bounds.
+pub fn metarange_id(ranges: &[RangeInfo]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"metarange/v1");
+    for r in ranges {
+        hash_field(&mut hasher, r.id.as_bytes());
+        hash_field(&mut hasher, r.min_path.as_bytes());
+        hash_field(&mut hasher, r.max_path.as_bytes());
+        hasher.update(r.entries.to_le_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+fn range_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("path", DataType::Utf8, false),
+        Field::new("address", DataType::Utf8, false),
+        Field::new("version_id", DataType::Utf8, true),
+        Field::new("size", DataType::Int64, false),
+        Field::new("etag", DataType::Utf8, false),
+        Field::new(
+            "last_modified",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("storage_class", DataType::Utf8, true),
+    ]))
+}
+
+fn metarange_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("range_id", DataType::Utf8, false),
+        Field::new("min_path", DataType::Utf8, false),
+        Field::new("max_path", DataType::Utf8, false),
+        Field::new("entries", DataType::UInt64, false),
+        Field::new("bytes", DataType::UInt64, false),
+    ]))
+}
+
+fn write_parquet(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<Bytes, String> {
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let options = ArrowWriterOptions::new().with_properties(properties);
+    let mut out = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new_with_options(&mut out, schema, options).map_err(|e| e.to_string())?;
+    writer.write(&batch).map_err(|e| e.to_string())?;
+    writer.close().map_err(|e| e.to_string())?;
+    Ok(Bytes::from(out))
+}
+
+fn encode_range(entries: &[Entry]) -> Result<Bytes, String> {
+    let mut path = StringBuilder::new();
+    let mut address = StringBuilder::new();
+    let mut version_id = StringBuilder::new();
+    let mut size = Int64Builder::new();
+    let mut etag = StringBuilder::new();
+    let mut modified = TimestampMillisecondBuilder::new().with_timezone("UTC");
+    let mut storage_class = StringBuilder::new();
+    for e in entries {
+        path.append_value(&e.path);
+        address.append_value(&e.address);
+        version_id.append_option(e.version_id.as_deref());
+        size.append_value(i64::try_from(e.size).map_err(|e| e.to_string())?);
+        etag.append_value(&e.etag);
+        modified.append_value(e.last_modified_ms);
+        storage_class.append_option(e.storage_class.as_deref());
+    }
+    write_parquet(
+        range_schema(),
+        vec![
+            Arc::new(path.finish()),
+            Arc::new(address.finish()),
+            Arc::new(version_id.finish()),
+            Arc::new(size.finish()),
+            Arc::new(etag.finish()),
+            Arc::new(modified.finish()),
+            Arc::new(storage_class.finish()),
+        ],
+    )
+}
+
+fn encode_metarange(ranges: &[RangeInfo]) -> Result<Bytes, String> {
+    let mut id = StringBuilder::new();
+    let mut min = StringBuilder::new();
+    let mut max = StringBuilder::new();
+    let mut entries = UInt64Builder::new();
+    let mut bytes = UInt64Builder::new();
+    for r in ranges {
+        id.append_value(&r.id);
+        min.append_value(&r.min_path);
+        max.append_value(&r.max_path);
+        entries.append_value(r.entries);
+        bytes.append_value(r.bytes);
+    }
+    write_parquet(
+        metarange_schema(),
+        vec![
+            Arc::new(id.finish()),
+            Arc::new(min.finish()),
+            Arc::new(max.finish()),
+            Arc::new(entries.finish()),
+            Arc::new(bytes.finish()),
+        ],
+    )
+}
+
+fn read_batches(bytes: Bytes, expected: &SchemaRef) -> Result<Vec<RecordBatch>, String> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| e.to_string())?
+        .with_batch_size(65_536)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    if let Some(batch) = batches.first() {
+        let names: Vec<&String> = batch
+            .schema_ref()
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .collect();
+        let wanted: Vec<&String> = expected.fields().iter().map(|f| f.name()).collect();
+        if names != wanted {
+            return Err(format!("unexpected columns {names:?}"));
+        }
+    }
+    Ok(batches)
+}
+
+fn text(array: &ArrayRef, row: usize) -> Option<String> {
+    let strings = array.as_string_opt::<i32>()?;
+    strings
+        .is_valid(row)
+        .then(|| strings.value(row).to_string())
+}
+
+fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
+    let mut entries = Vec::new();
+    for batch in read_batches(bytes, &range_schema())? {
+        let c = batch.columns();
+        let sizes = c[3]
+            .as_primitive_opt::<Int64Type>()
+            .ok_or("size is not int64")?;
+        let modified = c[5]
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or("last_modified is not a timestamp")?;
+        for row in 0..batch.num_rows() {
+            let required = |i: usize, name: &str| text(&c[i], row).ok_or(format!("{name} is null"));
+            entries.push(Entry {
+                path: required(0, "path")?,
+                address: required(1, "address")?,
+                version_id: text(&c[2], row),
+                size: sizes.value(row).max(0) as u64,
+                etag: required(4, "etag")?,
+                last_modified_ms: modified.value(row),
+                storage_class: text(&c[6], row),
+            });
+        }
+    }
+    Ok(entries)
+}
+
+fn decode_metarange(bytes: Bytes) -> Result<Vec<RangeInfo>, String> {
+    let mut ranges = Vec::new();
+    for batch in read_batches(bytes, &metarange_schema())? {
+        let c = batch.columns();
+        let counts = c[3]
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or("entries is not uint64")?;
+        let sizes = c[4]
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or("bytes is not uint64")?;
+        for row in 0..batch.num_rows() {
+            let required = |i: usize, name: &str| text(&c[i], row).ok_or(format!("{name} is null"));
+            ranges.push(RangeInfo {
+                id: required(0, "range_id")?,
+                min_path: required(1, "min_path")?,
+                max_path: required(2, "max_path")?,
+                entries: counts.value(row),
+                bytes: sizes.value(row),
+            });
+        }
+    }
+    Ok(ranges)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, etag: &str) -> Entry {
+        Entry {
+            path: path.to_string(),
+            address: format!("s3://src/{path}"),
+            version_id: None,
+            size: 3,
+            etag: etag.to_string(),
+            last_modified_ms: 1,
+            storage_class: None,
+        }
+    }
+
+    fn small() -> RangeParams {
+        RangeParams {
+            min_entries: 4,
+            split_modulus: 16,
+            max_entries: 64,
+        }
+    }
+
+    #[tokio::test]
+    async fn unchanged_spans_give_identical_ranges() {
+        let root = tempfile::tempdir().unwrap();
+        let trees = TreeStore::new(
+            ObjectStore::Local(root.path().to_path_buf()),
+            "s3://ns/repo".parse().unwrap(),
+            small(),
+        );
+        let paths: Vec<String> = (0..2000).map(|i| format!("k/{i:06}")).collect();
+        let mut writer = trees.writer();
+        for p in &paths {
+            writer.add(entry(p, "a")).await.unwrap();
+        }
+        let (first, stats) = writer.finish().await.unwrap();
+        assert_eq!(stats.entries, 2000);
+        assert!(first.ranges.len() > 20, "{} ranges", first.ranges.len());
+        assert_eq!(stats.ranges_written as usize, first.ranges.len());
+
+        // Change one entry in the middle: only its range differs.
+        let mut writer = trees.writer();
+        for p in &paths {
+            writer
+                .add(entry(p, if p == "k/001000" { "b" } else { "a" }))
+                .await
+                .unwrap();
+        }
+        let (second, stats) = writer.finish().await.unwrap();
+        assert_eq!(stats.ranges_written, 1);
+        assert_eq!(stats.ranges_reused as usize, second.ranges.len() - 1);
+        let differing = first
+            .ranges
+            .iter()
+            .zip(&second.ranges)
+            .filter(|(a, b)| a.id != b.id)
+            .count();
+        assert_eq!(differing, 1);
+
+        let loaded = trees.tree(&second.id).await.unwrap();
+        assert_eq!(loaded, second);
+        assert_eq!(
+            trees.get(&loaded, "k/001000").await.unwrap().unwrap().etag,
+            "b"
+        );
+        assert_eq!(trees.get(&loaded, "k/1").await.unwrap(), None);
+
+        let mut cursor = trees.cursor(&loaded);
+        cursor.seek("k/001500").await.unwrap();
+        assert_eq!(cursor.next_entry().await.unwrap().unwrap().path, "k/001500");
+    }
+
+    #[tokio::test]
+    async fn rejects_unsorted_input() {
+        let root = tempfile::tempdir().unwrap();
+        let trees = TreeStore::new(
+            ObjectStore::Local(root.path().to_path_buf()),
+            "s3://ns/repo".parse().unwrap(),
+            small(),
+        );
+        let mut writer = trees.writer();
+        writer.add(entry("b", "x")).await.unwrap();
+        let err = writer.add(entry("a", "x")).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "entries must be added in strictly increasing path order: \"a\" came after \"b\""
+        );
+    }
+}
