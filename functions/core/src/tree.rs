@@ -261,7 +261,7 @@ impl TreeWriter<'_> {
         }
         self.previous = Some(entry.path.clone());
         let params = self.trees.params;
-        let split_here = path_hash(&entry.path) % params.split_modulus.max(1) == 0;
+        let split_here = path_hash(&entry.path).is_multiple_of(params.split_modulus.max(1));
         self.current_bytes += entry.approximate_bytes();
         self.current.push(entry);
         self.stats.entries += 1;
