@@ -7,6 +7,8 @@
 //! benchmarks.
 
 pub mod aws;
+pub mod catalog;
+pub mod diff;
 pub mod events;
 pub mod generator;
 pub mod inspect;
