@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use bytes::Bytes;
+use inventory_core::catalog::{Catalog, DEFAULT_TABLE};
 use inventory_core::manifest::{ManifestDocument, manifest_md5_hex};
+use inventory_core::tree::RangeParams;
 use inventory_core::{ObjectStore, S3Url};
 
 pub const REGION: &str = "us-east-1";
@@ -72,6 +74,42 @@ impl LocalStack {
 
     pub fn store(&self) -> ObjectStore {
         ObjectStore::S3(self.s3())
+    }
+
+    pub fn dynamo(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
+    /// A catalog on this stack, its table created; `params` sets range sizes.
+    pub async fn catalog(&self, params: RangeParams) -> Catalog {
+        let catalog =
+            Catalog::new(self.dynamo(), DEFAULT_TABLE, self.store()).with_range_params(params);
+        catalog
+            .ensure_table()
+            .await
+            .unwrap_or_else(|err| panic!("creating the catalog table: {err}"));
+        catalog
+    }
+
+    /// Keys of every object under `prefix` in `bucket`.
+    pub async fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .s3()
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.unwrap_or_else(|err| panic!("listing {bucket}/{prefix}: {err:?}"));
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        keys
     }
 
     pub async fn create_bucket(&self, bucket: &str) {

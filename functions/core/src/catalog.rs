@@ -81,6 +81,29 @@ pub enum CatalogError {
         count: u64,
         paths: Vec<String>,
     },
+    #[error("{path:?} does not exist at {reference} in repository {repository}")]
+    PathNotFound {
+        repository: String,
+        reference: String,
+        path: String,
+    },
+    #[error("object {path:?} no longer exists in the source: {address}{} is gone", version_suffix(.version_id))]
+    SourceMissing {
+        path: String,
+        address: String,
+        version_id: Option<String>,
+    },
+    #[error(
+        "object {path:?} changed in the source after it was imported: {address} now has ETag {found}, the catalog recorded {recorded}"
+    )]
+    ChangedInSource {
+        path: String,
+        address: String,
+        recorded: String,
+        found: String,
+    },
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     #[error("invalid storage namespace {0:?}: it must be s3://bucket[/prefix]")]
     InvalidNamespace(String),
     #[error("catalog table {table}: {message}")]
@@ -780,6 +803,49 @@ impl Catalog {
         Ok(self.trees(&repo).get(&tree, path).await?)
     }
 
+    /// Opens the bytes of the object at `path` in `reference`, from its physical
+    /// address (pinned to its version id). Fails, rather than return other bytes, when
+    /// the object's ETag is no longer the one the catalog recorded.
+    pub async fn open(
+        &self,
+        repository: &str,
+        reference: &str,
+        path: &str,
+    ) -> Result<(Entry, aws_sdk_s3::primitives::ByteStream), CatalogError> {
+        let entry = self
+            .stat(repository, reference, path)
+            .await?
+            .ok_or_else(|| CatalogError::PathNotFound {
+                repository: repository.to_string(),
+                reference: reference.to_string(),
+                path: path.to_string(),
+            })?;
+        let address: S3Url = entry.address.parse().map_err(|_| CatalogError::Damaged {
+            key: format!("{repository}/{reference}/{path}"),
+            reason: format!("physical address {:?} is not an S3 URL", entry.address),
+        })?;
+        let (etag, body) = match self.store.open(&address, entry.version_id.as_deref()).await {
+            Ok(opened) => opened,
+            Err(crate::storage::StorageError::NotFound { .. }) => {
+                return Err(CatalogError::SourceMissing {
+                    path: path.to_string(),
+                    address: entry.address.clone(),
+                    version_id: entry.version_id.clone(),
+                });
+            }
+            Err(err) => return Err(err.into()),
+        };
+        if etag != entry.etag {
+            return Err(CatalogError::ChangedInSource {
+                path: path.to_string(),
+                address: entry.address.clone(),
+                recorded: entry.etag.clone(),
+                found: etag,
+            });
+        }
+        Ok((entry, body))
+    }
+
     /// Streams the changes from `left` to `right`.
     pub async fn diff(
         &self,
@@ -956,6 +1022,13 @@ impl Catalog {
             }
         }
     }
+}
+
+fn version_suffix(version_id: &Option<String>) -> String {
+    version_id
+        .as_ref()
+        .map(|v| format!(" (version {v})"))
+        .unwrap_or_default()
 }
 
 fn strategy_name(strategy: ConflictStrategy) -> &'static str {

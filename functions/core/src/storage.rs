@@ -160,6 +160,54 @@ impl ObjectStore {
         }
     }
 
+    /// Opens an object (a given version of it, when `version_id` is set) for streaming,
+    /// with its current ETag (without quotes).
+    pub async fn open(
+        &self,
+        url: &S3Url,
+        version_id: Option<&str>,
+    ) -> Result<(String, ByteStream), StorageError> {
+        match self {
+            ObjectStore::S3(client) => {
+                let output = client
+                    .get_object()
+                    .bucket(&url.bucket)
+                    .key(&url.key)
+                    .set_version_id(version_id.map(str::to_string))
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        let code = err.as_service_error().and_then(|e| e.meta().code());
+                        let not_found = matches!(code, Some("NoSuchKey" | "NoSuchVersion"))
+                            || err.as_service_error().is_some_and(|e| e.is_no_such_key());
+                        s3_error(url, not_found, &err)
+                    })?;
+                let etag = output
+                    .e_tag
+                    .as_deref()
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_string();
+                Ok((etag, output.body))
+            }
+            ObjectStore::Local(root) => {
+                let path = local_path(root, url);
+                let hashed = path.clone();
+                let (_, etag) = tokio::task::spawn_blocking(move || md5_of_file(&hashed))
+                    .await
+                    .map_err(|err| io_error(url, std::io::Error::other(err)))?
+                    .map_err(|source| io_error(url, source))?;
+                let body = ByteStream::from_path(&path)
+                    .await
+                    .map_err(|err| StorageError::S3 {
+                        url: url.clone(),
+                        message: err.to_string(),
+                    })?;
+                Ok((etag, body))
+            }
+        }
+    }
+
     /// Writes a whole object.
     pub async fn put(&self, url: &S3Url, data: Bytes) -> Result<(), StorageError> {
         match self {

@@ -1,0 +1,776 @@
+//! The versioned catalog on the local stack: DynamoDB for refs, S3 for trees.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use integration_tests::LocalStack;
+use inventory_core::catalog::{Catalog, CatalogError, CommitInfo, ListOptions, MergeOutcome};
+use inventory_core::diff::{ChangeKind, ConflictStrategy};
+use inventory_core::tree::{Entry, RangeParams};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const NAMESPACE: &str = "s3://catalog-storage/repos/photos";
+
+/// Small ranges, so that even a few hundred entries span many range files.
+fn small_ranges() -> RangeParams {
+    RangeParams {
+        min_entries: 4,
+        split_modulus: 16,
+        max_entries: 48,
+    }
+}
+
+async fn setup(stack: &LocalStack) -> Catalog {
+    stack.create_bucket("catalog-storage").await;
+    let catalog = stack.catalog(small_ranges()).await;
+    catalog
+        .create_repository("photos", NAMESPACE, None)
+        .await
+        .unwrap();
+    catalog
+}
+
+fn entry(path: &str, etag: &str) -> Entry {
+    Entry {
+        path: path.to_string(),
+        address: format!("s3://source/{path}"),
+        version_id: None,
+        size: etag.len() as u64,
+        etag: etag.to_string(),
+        last_modified_ms: 1_700_000_000_000,
+        storage_class: Some("STANDARD".into()),
+    }
+}
+
+fn info(message: &str) -> CommitInfo {
+    CommitInfo {
+        message: message.into(),
+        committer: "tester".into(),
+        metadata: BTreeMap::new(),
+    }
+}
+
+async fn commit(
+    catalog: &Catalog,
+    branch: &str,
+    model: &BTreeMap<String, Entry>,
+    message: &str,
+) -> String {
+    catalog
+        .commit_entries("photos", branch, model.values().cloned(), info(message))
+        .await
+        .unwrap()
+        .commit
+        .id
+}
+
+/// Every page of a listing, concatenated.
+async fn list_all(
+    catalog: &Catalog,
+    reference: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+    limit: usize,
+) -> (Vec<String>, Vec<String>) {
+    let mut options = ListOptions {
+        prefix: prefix.to_string(),
+        delimiter: delimiter.map(str::to_string),
+        after: None,
+        limit,
+    };
+    let (mut keys, mut prefixes) = (Vec::new(), Vec::new());
+    loop {
+        let page = catalog.list("photos", reference, &options).await.unwrap();
+        assert!(page.entries.len() + page.common_prefixes.len() <= limit);
+        keys.extend(page.entries.into_iter().map(|e| e.path));
+        prefixes.extend(page.common_prefixes);
+        match page.next_after {
+            Some(after) => options.after = Some(after),
+            None => return (keys, prefixes),
+        }
+    }
+}
+
+/// What S3's ListObjectsV2 returns for these keys.
+fn model_list(
+    keys: &BTreeSet<String>,
+    prefix: &str,
+    delimiter: Option<&str>,
+) -> (Vec<String>, Vec<String>) {
+    let mut entries = Vec::new();
+    let mut prefixes = BTreeSet::new();
+    for key in keys.iter().filter(|k| k.starts_with(prefix)) {
+        let rest = &key[prefix.len()..];
+        match delimiter.and_then(|d| rest.find(d).map(|i| (i, d))) {
+            Some((i, d)) => {
+                prefixes.insert(format!("{prefix}{}", &rest[..i + d.len()]));
+            }
+            None => entries.push(key.clone()),
+        }
+    }
+    (entries, prefixes.into_iter().collect())
+}
+
+#[tokio::test]
+async fn repositories_and_branches() {
+    let stack = LocalStack::start().await;
+    let catalog = setup(&stack).await;
+    let repo = catalog.repository("photos").await.unwrap();
+    assert_eq!(repo.default_branch, "main");
+    assert_eq!(repo.storage_namespace.to_string(), NAMESPACE);
+    assert_eq!(
+        catalog
+            .create_repository("photos", NAMESPACE, None)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "repository photos already exists"
+    );
+    assert_eq!(
+        catalog
+            .create_repository("Bad Name", NAMESPACE, None)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "invalid repository name \"Bad Name\": it must start with a lowercase letter or a digit"
+    );
+    assert_eq!(
+        catalog
+            .create_repository("other", "bucket/prefix", None)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "invalid storage namespace \"bucket/prefix\": it must be s3://bucket[/prefix]"
+    );
+    catalog
+        .create_repository("videos", "s3://catalog-storage/repos/videos", Some("trunk"))
+        .await
+        .unwrap();
+    let names: Vec<String> = catalog
+        .list_repositories()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["photos", "videos"]);
+
+    let log = catalog.log("photos", "main", 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].message, "Repository created");
+    let branch = catalog
+        .create_branch("photos", "feature/a", "main")
+        .await
+        .unwrap();
+    assert_eq!(branch.commit_id, log[0].id);
+    assert_eq!(
+        catalog
+            .create_branch("photos", "feature/a", "main")
+            .await
+            .unwrap_err()
+            .to_string(),
+        "branch feature/a already exists in repository photos"
+    );
+    assert_eq!(
+        catalog
+            .create_branch("photos", "x", "nowhere")
+            .await
+            .unwrap_err()
+            .to_string(),
+        "ref \"nowhere\" matches no branch or commit in repository photos"
+    );
+    let branches: Vec<String> = catalog
+        .list_branches("photos")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(branches, ["feature/a", "main"]);
+    assert_eq!(
+        catalog
+            .delete_branch("photos", "main")
+            .await
+            .unwrap_err()
+            .to_string(),
+        "branch main is the default branch of repository photos and cannot be deleted"
+    );
+    catalog.delete_branch("photos", "feature/a").await.unwrap();
+    assert_eq!(
+        catalog
+            .delete_branch("photos", "feature/a")
+            .await
+            .unwrap_err()
+            .to_string(),
+        "branch feature/a does not exist in repository photos"
+    );
+
+    // Refs: commit id prefixes and ~N.
+    let mut model = BTreeMap::new();
+    model.insert("a".to_string(), entry("a", "1"));
+    let first = commit(&catalog, "main", &model, "first").await;
+    model.insert("b".to_string(), entry("b", "2"));
+    let second = commit(&catalog, "main", &model, "second").await;
+    assert_eq!(catalog.resolve("photos", "main").await.unwrap().id, second);
+    assert_eq!(catalog.resolve("photos", "main~1").await.unwrap().id, first);
+    assert_eq!(
+        catalog.resolve("photos", &second[..10]).await.unwrap().id,
+        second
+    );
+    assert_eq!(
+        catalog
+            .resolve("photos", &format!("{}~2", &second[..10]))
+            .await
+            .unwrap()
+            .id,
+        log[0].id
+    );
+    assert!(matches!(
+        catalog.resolve("photos", "main~3").await.unwrap_err(),
+        CatalogError::NoSuchAncestor { .. }
+    ));
+
+    // Deleting a repository removes its metadata, never an object.
+    let objects_before = stack.list_keys("catalog-storage", "repos/photos/").await;
+    catalog.delete_repository("photos").await.unwrap();
+    assert_eq!(
+        catalog.repository("photos").await.unwrap_err().to_string(),
+        "repository photos does not exist"
+    );
+    assert_eq!(
+        stack.list_keys("catalog-storage", "repos/photos/").await,
+        objects_before
+    );
+    let names: Vec<String> = catalog
+        .list_repositories()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["videos"]);
+}
+
+fn random_key(rng: &mut StdRng) -> String {
+    const PARTS: [&str; 8] = ["a", "b", "dir", "dir/sub", "x y", "é", "+%", ""];
+    let depth = rng.random_range(1..4);
+    let mut key = (0..depth)
+        .map(|_| PARTS[rng.random_range(0..PARTS.len())])
+        .collect::<Vec<_>>()
+        .join("/");
+    key.push_str(&format!("{}", rng.random_range(0..50)));
+    if rng.random_bool(0.05) {
+        key.push('/');
+    }
+    key
+}
+
+#[tokio::test]
+async fn random_commits_match_a_naive_model() {
+    let stack = LocalStack::start().await;
+    let catalog = setup(&stack).await;
+    let mut model: BTreeMap<String, Entry> = BTreeMap::new();
+    let mut previous = catalog.resolve("photos", "main").await.unwrap().id;
+    for seed in 0..6u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let before = model.clone();
+        for _ in 0..rng.random_range(50..300) {
+            let key = random_key(&mut rng);
+            match rng.random_range(0..10) {
+                0..3 => {
+                    model.remove(&key);
+                }
+                _ => {
+                    let etag = format!("{:x}", rng.random::<u32>());
+                    model.insert(key.clone(), entry(&key, &etag));
+                }
+            }
+        }
+        let id = commit(&catalog, "main", &model, &format!("seed {seed}")).await;
+        let keys: BTreeSet<String> = model.keys().cloned().collect();
+
+        // ls: recursive and with the delimiter, at several prefixes, page by page.
+        for prefix in ["", "a", "a/", "dir/", "dir/sub/", "x y/", "é/", "+%"] {
+            for delimiter in [None, Some("/")] {
+                let limit = rng.random_range(1..40);
+                assert_eq!(
+                    list_all(&catalog, &id, prefix, delimiter, limit).await,
+                    model_list(&keys, prefix, delimiter),
+                    "seed {seed}, prefix {prefix:?}, delimiter {delimiter:?}, limit {limit}"
+                );
+            }
+        }
+        // stat: present and absent paths.
+        for _ in 0..20 {
+            let key = random_key(&mut rng);
+            assert_eq!(
+                catalog.stat("photos", &id, &key).await.unwrap(),
+                model.get(&key).cloned(),
+                "stat {key:?}"
+            );
+        }
+        // diff against the previous commit.
+        let mut changes = Vec::new();
+        let summary = catalog
+            .diff("photos", &previous, &id, |c| changes.push(c))
+            .await
+            .unwrap();
+        let mut expected = Vec::new();
+        for key in before.keys().chain(model.keys()).collect::<BTreeSet<_>>() {
+            match (before.get(key), model.get(key)) {
+                (None, Some(_)) => expected.push((key.clone(), ChangeKind::Added)),
+                (Some(_), None) => expected.push((key.clone(), ChangeKind::Removed)),
+                (Some(a), Some(b)) if a != b => expected.push((key.clone(), ChangeKind::Changed)),
+                _ => {}
+            }
+        }
+        let got: Vec<(String, ChangeKind)> =
+            changes.iter().map(|c| (c.path.clone(), c.kind)).collect();
+        assert_eq!(got, expected, "seed {seed}");
+        assert_eq!(
+            summary.added + summary.removed + summary.changed,
+            expected.len() as u64
+        );
+        previous = id;
+    }
+}
+
+#[tokio::test]
+async fn committing_the_same_entries_twice_writes_no_new_range() {
+    let stack = LocalStack::start().await;
+    let catalog = setup(&stack).await;
+    let model: BTreeMap<String, Entry> = (0..500)
+        .map(|i| format!("data/{i:05}.bin"))
+        .map(|k| (k.clone(), entry(&k, "e")))
+        .collect();
+    let first = catalog
+        .commit_entries("photos", "main", model.values().cloned(), info("one"))
+        .await
+        .unwrap();
+    let ranges = stack
+        .list_keys("catalog-storage", "repos/photos/_catalog/ranges/")
+        .await;
+    assert!(ranges.len() > 10, "{} ranges", ranges.len());
+    assert_eq!(first.stats.ranges_written as usize, ranges.len());
+
+    let second = catalog
+        .commit_entries("photos", "main", model.values().cloned(), info("two"))
+        .await
+        .unwrap();
+    assert_eq!(second.stats.ranges_written, 0);
+    assert_eq!(second.stats.ranges_reused as usize, ranges.len());
+    assert_eq!(second.commit.metarange_id, first.commit.metarange_id);
+    assert_eq!(
+        stack
+            .list_keys("catalog-storage", "repos/photos/_catalog/ranges/")
+            .await,
+        ranges
+    );
+
+    // A diff of identical trees reads no range at all.
+    let summary = catalog
+        .diff("photos", "main~1", "main", |_| panic!("no change expected"))
+        .await
+        .unwrap();
+    assert_eq!(summary.ranges_skipped as usize, ranges.len());
+}
+
+#[tokio::test]
+async fn merges() {
+    let stack = LocalStack::start().await;
+    let catalog = setup(&stack).await;
+    let mut main: BTreeMap<String, Entry> = BTreeMap::new();
+    for k in ["a", "b", "c", "d"] {
+        main.insert(k.into(), entry(k, "base"));
+    }
+    let base = commit(&catalog, "main", &main, "base").await;
+
+    // Fast-forward.
+    catalog.create_branch("photos", "ff", "main").await.unwrap();
+    let mut ff = main.clone();
+    ff.insert("e".into(), entry("e", "new"));
+    let ff_head = commit(&catalog, "ff", &ff, "add e").await;
+    let outcome = catalog
+        .merge(
+            "photos",
+            "ff",
+            "main",
+            ConflictStrategy::Fail,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(&outcome, MergeOutcome::FastForward { commit } if *commit == ff_head));
+    assert_eq!(
+        catalog.branch("photos", "main").await.unwrap().commit_id,
+        ff_head
+    );
+    let outcome = catalog
+        .merge(
+            "photos",
+            "ff",
+            "main",
+            ConflictStrategy::Fail,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, MergeOutcome::UpToDate { .. }));
+    main = ff;
+
+    // Clean three-way: both sides change different paths.
+    catalog
+        .create_branch("photos", "side", "main")
+        .await
+        .unwrap();
+    let mut side = main.clone();
+    side.insert("a".into(), entry("a", "side"));
+    side.remove("b");
+    commit(&catalog, "side", &side, "side work").await;
+    main.insert("c".into(), entry("c", "main"));
+    main.insert("f".into(), entry("f", "main"));
+    let main_head = commit(&catalog, "main", &main, "main work").await;
+    let outcome = catalog
+        .merge(
+            "photos",
+            "side",
+            "main",
+            ConflictStrategy::Fail,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    let MergeOutcome::Merged {
+        commit: merged,
+        conflicts_resolved,
+    } = outcome
+    else {
+        panic!("expected a merge commit")
+    };
+    assert_eq!(conflicts_resolved, 0);
+    assert_eq!(merged.parents.len(), 2);
+    assert_eq!(merged.parents[0], main_head);
+    assert_eq!(merged.message, "Merge side into main");
+    let (keys, _) = list_all(&catalog, "main", "", None, 100).await;
+    assert_eq!(keys, ["a", "c", "d", "e", "f"]);
+    assert_eq!(
+        catalog
+            .stat("photos", "main", "a")
+            .await
+            .unwrap()
+            .unwrap()
+            .etag,
+        "side"
+    );
+    assert_eq!(
+        catalog
+            .stat("photos", "main", "c")
+            .await
+            .unwrap()
+            .unwrap()
+            .etag,
+        "main"
+    );
+
+    // Conflicts: both sides change "d" differently, and "a" too.
+    catalog
+        .create_branch("photos", "left", "main")
+        .await
+        .unwrap();
+    catalog
+        .create_branch("photos", "right", "main")
+        .await
+        .unwrap();
+    let mut left = BTreeMap::new();
+    let mut right = BTreeMap::new();
+    for (k, v) in catalog
+        .list(
+            "photos",
+            "main",
+            &ListOptions {
+                delimiter: None,
+                ..ListOptions::default()
+            },
+        )
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| (e.path.clone(), e))
+    {
+        left.insert(k.clone(), v.clone());
+        right.insert(k, v);
+    }
+    left.insert("d".into(), entry("d", "left"));
+    left.insert("a".into(), entry("a", "left"));
+    right.insert("d".into(), entry("d", "right"));
+    right.remove("a");
+    right.insert("g".into(), entry("g", "right"));
+    commit(&catalog, "left", &left, "left").await;
+    let right_head = commit(&catalog, "right", &right, "right").await;
+
+    let err = catalog
+        .merge(
+            "photos",
+            "left",
+            "right",
+            ConflictStrategy::Fail,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "merge of left into right has 2 conflicting path(s): a, d"
+    );
+    assert_eq!(
+        catalog.branch("photos", "right").await.unwrap().commit_id,
+        right_head,
+        "branch moved"
+    );
+
+    catalog
+        .create_branch("photos", "right2", "right")
+        .await
+        .unwrap();
+    let MergeOutcome::Merged {
+        conflicts_resolved, ..
+    } = catalog
+        .merge(
+            "photos",
+            "left",
+            "right",
+            ConflictStrategy::SourceWins,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("expected a merge commit")
+    };
+    assert_eq!(conflicts_resolved, 2);
+    assert_eq!(
+        catalog
+            .stat("photos", "right", "d")
+            .await
+            .unwrap()
+            .unwrap()
+            .etag,
+        "left"
+    );
+    assert_eq!(
+        catalog
+            .stat("photos", "right", "a")
+            .await
+            .unwrap()
+            .unwrap()
+            .etag,
+        "left"
+    );
+    assert_eq!(
+        catalog
+            .stat("photos", "right", "g")
+            .await
+            .unwrap()
+            .unwrap()
+            .etag,
+        "right"
+    );
+
+    catalog
+        .merge(
+            "photos",
+            "left",
+            "right2",
+            ConflictStrategy::DestWins,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog
+            .stat("photos", "right2", "d")
+            .await
+            .unwrap()
+            .unwrap()
+            .etag,
+        "right"
+    );
+    assert_eq!(catalog.stat("photos", "right2", "a").await.unwrap(), None);
+    let _ = base;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_to_one_branch() {
+    let stack = LocalStack::start().await;
+    let catalog = setup(&stack).await;
+    let repo = catalog.repository("photos").await.unwrap();
+    let head = catalog.branch("photos", "main").await.unwrap().commit_id;
+    let trees = catalog.trees(&repo);
+    let mut one = trees.writer();
+    one.add(entry("one", "1")).await.unwrap();
+    let (tree_one, _) = one.finish().await.unwrap();
+    let mut two = trees.writer();
+    two.add(entry("two", "2")).await.unwrap();
+    let (tree_two, _) = two.finish().await.unwrap();
+
+    let (a, b) = tokio::join!(
+        catalog.commit_tree(
+            &repo,
+            "main",
+            &head,
+            vec![head.clone()],
+            &tree_one,
+            info("one")
+        ),
+        catalog.commit_tree(
+            &repo,
+            "main",
+            &head,
+            vec![head.clone()],
+            &tree_two,
+            info("two")
+        ),
+    );
+    let (winner, loser) = match (a, b) {
+        (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w, l),
+        (a, b) => panic!("exactly one commit must win: {a:?} / {b:?}"),
+    };
+    assert_eq!(
+        loser.to_string(),
+        format!(
+            "branch main moved while committing: expected commit {head}, found {}; nothing was changed, try again",
+            winner.id
+        )
+    );
+    assert_eq!(
+        catalog.branch("photos", "main").await.unwrap().commit_id,
+        winner.id
+    );
+}
+
+#[tokio::test]
+async fn cat_reads_the_imported_bytes_or_says_the_source_changed() {
+    let stack = LocalStack::start().await;
+    let catalog = setup(&stack).await;
+    stack.create_bucket("source").await;
+    let s3 = stack.s3();
+    let mut model = BTreeMap::new();
+    for (key, body) in [("docs/readme.txt", "hello"), ("docs/notes.txt", "notes v1")] {
+        let put = s3
+            .put_object()
+            .bucket("source")
+            .key(key)
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        let mut e = entry(key, put.e_tag().unwrap().trim_matches('"'));
+        e.size = body.len() as u64;
+        model.insert(key.to_string(), e);
+    }
+    commit(&catalog, "main", &model, "import").await;
+
+    let (entry, body) = catalog
+        .open("photos", "main", "docs/notes.txt")
+        .await
+        .unwrap();
+    assert_eq!(entry.size, 8);
+    assert_eq!(
+        body.collect().await.unwrap().into_bytes().as_ref(),
+        b"notes v1"
+    );
+
+    s3.put_object()
+        .bucket("source")
+        .key("docs/notes.txt")
+        .body(b"notes v2".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let err = catalog
+        .open("photos", "main", "docs/notes.txt")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "object \"docs/notes.txt\" changed in the source after it was imported: s3://source/docs/notes.txt now has ETag {}, the catalog recorded {}",
+            md5_hex(b"notes v2"),
+            entry.etag
+        )
+    );
+    s3.delete_object()
+        .bucket("source")
+        .key("docs/readme.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog
+            .open("photos", "main", "docs/readme.txt")
+            .await
+            .unwrap_err()
+            .to_string(),
+        "object \"docs/readme.txt\" no longer exists in the source: s3://source/docs/readme.txt is gone"
+    );
+    assert_eq!(
+        catalog
+            .open("photos", "main", "docs/none")
+            .await
+            .unwrap_err()
+            .to_string(),
+        "\"docs/none\" does not exist at main in repository photos"
+    );
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(bytes))
+}
+
+#[tokio::test]
+async fn awkward_keys_list_correctly() {
+    let stack = LocalStack::start().await;
+    let catalog = setup(&stack).await;
+    let keys: BTreeSet<String> = [
+        "a",
+        "a/",
+        "a//b",
+        "a/b/",
+        "a/b/c",
+        "a b/c",
+        "a+b/c",
+        "a%2Fb",
+        "/lead",
+        "//double",
+        "é/ü/日本",
+        "😀/x",
+        "ctl/\u{1}",
+        "ctl/\n",
+        "trailing/",
+        "z",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect();
+    let model: BTreeMap<String, Entry> = keys.iter().map(|k| (k.clone(), entry(k, "e"))).collect();
+    let id = commit(&catalog, "main", &model, "awkward").await;
+    for prefix in ["", "a", "a/", "a//", "/", "é/", "ctl/", "a/b"] {
+        for delimiter in [None, Some("/")] {
+            for limit in [1, 3, 100] {
+                assert_eq!(
+                    list_all(&catalog, &id, prefix, delimiter, limit).await,
+                    model_list(&keys, prefix, delimiter),
+                    "prefix {prefix:?} delimiter {delimiter:?} limit {limit}"
+                );
+            }
+        }
+    }
+}
