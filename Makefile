@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PY_TOOLS := moto[server]==5.2.* cfn-lint cargo-lambda ziglang
+PY_TOOLS := moto[server]==5.2.* cfn-lint cargo-lambda==1.9.* ziglang duckdb
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 

@@ -8,9 +8,13 @@ use inventory_core::S3Url;
 use inventory_core::generator::{GeneratorOptions, KeyShape, generate_inventory};
 
 use crate::StoreArgs;
+use crate::catalog::CatalogArgs;
 
 #[derive(Subcommand)]
 pub enum DevCommand {
+    /// Create what the product needs in the AWS account (or emulator) it points at:
+    /// the catalog table. Safe to run again.
+    Init,
     /// Write a real-shaped S3 Inventory delivery (Parquet data files, manifest.json,
     /// manifest.checksum, Hive symlink) into a bucket, creating buckets as needed
     GenerateInventory(GenerateArgs),
@@ -65,20 +69,32 @@ pub struct GenerateArgs {
     /// Creation time of the delivery (RFC 3339), default now
     #[arg(long, value_name = "TIME")]
     created_at: Option<DateTime<Utc>>,
-    /// Print what was written as JSON
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
 
-pub async fn run(command: DevCommand) -> Result<()> {
+pub async fn run(command: DevCommand, catalog: &CatalogArgs) -> Result<()> {
     match command {
-        DevCommand::GenerateInventory(args) => generate(args).await,
+        DevCommand::Init => {
+            let table = catalog.table().to_string();
+            catalog
+                .open()
+                .await
+                .ensure_table()
+                .await
+                .with_context(|| format!("creating catalog table {table}"))?;
+            if catalog.json() {
+                println!("{}", serde_json::json!({ "catalog_table": table }));
+            } else {
+                println!("Catalog table  {table}");
+            }
+            Ok(())
+        }
+        DevCommand::GenerateInventory(args) => generate(args, catalog.json()).await,
     }
 }
 
-async fn generate(args: GenerateArgs) -> Result<()> {
+async fn generate(args: GenerateArgs, json: bool) -> Result<()> {
     let store = args.store.open().await;
     let mut options = GeneratorOptions::new(args.destination.clone(), &args.source_bucket);
     options.config_id = args.config_id;
@@ -99,7 +115,7 @@ async fn generate(args: GenerateArgs) -> Result<()> {
     let generated = generate_inventory(&store, &options)
         .await
         .with_context(|| format!("generating an inventory into {}", args.destination))?;
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&generated)?);
     } else {
         println!(

@@ -17,9 +17,6 @@ use crate::StoreArgs;
 pub struct InspectArgs {
     /// The delivery's manifest, s3://<bucket>/<prefix>/<source-bucket>/<config-id>/<YYYY-MM-DDTHH-MMZ>/manifest.json
     manifest: S3Url,
-    /// Print the report as JSON
-    #[arg(long)]
-    json: bool,
     /// Also print the entries to import (at most N, sorted by key)
     #[arg(long, value_name = "N")]
     entries: Option<usize>,
@@ -30,13 +27,13 @@ pub struct InspectArgs {
     store: StoreArgs,
 }
 
-pub async fn run(args: InspectArgs) -> Result<()> {
+pub async fn run(args: InspectArgs, json: bool) -> Result<()> {
     let store = args.store.open().await;
     let mut options = InspectOptions::default();
     if let Some(dir) = &args.temp_dir {
         options.temp_dir = dir.clone();
     }
-    let progress = if args.json {
+    let progress = if json {
         ProgressBar::hidden()
     } else {
         let bar = ProgressBar::new(0);
@@ -59,7 +56,7 @@ pub async fn run(args: InspectArgs) -> Result<()> {
     let entries = first.into_sorted();
     let peak_rss = inventory_core::process::peak_rss_bytes();
 
-    if args.json {
+    if json {
         let mut value = serde_json::to_value(&report)?;
         value["rows_per_second"] = serde_json::json!(report.rows_per_second());
         value["peak_rss_bytes"] = serde_json::json!(peak_rss);

@@ -1,5 +1,6 @@
 //! `inventory-import`: drive S3 Inventory imports from a terminal.
 
+mod catalog;
 mod dev;
 mod inspect;
 
@@ -22,12 +23,16 @@ use inventory_core::ObjectStore;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    catalog: catalog::CatalogArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Validate an S3 Inventory delivery and summarise what it would import
     Inspect(inspect::InspectArgs),
+    #[command(flatten)]
+    Catalog(catalog::CatalogCommand),
     /// Tools for development, tests and benchmarks
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -70,7 +75,8 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Inspect(args) => inspect::run(args).await,
-        Command::Dev(command) => dev::run(command).await,
+        Command::Inspect(args) => inspect::run(args, cli.catalog.json()).await,
+        Command::Catalog(command) => catalog::run(&cli.catalog, command).await,
+        Command::Dev(command) => dev::run(command, &cli.catalog).await,
     }
 }
