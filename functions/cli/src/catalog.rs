@@ -207,7 +207,7 @@ pub async fn run(args: &CatalogArgs, command: CatalogCommand) -> Result<()> {
             let entry = catalog
                 .stat(&repository, &reference, &path)
                 .await?
-                .ok_or_else(|| CatalogError::PathNotFound {
+                .ok_or(CatalogError::PathNotFound {
                     repository,
                     reference,
                     path,
