@@ -41,9 +41,10 @@ demo: setup
 	cargo build --locked -p inventory-import
 	scripts/demo.sh
 
-## bench: reader throughput and peak memory on a 1 GB single-row-group data file
+## bench: reader on a 1 GiB single-row-group data file; trees of 1,000,000 entries
 bench: setup
 	scripts/bench-reader.sh
+	scripts/bench-tree.sh
 
 clean:
 	rm -rf $(VENV) target bench/data

@@ -4,7 +4,11 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{HumanBytes, HumanCount};
+use std::time::Instant;
+
 use inventory_core::S3Url;
+use inventory_core::diff::diff_trees;
+use inventory_core::tree::{Entry, RangeParams, TreeStore};
 use inventory_core::generator::{GeneratorOptions, KeyShape, generate_inventory};
 
 use crate::StoreArgs;
@@ -18,6 +22,24 @@ pub enum DevCommand {
     /// Write a real-shaped S3 Inventory delivery (Parquet data files, manifest.json,
     /// manifest.checksum, Hive symlink) into a bucket, creating buckets as needed
     GenerateInventory(GenerateArgs),
+    /// Benchmark trees: write a tree of N entries, write it again with some entries
+    /// changed, and diff the two; prints times and peak memory
+    BenchTree(BenchTreeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchTreeArgs {
+    /// Entries in each tree
+    #[arg(long, default_value_t = 1_000_000)]
+    entries: u64,
+    /// One entry in this many changes between the two trees
+    #[arg(long, default_value_t = 20)]
+    change_every: u64,
+    /// Storage namespace of the trees
+    #[arg(long, default_value = "s3://bench-catalog/trees")]
+    namespace: S3Url,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -90,6 +112,7 @@ pub async fn run(command: DevCommand, catalog: &CatalogArgs) -> Result<()> {
             }
             Ok(())
         }
+        DevCommand::BenchTree(args) => bench_tree(args, catalog.json()).await,
         DevCommand::GenerateInventory(args) => generate(args, catalog.json()).await,
     }
 }
@@ -129,6 +152,87 @@ async fn generate(args: GenerateArgs, json: bool) -> Result<()> {
         println!("Manifest  {}", generated.manifest);
         println!("Checksum  {}", generated.checksum);
         println!("Symlink   {}", generated.symlink);
+    }
+    Ok(())
+}
+
+/// Entry `i` of a synthetic tree, in path order; `generation` changes the ETag of
+/// every `change_every`-th entry.
+fn bench_entry(i: u64, generation: u64, change_every: u64) -> Entry {
+    let path = format!("datalake/raw/events/part={:05}/{i:010}-c000.snappy.parquet", i / 1000);
+    let changed = generation > 0 && i % change_every.max(1) == 0;
+    Entry {
+        address: format!("s3://bench-source/{path}"),
+        path,
+        version_id: None,
+        size: i * 7 % 1_000_000,
+        etag: format!("{:032x}", i * 2 + u64::from(changed)),
+        last_modified_ms: 1_764_032_400_000,
+        storage_class: Some("STANDARD".into()),
+    }
+}
+
+async fn bench_tree(args: BenchTreeArgs, json: bool) -> Result<()> {
+    let store = args.store.open().await;
+    store.ensure_bucket(&args.namespace.bucket).await?;
+    let trees = TreeStore::new(store, args.namespace.clone(), RangeParams::default());
+    let mut results = Vec::new();
+    let mut written = Vec::new();
+    for generation in 0..2 {
+        let started = Instant::now();
+        let mut writer = trees.writer();
+        for i in 0..args.entries {
+            writer.add(bench_entry(i, generation, args.change_every)).await?;
+        }
+        let (tree, stats) = writer.finish().await?;
+        let seconds = started.elapsed().as_secs_f64();
+        results.push(serde_json::json!({
+            "step": format!("write tree {}", generation + 1),
+            "seconds": seconds,
+            "entries_per_second": args.entries as f64 / seconds,
+            "ranges": tree.ranges.len(),
+            "ranges_written": stats.ranges_written,
+            "ranges_reused": stats.ranges_reused,
+        }));
+        written.push(tree);
+    }
+    let started = Instant::now();
+    let summary = diff_trees(&trees, &written[0], &written[1], |_| {}).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    results.push(serde_json::json!({
+        "step": "diff",
+        "seconds": seconds,
+        "entries_per_second": args.entries as f64 / seconds,
+        "changed": summary.changed,
+        "ranges_skipped": summary.ranges_skipped,
+    }));
+    let expected_changes = args.entries.div_ceil(args.change_every.max(1));
+    anyhow::ensure!(
+        summary.changed == expected_changes && summary.added == 0 && summary.removed == 0,
+        "diff found {summary:?}, expected {expected_changes} changed"
+    );
+    let peak = inventory_core::process::peak_rss_bytes();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "entries": args.entries,
+                "steps": results,
+                "peak_rss_bytes": peak,
+            }))?
+        );
+    } else {
+        for r in &results {
+            println!(
+                "{:<14} {:>8.2} s  {:>12} entries/s",
+                r["step"].as_str().unwrap_or_default(),
+                r["seconds"].as_f64().unwrap_or_default(),
+                HumanCount(r["entries_per_second"].as_f64().unwrap_or_default() as u64)
+            );
+        }
+        if let Some(peak) = peak {
+            println!("peak RSS       {}", HumanBytes(peak));
+        }
     }
     Ok(())
 }
