@@ -774,3 +774,47 @@ async fn awkward_keys_list_correctly() {
         }
     }
 }
+
+#[tokio::test]
+async fn cat_is_pinned_to_the_imported_version() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let stack = LocalStack::start().await;
+    let catalog = setup(&stack).await;
+    stack.create_bucket("source").await;
+    let s3 = stack.s3();
+    s3.put_bucket_versioning()
+        .bucket("source")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let put = s3
+        .put_object()
+        .bucket("source")
+        .key("v.txt")
+        .body(b"first".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let mut e = entry("v.txt", put.e_tag().unwrap().trim_matches('"'));
+    e.version_id = put.version_id().map(str::to_string);
+    let model = BTreeMap::from([("v.txt".to_string(), e)]);
+    commit(&catalog, "main", &model, "import").await;
+    s3.put_object()
+        .bucket("source")
+        .key("v.txt")
+        .body(b"second".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let (_, body) = catalog.open("photos", "main", "v.txt").await.unwrap();
+    assert_eq!(
+        body.collect().await.unwrap().into_bytes().as_ref(),
+        b"first"
+    );
+}

@@ -153,6 +153,9 @@ async fn catalog_commands_and_duckdb() {
     assert_eq!(merged["result"], "fast-forward");
     let branches = ok_json(cli().args(["branch", "list", "photos", "--json"]));
     assert_eq!(branches[0]["commit_id"], branches[1]["commit_id"]);
+    let shown = ok_json(cli().args(["branch", "show", "photos", "main", "--json"]));
+    assert_eq!(shown["commit"]["id"], branches[0]["commit_id"]);
+    assert_eq!(shown["commit"]["parents"][0], head.as_str());
 
     // DuckDB reads the commit's range files and finds exactly what `ls -r` lists.
     let listed = ok_json(cli().args(["ls", "photos", "main", "--recursive", "--json"]));

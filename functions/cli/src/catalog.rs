@@ -68,6 +68,8 @@ pub enum BranchCommand {
     },
     /// List branches with their commits
     List { repository: String },
+    /// Show a branch and its head commit
+    Show { repository: String, name: String },
     /// Delete a branch (not the default branch)
     Delete { repository: String, name: String },
 }
@@ -204,14 +206,13 @@ pub async fn run(args: &CatalogArgs, command: CatalogCommand) -> Result<()> {
             reference,
             path,
         } => {
-            let entry = catalog
-                .stat(&repository, &reference, &path)
-                .await?
-                .ok_or(CatalogError::PathNotFound {
+            let entry = catalog.stat(&repository, &reference, &path).await?.ok_or(
+                CatalogError::PathNotFound {
                     repository,
                     reference,
                     path,
-                })?;
+                },
+            )?;
             if json {
                 return print_json(&entry);
             }
@@ -409,6 +410,15 @@ async fn branch(catalog: &Catalog, json: bool, command: BranchCommand) -> Result
             for branch in branches {
                 println!("{}\t{}", branch.name, branch.commit_id);
             }
+        }
+        BranchCommand::Show { repository, name } => {
+            let branch = catalog.branch(&repository, &name).await?;
+            let commit = catalog.resolve(&repository, &branch.commit_id).await?;
+            if json {
+                return print_json(&json!({ "branch": branch, "commit": commit }));
+            }
+            println!("Branch {}", branch.name);
+            print_commit(&commit);
         }
         BranchCommand::Delete { repository, name } => {
             catalog.delete_branch(&repository, &name).await?;

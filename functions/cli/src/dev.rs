@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use inventory_core::S3Url;
 use inventory_core::diff::diff_trees;
-use inventory_core::tree::{Entry, RangeParams, TreeStore};
 use inventory_core::generator::{GeneratorOptions, KeyShape, generate_inventory};
+use inventory_core::tree::{Entry, RangeParams, TreeStore};
 
 use crate::StoreArgs;
 use crate::catalog::CatalogArgs;
@@ -159,7 +159,10 @@ async fn generate(args: GenerateArgs, json: bool) -> Result<()> {
 /// Entry `i` of a synthetic tree, in path order; `generation` changes the ETag of
 /// every `change_every`-th entry.
 fn bench_entry(i: u64, generation: u64, change_every: u64) -> Entry {
-    let path = format!("datalake/raw/events/part={:05}/{i:010}-c000.snappy.parquet", i / 1000);
+    let path = format!(
+        "datalake/raw/events/part={:05}/{i:010}-c000.snappy.parquet",
+        i / 1000
+    );
     let changed = generation > 0 && i % change_every.max(1) == 0;
     Entry {
         address: format!("s3://bench-source/{path}"),
@@ -182,7 +185,9 @@ async fn bench_tree(args: BenchTreeArgs, json: bool) -> Result<()> {
         let started = Instant::now();
         let mut writer = trees.writer();
         for i in 0..args.entries {
-            writer.add(bench_entry(i, generation, args.change_every)).await?;
+            writer
+                .add(bench_entry(i, generation, args.change_every))
+                .await?;
         }
         let (tree, stats) = writer.finish().await?;
         let seconds = started.elapsed().as_secs_f64();
