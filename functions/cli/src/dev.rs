@@ -163,7 +163,7 @@ fn bench_entry(i: u64, generation: u64, change_every: u64) -> Entry {
         "datalake/raw/events/part={:05}/{i:010}-c000.snappy.parquet",
         i / 1000
     );
-    let changed = generation > 0 && i % change_every.max(1) == 0;
+    let changed = generation > 0 && i.is_multiple_of(change_every.max(1));
     Entry {
         address: format!("s3://bench-source/{path}"),
         path,
