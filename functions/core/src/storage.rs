@@ -60,7 +60,7 @@ impl ObjectStore {
     pub async fn get(&self, url: &S3Url) -> Result<Bytes, StorageError> {
         match self {
             ObjectStore::S3(client) => {
-                let output = get_object(client, url).await?;
+                let output = get_object(client, url, None).await?;
                 let data = output
                     .body
                     .collect()
@@ -113,7 +113,7 @@ impl ObjectStore {
     ) -> Result<LocalCopy, StorageError> {
         match self {
             ObjectStore::S3(client) => {
-                let output = get_object(client, url).await?;
+                let output = get_object(client, url, None).await?;
                 let temp = tempfile::Builder::new()
                     .prefix("inventory-")
                     .suffix(".parquet")
@@ -169,19 +169,7 @@ impl ObjectStore {
     ) -> Result<(String, ByteStream), StorageError> {
         match self {
             ObjectStore::S3(client) => {
-                let output = client
-                    .get_object()
-                    .bucket(&url.bucket)
-                    .key(&url.key)
-                    .set_version_id(version_id.map(str::to_string))
-                    .send()
-                    .await
-                    .map_err(|err| {
-                        let code = err.as_service_error().and_then(|e| e.meta().code());
-                        let not_found = matches!(code, Some("NoSuchKey" | "NoSuchVersion"))
-                            || err.as_service_error().is_some_and(|e| e.is_no_such_key());
-                        s3_error(url, not_found, &err)
-                    })?;
+                let output = get_object(client, url, version_id).await?;
                 let etag = output
                     .e_tag
                     .as_deref()
@@ -323,15 +311,19 @@ async fn local_path_with_parent(root: &Path, url: &S3Url) -> Result<PathBuf, Sto
 async fn get_object(
     client: &aws_sdk_s3::Client,
     url: &S3Url,
+    version_id: Option<&str>,
 ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StorageError> {
     client
         .get_object()
         .bucket(&url.bucket)
         .key(&url.key)
+        .set_version_id(version_id.map(str::to_string))
         .send()
         .await
         .map_err(|err| {
-            let not_found = err.as_service_error().is_some_and(|e| e.is_no_such_key());
+            let service = err.as_service_error();
+            let not_found = service.is_some_and(|e| e.is_no_such_key())
+                || service.and_then(|e| e.meta().code()) == Some("NoSuchVersion");
             s3_error(url, not_found, &err)
         })
 }
