@@ -12,15 +12,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
-    ScalarAttributeType, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::diff::{Change, ConflictStrategy, DiffSummary, diff_trees, merge_trees};
+use crate::dynamo::is_condition_failed;
 use crate::location::S3Url;
 use crate::storage::ObjectStore;
 use crate::tree::{Entry, RangeParams, Tree, TreeError, TreeStore, WriteStats};
@@ -240,50 +238,12 @@ impl Catalog {
 
     /// Creates the catalog table when it does not exist.
     pub async fn ensure_table(&self) -> Result<(), CatalogError> {
-        if self
-            .dynamo
-            .describe_table()
-            .table_name(&self.table)
-            .send()
+        crate::dynamo::ensure_table(&self.dynamo, &self.table, None)
             .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        let attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-        };
-        let key = |name: &str, kind| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-        };
-        let result = self
-            .dynamo
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attribute("pk").map_err(|e| self.dynamo_error(e))?)
-            .attribute_definitions(attribute("sk").map_err(|e| self.dynamo_error(e))?)
-            .key_schema(key("pk", KeyType::Hash).map_err(|e| self.dynamo_error(e))?)
-            .key_schema(key("sk", KeyType::Range).map_err(|e| self.dynamo_error(e))?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(self.dynamo_error(err)),
-        }
+            .map_err(|err| CatalogError::Dynamo {
+                table: err.table,
+                message: err.message,
+            })
     }
 
     /// Trees of `repository`.
@@ -1114,15 +1074,6 @@ pub fn validate_name(kind: &'static str, name: &str) -> Result<(), CatalogError>
 
 fn s(name: &str, value: &str) -> (String, AttributeValue) {
     (name.to_string(), AttributeValue::S(value.to_string()))
-}
-
-fn is_condition_failed<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
 fn text_attribute(

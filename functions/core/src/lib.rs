@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod catalog;
 pub mod diff;
+pub mod dynamo;
 pub mod events;
 pub mod generator;
 pub mod inspect;
@@ -16,6 +17,7 @@ pub mod inventory;
 pub mod location;
 pub mod manifest;
 pub mod process;
+pub mod staging;
 pub mod storage;
 pub mod tasks;
 pub mod tree;

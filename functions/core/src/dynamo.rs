@@ -1,0 +1,94 @@
+//! DynamoDB helpers shared by the catalog, the job table and the staging table.
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+
+/// A DynamoDB call that failed, with the table it was about.
+#[derive(Debug, thiserror::Error)]
+#[error("DynamoDB table {table}: {message}")]
+pub struct DynamoError {
+    pub table: String,
+    pub message: String,
+}
+
+impl DynamoError {
+    pub fn new(table: &str, err: impl std::error::Error) -> Self {
+        Self {
+            table: table.to_string(),
+            message: DisplayErrorContext(err).to_string(),
+        }
+    }
+}
+
+/// Whether a conditional write failed because its condition did not hold.
+pub fn is_condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+/// Creates a table with string keys `pk` and `sk` (on-demand) when it does not exist,
+/// and turns on TTL on `ttl_attribute`.
+pub async fn ensure_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    ttl_attribute: Option<&str>,
+) -> Result<(), DynamoError> {
+    let error = |err| DynamoError::new(table, err);
+    if client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_err()
+    {
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let created = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute("pk").map_err(error)?)
+            .attribute_definitions(attribute("sk").map_err(error)?)
+            .key_schema(key("pk", KeyType::Hash).map_err(error)?)
+            .key_schema(key("sk", KeyType::Range).map_err(error)?)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+            Err(err) => return Err(DynamoError::new(table, err)),
+        }
+    }
+    if let Some(attribute) = ttl_attribute {
+        let specification = TimeToLiveSpecification::builder()
+            .attribute_name(attribute)
+            .enabled(true)
+            .build()
+            .map_err(error)?;
+        // Turning TTL on twice is an error on AWS; the table is usable either way.
+        let _ = client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(specification)
+            .send()
+            .await;
+    }
+    Ok(())
+}

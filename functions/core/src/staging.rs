@@ -1,0 +1,497 @@
+//! Staged entries: what workers hand to the committer, in DynamoDB.
+//!
+//! A worker sorts its shard's entries and stores them as *batches*: many entries per
+//! item, prefix-compressed and zstd-compressed, each item well under DynamoDB's 400 KB
+//! limit. Each batch has its own partition key (`<job>#<shard>#<batch>`), so a
+//! worker's writes spread over many partitions. Items carry a TTL as a safety net;
+//! the committer deletes them once the job is committed.
+
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+
+use crate::dynamo::DynamoError;
+use crate::inventory::InventoryEntry;
+
+/// Largest compressed batch stored in one item.
+pub const MAX_BATCH_BYTES: usize = 300_000;
+/// Entries are encoded in chunks of at most this many raw bytes before compression.
+const RAW_CHUNK_BYTES: usize = 1_200_000;
+/// Staged items expire after this long even if nobody deletes them.
+const TTL_SECONDS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StagingError {
+    #[error(transparent)]
+    Dynamo(#[from] DynamoError),
+    #[error("staged batch {key} is damaged: {reason}")]
+    Damaged { key: String, reason: String },
+    #[error("staged batch {key} is missing")]
+    Missing { key: String },
+}
+
+/// Encodes sorted entries: keys share prefixes with the previous key; hex ETags are
+/// stored as bytes.
+pub fn encode_entries(entries: &[InventoryEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 48);
+    put_varint(&mut out, entries.len() as u64);
+    let mut previous: &[u8] = &[];
+    for e in entries {
+        let key = e.key.as_bytes();
+        let shared = key.iter().zip(previous).take_while(|(a, b)| a == b).count();
+        put_varint(&mut out, shared as u64);
+        put_bytes(&mut out, &key[shared..]);
+        previous = key;
+        match &e.version_id {
+            Some(v) => {
+                out.push(1);
+                put_bytes(&mut out, v.as_bytes());
+            }
+            None => out.push(0),
+        }
+        put_varint(&mut out, e.size);
+        match hex_etag(&e.etag) {
+            Some((digest, parts)) => {
+                out.push(if parts.is_some() { 2 } else { 1 });
+                out.extend_from_slice(&digest);
+                if let Some(parts) = parts {
+                    put_varint(&mut out, parts);
+                }
+            }
+            None => {
+                out.push(0);
+                put_bytes(&mut out, e.etag.as_bytes());
+            }
+        }
+        put_varint(&mut out, zigzag(e.last_modified_ms));
+        match &e.storage_class {
+            Some(c) => {
+                out.push(1);
+                put_bytes(&mut out, c.as_bytes());
+            }
+            None => out.push(0),
+        }
+    }
+    out
+}
+
+pub fn decode_entries(mut data: &[u8]) -> Result<Vec<InventoryEntry>, String> {
+    let count = get_varint(&mut data)? as usize;
+    let mut entries = Vec::with_capacity(count.min(1 << 20));
+    let mut previous = Vec::new();
+    for _ in 0..count {
+        let shared = get_varint(&mut data)? as usize;
+        let suffix = get_bytes(&mut data)?;
+        if shared > previous.len() {
+            return Err("shared prefix longer than the previous key".into());
+        }
+        previous.truncate(shared);
+        previous.extend_from_slice(suffix);
+        let key = String::from_utf8(previous.clone()).map_err(|_| "key is not UTF-8")?;
+        let version_id = match get_u8(&mut data)? {
+            0 => None,
+            _ => Some(get_string(&mut data)?),
+        };
+        let size = get_varint(&mut data)?;
+        let etag = match get_u8(&mut data)? {
+            0 => get_string(&mut data)?,
+            tag => {
+                let digest = take(&mut data, 16)?;
+                let mut etag = hex::encode(digest);
+                if tag == 2 {
+                    etag.push_str(&format!("-{}", get_varint(&mut data)?));
+                }
+                etag
+            }
+        };
+        let last_modified_ms = unzigzag(get_varint(&mut data)?);
+        let storage_class = match get_u8(&mut data)? {
+            0 => None,
+            _ => Some(get_string(&mut data)?),
+        };
+        entries.push(InventoryEntry {
+            key,
+            version_id,
+            size,
+            etag,
+            last_modified_ms,
+            storage_class,
+        });
+    }
+    Ok(entries)
+}
+
+/// `0123…ef` (32 lowercase hex digits), optionally followed by `-<parts>`.
+fn hex_etag(etag: &str) -> Option<([u8; 16], Option<u64>)> {
+    let (digest, parts) = match etag.split_once('-') {
+        Some((digest, parts)) => (digest, Some(parts.parse::<u64>().ok()?)),
+        None => (etag, None),
+    };
+    if parts.is_some_and(|p| format!("{digest}-{p}") != etag) {
+        return None;
+    }
+    let valid = digest.len() == 32
+        && digest
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !valid {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    hex::decode_to_slice(digest, &mut bytes).ok()?;
+    Some((bytes, parts))
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn get_u8(data: &mut &[u8]) -> Result<u8, String> {
+    Ok(take(data, 1)?[0])
+}
+
+fn take<'a>(data: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
+    if data.len() < n {
+        return Err("truncated".into());
+    }
+    let (head, tail) = data.split_at(n);
+    *data = tail;
+    Ok(head)
+}
+
+fn get_varint(data: &mut &[u8]) -> Result<u64, String> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = get_u8(data)?;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err("varint too long".into())
+}
+
+fn get_bytes<'a>(data: &mut &'a [u8]) -> Result<&'a [u8], String> {
+    let len = get_varint(data)? as usize;
+    take(data, len)
+}
+
+fn get_string(data: &mut &[u8]) -> Result<String, String> {
+    String::from_utf8(get_bytes(data)?.to_vec()).map_err(|_| "text is not UTF-8".into())
+}
+
+/// Splits sorted entries into compressed batches of at most [`MAX_BATCH_BYTES`].
+pub fn pack_batches(entries: &[InventoryEntry]) -> Vec<Vec<u8>> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    while start < entries.len() {
+        let mut end = start;
+        let mut raw = 0;
+        while end < entries.len() && (raw < RAW_CHUNK_BYTES || end == start) {
+            raw += entries[end].key.len() + 48;
+            end += 1;
+        }
+        loop {
+            let compressed = compress(&encode_entries(&entries[start..end]));
+            if compressed.len() <= MAX_BATCH_BYTES || end - start == 1 {
+                batches.push(compressed);
+                break;
+            }
+            end = start + (end - start) / 2;
+        }
+        start = end;
+    }
+    batches
+}
+
+fn compress(data: &[u8]) -> Vec<u8> {
+    // Level 3 (zstd's default): compressing into a Vec cannot fail for valid levels.
+    zstd::bulk::compress(data, 3).unwrap_or_default()
+}
+
+/// The staging table.
+#[derive(Debug, Clone)]
+pub struct StagingTable {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn batch_key(job: &str, shard: usize, batch: usize) -> String {
+    format!("{job}#{shard:05}#{batch:06}")
+}
+
+impl StagingTable {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub async fn ensure_table(&self) -> Result<(), DynamoError> {
+        crate::dynamo::ensure_table(&self.client, &self.table, Some("expires_at")).await
+    }
+
+    /// Stores a shard's sorted entries; returns how many batches and bytes it wrote.
+    /// Writing the same shard again overwrites the same items.
+    pub async fn put_shard(
+        &self,
+        job: &str,
+        shard: usize,
+        entries: &[InventoryEntry],
+    ) -> Result<(usize, u64), StagingError> {
+        let batches = pack_batches(entries);
+        let bytes = batches.iter().map(|b| b.len() as u64).sum();
+        let expires = (chrono::Utc::now().timestamp() + TTL_SECONDS).to_string();
+        let requests: Vec<WriteRequest> = batches
+            .iter()
+            .enumerate()
+            .filter_map(|(i, batch)| {
+                let item = HashMap::from([
+                    (
+                        "pk".to_string(),
+                        AttributeValue::S(batch_key(job, shard, i)),
+                    ),
+                    ("sk".to_string(), AttributeValue::S("batch".into())),
+                    (
+                        "entries".to_string(),
+                        AttributeValue::B(Blob::new(batch.clone())),
+                    ),
+                    ("expires_at".to_string(), AttributeValue::N(expires.clone())),
+                ]);
+                let put = PutRequest::builder().set_item(Some(item)).build().ok()?;
+                Some(WriteRequest::builder().put_request(put).build())
+            })
+            .collect();
+        self.write_all(requests).await?;
+        Ok((batches.len(), bytes))
+    }
+
+    /// Reads one batch.
+    pub async fn batch(
+        &self,
+        job: &str,
+        shard: usize,
+        batch: usize,
+    ) -> Result<Vec<InventoryEntry>, StagingError> {
+        let key = batch_key(job, shard, batch);
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.clone()))
+            .key("sk", AttributeValue::S("batch".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| DynamoError::new(&self.table, e))?;
+        let item = output
+            .item
+            .ok_or_else(|| StagingError::Missing { key: key.clone() })?;
+        let Some(AttributeValue::B(blob)) = item.get("entries") else {
+            return Err(StagingError::Damaged {
+                key,
+                reason: "no entries attribute".into(),
+            });
+        };
+        let raw = zstd::stream::decode_all(blob.as_ref()).map_err(|e| StagingError::Damaged {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
+        decode_entries(&raw).map_err(|reason| StagingError::Damaged { key, reason })
+    }
+
+    /// Deletes a job's staged batches; `shards` gives each shard's batch count.
+    pub async fn delete_job(&self, job: &str, shards: &[usize]) -> Result<(), StagingError> {
+        let requests: Vec<WriteRequest> = shards
+            .iter()
+            .enumerate()
+            .flat_map(|(shard, &batches)| {
+                (0..batches).map(move |batch| batch_key(job, shard, batch))
+            })
+            .filter_map(|key| {
+                let delete = DeleteRequest::builder()
+                    .key("pk", AttributeValue::S(key))
+                    .key("sk", AttributeValue::S("batch".into()))
+                    .build()
+                    .ok()?;
+                Some(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect();
+        self.write_all(requests).await?;
+        Ok(())
+    }
+
+    async fn write_all(&self, requests: Vec<WriteRequest>) -> Result<(), DynamoError> {
+        let mut queue: VecDeque<WriteRequest> = requests.into();
+        while !queue.is_empty() {
+            // BatchWriteItem takes 25 requests and 16 MB at most.
+            let mut chunk = Vec::new();
+            while chunk.len() < 25
+                && let Some(r) = queue.pop_front()
+            {
+                chunk.push(r);
+            }
+            let mut pending = HashMap::from([(self.table.clone(), chunk)]);
+            while pending.values().any(|r| !r.is_empty()) {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(|e| DynamoError::new(&self.table, e))?;
+                pending = output.unprocessed_items.unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    /// Every staged entry of a job in key order, merging the shards' sorted batches.
+    /// `shards` gives each shard's batch count.
+    pub fn merged<'a>(&'a self, job: &'a str, shards: &'a [usize]) -> MergedEntries<'a> {
+        MergedEntries {
+            staging: self,
+            job,
+            shards: shards
+                .iter()
+                .map(|&batches| ShardStream {
+                    batches,
+                    next_batch: 0,
+                    buffered: VecDeque::new(),
+                })
+                .collect(),
+            heap: BinaryHeap::new(),
+            started: false,
+        }
+    }
+}
+
+struct ShardStream {
+    batches: usize,
+    next_batch: usize,
+    buffered: VecDeque<InventoryEntry>,
+}
+
+/// K-way merge of shards' staged entries.
+pub struct MergedEntries<'a> {
+    staging: &'a StagingTable,
+    job: &'a str,
+    shards: Vec<ShardStream>,
+    heap: BinaryHeap<std::cmp::Reverse<(String, usize)>>,
+    started: bool,
+}
+
+impl MergedEntries<'_> {
+    async fn refill(&mut self, shard: usize) -> Result<(), StagingError> {
+        let stream = &mut self.shards[shard];
+        while stream.buffered.is_empty() && stream.next_batch < stream.batches {
+            let batch = self
+                .staging
+                .batch(self.job, shard, stream.next_batch)
+                .await?;
+            stream.next_batch += 1;
+            stream.buffered = batch.into();
+        }
+        if let Some(front) = stream.buffered.front() {
+            self.heap
+                .push(std::cmp::Reverse((front.key.clone(), shard)));
+        }
+        Ok(())
+    }
+
+    /// The next entry in key order (entries of equal keys come one after another).
+    pub async fn next_entry(&mut self) -> Result<Option<InventoryEntry>, StagingError> {
+        if !self.started {
+            self.started = true;
+            for shard in 0..self.shards.len() {
+                self.refill(shard).await?;
+            }
+        }
+        let Some(std::cmp::Reverse((_, shard))) = self.heap.pop() else {
+            return Ok(None);
+        };
+        let entry = self.shards[shard].buffered.pop_front();
+        self.refill(shard).await?;
+        Ok(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, etag: &str) -> InventoryEntry {
+        InventoryEntry {
+            key: key.into(),
+            version_id: (key.len() % 2 == 0).then(|| "3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY".into()),
+            size: key.len() as u64 * 1000,
+            etag: etag.into(),
+            last_modified_ms: 1_700_000_000_000 + key.len() as i64,
+            storage_class: Some("STANDARD".into()),
+        }
+    }
+
+    #[test]
+    fn round_trips_every_shape_of_entry() {
+        let entries = vec![
+            entry("a", "d41d8cd98f00b204e9800998ecf8427e"),
+            entry("a/b", "d41d8cd98f00b204e9800998ecf8427e-12"),
+            entry("a/b/c", "not-hex"),
+            entry("a/b/é😀", "D41D8CD98F00B204E9800998ECF8427E"),
+            entry("b", "d41d8cd98f00b204e9800998ecf8427e-0012"),
+            InventoryEntry {
+                last_modified_ms: -5,
+                storage_class: None,
+                version_id: None,
+                ..entry("c", "")
+            },
+        ];
+        assert_eq!(decode_entries(&encode_entries(&entries)).unwrap(), entries);
+    }
+
+    #[test]
+    fn batches_stay_small() {
+        let entries: Vec<InventoryEntry> = (0..60_000)
+            .map(|i| {
+                entry(
+                    &format!("datalake/raw/part={:04}/file-{i:08}.parquet", i / 100),
+                    &format!("{:032x}", i as u128 * 7919),
+                )
+            })
+            .collect();
+        let batches = pack_batches(&entries);
+        assert!(batches.iter().all(|b| b.len() <= MAX_BATCH_BYTES));
+        let mut decoded = Vec::new();
+        for batch in &batches {
+            decoded.extend(
+                decode_entries(&zstd::stream::decode_all(batch.as_slice()).unwrap()).unwrap(),
+            );
+        }
+        assert_eq!(decoded, entries);
+        let bytes: usize = batches.iter().map(Vec::len).sum();
+        assert!(
+            bytes / entries.len() < 40,
+            "{} bytes per entry",
+            bytes / entries.len()
+        );
+    }
+}
