@@ -442,7 +442,10 @@ mod tests {
     fn entry(key: &str, etag: &str) -> InventoryEntry {
         InventoryEntry {
             key: key.into(),
-            version_id: (key.len() % 2 == 0).then(|| "3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY".into()),
+            version_id: key
+                .len()
+                .is_multiple_of(2)
+                .then(|| "3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY".into()),
             size: key.len() as u64 * 1000,
             etag: etag.into(),
             last_modified_ms: 1_700_000_000_000 + key.len() as i64,
