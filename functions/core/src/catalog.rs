@@ -335,7 +335,11 @@ impl Catalog {
     /// Deletes the repository's metadata (branches, commits); never any object.
     pub async fn delete_repository(&self, name: &str) -> Result<(), CatalogError> {
         self.repository(name).await?;
-        for pk in [format!("branch#{name}"), format!("commit#{name}")] {
+        for pk in [
+            format!("branch#{name}"),
+            format!("commit#{name}"),
+            format!("import#{name}"),
+        ] {
             let items = self.query_all(&pk, None).await?;
             for chunk in items.chunks(25) {
                 let requests: Vec<WriteRequest> = chunk
@@ -930,6 +934,43 @@ impl Catalog {
             }
         }
         Ok(None)
+    }
+
+    // ----- imports ------------------------------------------------------------
+
+    /// Records that `manifest` was imported into `repository` as `commit_id`.
+    pub async fn record_import(
+        &self,
+        repository: &str,
+        manifest: &S3Url,
+        commit_id: &str,
+    ) -> Result<(), CatalogError> {
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("import#{repository}")))
+            .item("sk", AttributeValue::S(manifest.to_string()))
+            .item("commit_id", AttributeValue::S(commit_id.into()))
+            .item("imported_at", AttributeValue::S(Utc::now().to_rfc3339()))
+            .send()
+            .await
+            .map_err(|e| self.dynamo_error(e))?;
+        Ok(())
+    }
+
+    /// The commit an earlier import of `manifest` made, if any.
+    pub async fn imported(
+        &self,
+        repository: &str,
+        manifest: &S3Url,
+    ) -> Result<Option<String>, CatalogError> {
+        match self
+            .get_item(&format!("import#{repository}"), &manifest.to_string())
+            .await?
+        {
+            Some(item) => Ok(Some(text_attribute(&item, "commit_id")?)),
+            None => Ok(None),
+        }
     }
 
     // ----- DynamoDB helpers ---------------------------------------------------

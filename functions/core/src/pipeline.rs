@@ -1,0 +1,690 @@
+//! The import pipeline: a manifest becomes a job, its shards staged entries, and the
+//! staged entries a commit on the branch `import-from-inventory`.
+//!
+//! Each step is a function of a small task, so the same code runs in Lambda (the
+//! trigger calls [`Pipeline::start`], workers [`Pipeline::run_shard`], the committer
+//! [`Pipeline::commit`]) and in one process ([`Pipeline::run_in_process`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, CatalogError, CommitInfo};
+use crate::inspect::{InspectError, check_data_files_exist, read_data_file};
+use crate::inventory::{InventoryEntry, SkipCounts};
+use crate::jobs::{ImportSummary, Job, JobError, JobState, JobTable, Shard, job_id};
+use crate::location::S3Url;
+use crate::manifest::{Manifest, ManifestFile};
+use crate::staging::{StagingError, StagingTable};
+use crate::storage::ObjectStore;
+use crate::tree::{Entry, TreeError};
+
+/// The branch imports commit to. Nothing else writes to it.
+pub const IMPORT_BRANCH: &str = "import-from-inventory";
+/// Data files are grouped into shards of about this many bytes.
+pub const DEFAULT_SHARD_BYTES: u64 = 256 * 1024 * 1024;
+/// A lost race on the import branch is retried this many times.
+const COMMIT_ATTEMPTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Jobs(#[from] JobError),
+    #[error(transparent)]
+    Staging(#[from] StagingError),
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error(
+        "manifest {manifest} was created at {created}, before the last import into {repository} ({last}); use force to import it anyway"
+    )]
+    OlderThanLastImport {
+        manifest: S3Url,
+        repository: String,
+        created: String,
+        last: String,
+    },
+    #[error("job {job} has no shard {shard}")]
+    UnknownShard { job: String, shard: usize },
+}
+
+/// `{"repository": …, "manifest": …, "dry_run": …, "force": …}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRequest {
+    pub repository: String,
+    pub manifest: S3Url,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// A worker's task: one shard of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardTask {
+    pub repository: String,
+    pub job: String,
+    pub shard: usize,
+}
+
+/// The committer's task: a job whose shards are all staged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitTask {
+    pub repository: String,
+    pub job: String,
+}
+
+/// What starting an import did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Started {
+    /// A new job, with one task per shard to send to the workers.
+    Started { job: Job, tasks: Vec<ShardTask> },
+    /// The job for this delivery exists already (a repeated notification).
+    Existing { job: Job },
+    /// This manifest was imported before, as `commit`.
+    AlreadyImported { manifest: S3Url, commit: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub catalog: Catalog,
+    pub jobs: JobTable,
+    pub staging: StagingTable,
+    pub store: ObjectStore,
+    pub temp_dir: PathBuf,
+    pub shard_bytes: u64,
+}
+
+impl Pipeline {
+    pub fn new(catalog: Catalog, jobs: JobTable, staging: StagingTable) -> Self {
+        let store = catalog.store().clone();
+        Self {
+            catalog,
+            jobs,
+            staging,
+            store,
+            temp_dir: std::env::temp_dir(),
+            shard_bytes: DEFAULT_SHARD_BYTES,
+        }
+    }
+
+    /// Creates the catalog, job and staging tables when they do not exist.
+    pub async fn ensure_tables(&self) -> Result<(), PipelineError> {
+        self.catalog.ensure_table().await?;
+        self.jobs.ensure_table().await.map_err(JobError::from)?;
+        self.staging
+            .ensure_table()
+            .await
+            .map_err(StagingError::from)?;
+        Ok(())
+    }
+
+    /// Validates the manifest, plans shards and records the job.
+    pub async fn start(&self, request: &ImportRequest) -> Result<Started, PipelineError> {
+        let started = Instant::now();
+        let repository = self.catalog.repository(&request.repository).await?;
+        let earlier = if request.force || request.dry_run {
+            None
+        } else {
+            self.catalog
+                .imported(&repository.name, &request.manifest)
+                .await?
+        };
+        if let Some(commit) = earlier {
+            return Ok(Started::AlreadyImported {
+                manifest: request.manifest.clone(),
+                commit,
+            });
+        }
+        // Forced runs and dry runs are new jobs; otherwise a delivery is one job.
+        let run = (request.force || request.dry_run).then(|| {
+            format!(
+                "{}{}",
+                if request.dry_run { "dry-run " } else { "" },
+                Utc::now().timestamp_nanos_opt().unwrap_or_default()
+            )
+        });
+        let id = job_id(&repository.name, &request.manifest, run.as_deref());
+        if let Ok(job) = self.jobs.get(&repository.name, &id).await {
+            return Ok(Started::Existing { job });
+        }
+        let now = Utc::now().to_rfc3339();
+        let mut job = Job {
+            id: id.clone(),
+            repository: repository.name.clone(),
+            manifest: request.manifest.clone(),
+            dry_run: request.dry_run,
+            state: JobState::Staging,
+            created_at: now.clone(),
+            updated_at: now,
+            source_bucket: String::new(),
+            inventory_created_at: String::new(),
+            files_total: 0,
+            bytes_total: 0,
+            shards_total: 0,
+            shards_done: 0,
+            files_done: 0,
+            rows: 0,
+            entries_staged: 0,
+            times: Default::default(),
+            summary: None,
+            commit_id: None,
+            error: None,
+        };
+        let planned = self.plan(request, &mut job).await;
+        let shards = match planned {
+            Ok(shards) => shards,
+            Err(err) => {
+                // The job records why it failed, for `jobs` and `status`.
+                job.state = JobState::Failed;
+                job.error = Some(err.to_string());
+                self.jobs.create(&job, &[]).await?;
+                return Err(err);
+            }
+        };
+        job.times.planning = started.elapsed().as_secs_f64();
+        if !self.jobs.create(&job, &shards).await? {
+            return Ok(Started::Existing {
+                job: self.jobs.get(&repository.name, &id).await?,
+            });
+        }
+        let tasks = shards
+            .iter()
+            .map(|s| ShardTask {
+                repository: repository.name.clone(),
+                job: id.clone(),
+                shard: s.index,
+            })
+            .collect();
+        Ok(Started::Started { job, tasks })
+    }
+
+    async fn plan(
+        &self,
+        request: &ImportRequest,
+        job: &mut Job,
+    ) -> Result<Vec<Shard>, PipelineError> {
+        let manifest = Manifest::load(&self.store, &request.manifest)
+            .await
+            .map_err(InspectError::from)?;
+        job.source_bucket = manifest.source_bucket.clone();
+        job.inventory_created_at = manifest.created_at.to_rfc3339();
+        let last = if request.force {
+            None
+        } else {
+            self.last_imported_at(&request.repository).await?
+        };
+        // RFC 3339 times in UTC compare correctly as text.
+        if let Some(last) = last.filter(|last| manifest.created_at.to_rfc3339() < *last) {
+            return Err(PipelineError::OlderThanLastImport {
+                manifest: request.manifest.clone(),
+                repository: request.repository.clone(),
+                created: manifest.created_at.to_rfc3339(),
+                last,
+            });
+        }
+        check_data_files_exist(&self.store, &manifest).await?;
+        let shards = plan_shards(&manifest.files, self.shard_bytes);
+        job.files_total = manifest.files.len();
+        job.bytes_total = manifest.total_bytes();
+        job.shards_total = shards.len();
+        Ok(shards)
+    }
+
+    /// The inventory creation time of the import branch's head, if it holds an import.
+    async fn last_imported_at(&self, repository: &str) -> Result<Option<String>, PipelineError> {
+        match self.catalog.branch(repository, IMPORT_BRANCH).await {
+            Ok(branch) => {
+                let head = self.catalog.resolve(repository, &branch.commit_id).await?;
+                Ok(head.metadata.get("inventory_created_at").cloned())
+            }
+            Err(CatalogError::BranchNotFound { .. }) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Reads, sorts and stages one shard. Returns the commit task when this was the
+    /// job's last shard. Running a shard again (a retried worker) changes nothing.
+    pub async fn run_shard(&self, task: &ShardTask) -> Result<Option<CommitTask>, PipelineError> {
+        let job = self.jobs.get(&task.repository, &task.job).await?;
+        if job.state.is_finished() {
+            return Ok(None);
+        }
+        let shards = self.jobs.shards(&task.job).await?;
+        let mut shard = shards.into_iter().find(|s| s.index == task.shard).ok_or(
+            PipelineError::UnknownShard {
+                job: task.job.clone(),
+                shard: task.shard,
+            },
+        )?;
+        if !shard.done {
+            let result = self.stage_shard(&job, &mut shard).await;
+            if let Err(err) = result {
+                self.fail(&job, &err).await;
+                return Err(err);
+            }
+        }
+        let job = self
+            .jobs
+            .complete_shard(&task.repository, &task.job, &shard)
+            .await?;
+        Ok((job.shards_done >= job.shards_total).then(|| CommitTask {
+            repository: task.repository.clone(),
+            job: task.job.clone(),
+        }))
+    }
+
+    async fn stage_shard(&self, job: &Job, shard: &mut Shard) -> Result<(), PipelineError> {
+        let manifest = Manifest::load(&self.store, &job.manifest)
+            .await
+            .map_err(InspectError::from)?;
+        let mut entries: Vec<InventoryEntry> = Vec::new();
+        let mut skipped = SkipCounts::default();
+        let mut rows = 0;
+        for key in &shard.files {
+            let Some(file) = manifest.files.iter().find(|f| &f.key == key) else {
+                continue;
+            };
+            let (report, _, collected) =
+                read_data_file(&self.store, &manifest, file, &self.temp_dir, entries).await?;
+            entries = collected;
+            rows += report.rows;
+            skipped.add(&report.skipped);
+        }
+        let duplicates = sort_and_dedup(&mut entries);
+        let (batches, bytes) = self
+            .staging
+            .put_shard(&job.id, shard.index, &entries)
+            .await?;
+        shard.rows = rows;
+        shard.entries = entries.len() as u64;
+        shard.skipped = skipped;
+        shard.duplicate_keys = duplicates;
+        shard.batches = batches;
+        shard.staged_bytes = bytes;
+        shard.done = true;
+        Ok(())
+    }
+
+    /// Merges the staged entries, diffs them against the import branch and commits
+    /// (or, for a dry run, only counts). Safe to run more than once.
+    pub async fn commit(&self, task: &CommitTask) -> Result<Job, PipelineError> {
+        let job = self.jobs.get(&task.repository, &task.job).await?;
+        if job.state.is_finished() {
+            return Ok(job);
+        }
+        let job = self
+            .jobs
+            .update(&task.repository, &task.job, |j| {
+                if j.state == JobState::Staging {
+                    j.state = JobState::Committing;
+                }
+            })
+            .await?;
+        let shards = self.jobs.shards(&job.id).await?;
+        let batches: Vec<usize> = shards.iter().map(|s| s.batches).collect();
+        let result = self.commit_staged(&job, &shards).await;
+        // Staged items are removed whatever happened; they also carry a TTL.
+        let cleanup = self.staging.delete_job(&job.id, &batches).await;
+        match result {
+            Ok(job) => {
+                cleanup?;
+                Ok(job)
+            }
+            Err(err) => {
+                self.fail(&job, &err).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn commit_staged(&self, job: &Job, shards: &[Shard]) -> Result<Job, PipelineError> {
+        let started = Instant::now();
+        let repository = self.catalog.repository(&job.repository).await?;
+        let batches: Vec<usize> = shards.iter().map(|s| s.batches).collect();
+        let mut skipped = SkipCounts::default();
+        let mut shard_duplicates = 0;
+        for shard in shards {
+            skipped.add(&shard.skipped);
+            shard_duplicates += shard.duplicate_keys;
+        }
+        for _ in 0..COMMIT_ATTEMPTS {
+            let head_id = match self.catalog.branch(&repository.name, IMPORT_BRANCH).await {
+                Ok(branch) => branch.commit_id,
+                Err(CatalogError::BranchNotFound { .. }) if job.dry_run => {
+                    self.catalog
+                        .branch(&repository.name, &repository.default_branch)
+                        .await?
+                        .commit_id
+                }
+                Err(CatalogError::BranchNotFound { .. }) => {
+                    match self
+                        .catalog
+                        .create_branch(&repository.name, IMPORT_BRANCH, &repository.default_branch)
+                        .await
+                    {
+                        Ok(branch) => branch.commit_id,
+                        Err(CatalogError::BranchExists { .. }) => continue,
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let head = self.catalog.resolve(&repository.name, &head_id).await?;
+            let base = self.catalog.tree_of(&repository, &head).await?;
+            let trees = self.catalog.trees(&repository);
+            let mut base_cursor = trees.cursor(&base);
+            let mut writer = (!job.dry_run).then(|| trees.writer());
+            let mut summary = ImportSummary {
+                skipped,
+                duplicate_keys: shard_duplicates,
+                ..ImportSummary::default()
+            };
+            let mut merged = self.staging.merged(&job.id, &batches);
+            let mut pending: Option<InventoryEntry> = None;
+            loop {
+                let next = merged.next_entry().await?;
+                // Equal keys from different shards arrive together: keep the newest.
+                let ready = match (pending.take(), next) {
+                    (Some(a), Some(b)) if a.key == b.key => {
+                        summary.duplicate_keys += 1;
+                        pending = Some(newest(a, b));
+                        continue;
+                    }
+                    (Some(a), next) => {
+                        pending = next;
+                        a
+                    }
+                    (None, Some(b)) => {
+                        pending = Some(b);
+                        continue;
+                    }
+                    (None, None) => break,
+                };
+                let entry = Entry::from_inventory(&job.source_bucket, ready);
+                while let Some(old) = base_cursor.peek().await? {
+                    if old.path >= entry.path {
+                        break;
+                    }
+                    summary.deleted += 1;
+                    base_cursor.next_entry().await?;
+                }
+                match base_cursor.peek().await? {
+                    Some(old) if old.path == entry.path => {
+                        if old.same_object(&entry) {
+                            summary.unchanged += 1;
+                        } else {
+                            summary.changed += 1;
+                        }
+                        base_cursor.next_entry().await?;
+                    }
+                    _ => summary.added += 1,
+                }
+                summary.total += 1;
+                if let Some(writer) = writer.as_mut() {
+                    writer.add(entry).await?;
+                }
+            }
+            while base_cursor.next_entry().await?.is_some() {
+                summary.deleted += 1;
+            }
+            let finish =
+                |j: &mut Job, state: JobState, commit: Option<String>, summary: &ImportSummary| {
+                    j.state = state;
+                    j.summary = Some(summary.clone());
+                    j.commit_id = commit;
+                    j.rows = shards.iter().map(|s| s.rows).sum();
+                    j.entries_staged = shards.iter().map(|s| s.entries).sum();
+                    j.files_done = shards.iter().map(|s| s.files.len()).sum();
+                    j.times.committing = started.elapsed().as_secs_f64();
+                };
+            let Some(writer) = writer else {
+                return Ok(self
+                    .jobs
+                    .update(&job.repository, &job.id, |j| {
+                        finish(j, JobState::DryRunComplete, None, &summary)
+                    })
+                    .await?);
+            };
+            if summary.added + summary.changed + summary.deleted == 0
+                && head.metadata.contains_key("manifest_url")
+            {
+                self.catalog
+                    .record_import(&repository.name, &job.manifest, &head.id)
+                    .await?;
+                return Ok(self
+                    .jobs
+                    .update(&job.repository, &job.id, |j| {
+                        finish(j, JobState::NoChange, Some(head.id.clone()), &summary)
+                    })
+                    .await?);
+            }
+            let (tree, _) = writer.finish().await?;
+            let info = CommitInfo {
+                message: format!("Import from {}", job.source_bucket),
+                committer: "inventory-import".into(),
+                metadata: import_metadata(job, &summary),
+            };
+            match self
+                .catalog
+                .commit_tree(
+                    &repository,
+                    IMPORT_BRANCH,
+                    &head.id,
+                    vec![head.id.clone()],
+                    &tree,
+                    info,
+                )
+                .await
+            {
+                Ok(commit) => {
+                    self.catalog
+                        .record_import(&repository.name, &job.manifest, &commit.id)
+                        .await?;
+                    return Ok(self
+                        .jobs
+                        .update(&job.repository, &job.id, |j| {
+                            finish(j, JobState::Committed, Some(commit.id.clone()), &summary)
+                        })
+                        .await?);
+                }
+                // Someone moved the branch: diff again against the new head.
+                Err(CatalogError::Conflict { .. }) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(CatalogError::Conflict {
+            branch: IMPORT_BRANCH.to_string(),
+            expected: "a stable head".into(),
+            found: format!("a new head on each of {COMMIT_ATTEMPTS} attempts"),
+        }
+        .into())
+    }
+
+    async fn fail(&self, job: &Job, err: &PipelineError) {
+        let message = err.to_string();
+        let result = self
+            .jobs
+            .update(&job.repository, &job.id, |j| {
+                j.state = JobState::Failed;
+                j.error = Some(message.clone());
+            })
+            .await;
+        if let Err(update) = result {
+            tracing::error!(job = %job.id, error = %update, "could not record the job's failure");
+        }
+    }
+
+    /// Runs a whole import in this process: start, every shard, commit.
+    pub async fn run_in_process(&self, request: &ImportRequest) -> Result<Started, PipelineError> {
+        let started = self.start(request).await?;
+        let Started::Started { job, tasks } = &started else {
+            return Ok(started);
+        };
+        let staging = Instant::now();
+        let mut commit_task = None;
+        for task in tasks {
+            if let Some(ready) = self.run_shard(task).await? {
+                commit_task = Some(ready);
+            }
+        }
+        let staged_seconds = staging.elapsed().as_secs_f64();
+        self.jobs
+            .update(&job.repository, &job.id, |j| {
+                j.times.staging = staged_seconds
+            })
+            .await?;
+        let task = commit_task.unwrap_or(CommitTask {
+            repository: job.repository.clone(),
+            job: job.id.clone(),
+        });
+        let job = self.commit(&task).await?;
+        Ok(Started::Started {
+            job,
+            tasks: tasks.clone(),
+        })
+    }
+}
+
+/// Groups data files into shards of about `target` bytes, in manifest order; a file
+/// of `target` bytes or more is a shard of its own.
+pub fn plan_shards(files: &[ManifestFile], target: u64) -> Vec<Shard> {
+    let mut shards: Vec<Shard> = Vec::new();
+    for file in files {
+        let fits = shards
+            .last()
+            .is_some_and(|s| s.bytes + file.size <= target && file.size < target);
+        if !fits {
+            shards.push(Shard {
+                index: shards.len(),
+                files: Vec::new(),
+                bytes: 0,
+                done: false,
+                rows: 0,
+                entries: 0,
+                batches: 0,
+                staged_bytes: 0,
+                skipped: SkipCounts::default(),
+                duplicate_keys: 0,
+            });
+        }
+        if let Some(shard) = shards.last_mut() {
+            shard.files.push(file.key.clone());
+            shard.bytes += file.size;
+        }
+    }
+    shards
+}
+
+/// Of two rows for one key, the one to keep: the newest, ties broken by version id
+/// and ETag so that the choice never depends on file order.
+fn newest(a: InventoryEntry, b: InventoryEntry) -> InventoryEntry {
+    let rank = |e: &InventoryEntry| (e.last_modified_ms, e.version_id.clone(), e.etag.clone());
+    if rank(&b) > rank(&a) { b } else { a }
+}
+
+/// Sorts by key and keeps one entry per key; returns how many were dropped.
+fn sort_and_dedup(entries: &mut Vec<InventoryEntry>) -> u64 {
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    let before = entries.len();
+    let mut kept: Vec<InventoryEntry> = Vec::with_capacity(entries.len());
+    for entry in entries.drain(..) {
+        match kept.last_mut() {
+            Some(last) if last.key == entry.key => {
+                let previous = std::mem::replace(last, entry.clone());
+                *last = newest(previous, entry);
+            }
+            _ => kept.push(entry),
+        }
+    }
+    *entries = kept;
+    (before - entries.len()) as u64
+}
+
+fn import_metadata(job: &Job, summary: &ImportSummary) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("manifest_url".into(), job.manifest.to_string()),
+        (
+            "inventory_created_at".into(),
+            job.inventory_created_at.clone(),
+        ),
+        ("source_bucket".into(), job.source_bucket.clone()),
+        ("job_id".into(), job.id.clone()),
+        ("added".into(), summary.added.to_string()),
+        ("changed".into(), summary.changed.to_string()),
+        ("deleted".into(), summary.deleted.to_string()),
+        ("unchanged".into(), summary.unchanged.to_string()),
+        ("total".into(), summary.total.to_string()),
+        (
+            "skipped_noncurrent_version".into(),
+            summary.skipped.noncurrent_version.to_string(),
+        ),
+        (
+            "skipped_delete_marker".into(),
+            summary.skipped.delete_marker.to_string(),
+        ),
+        (
+            "skipped_incomplete_row".into(),
+            summary.skipped.incomplete_row.to_string(),
+        ),
+        ("duplicate_keys".into(), summary.duplicate_keys.to_string()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(key: &str, size: u64) -> ManifestFile {
+        ManifestFile {
+            key: key.into(),
+            size,
+            md5_checksum: "0".repeat(32),
+        }
+    }
+
+    #[test]
+    fn shards_are_balanced_by_bytes() {
+        let files = [
+            file("a", 40),
+            file("b", 50),
+            file("c", 200),
+            file("d", 10),
+            file("e", 95),
+        ];
+        let shards = plan_shards(&files, 100);
+        let groups: Vec<Vec<String>> = shards.iter().map(|s| s.files.clone()).collect();
+        assert_eq!(groups, [vec!["a", "b"], vec!["c"], vec!["d"], vec!["e"]]);
+        assert_eq!(
+            shards.iter().map(|s| s.index).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn duplicates_keep_the_newest_row() {
+        let entry = |key: &str, modified: i64, etag: &str| InventoryEntry {
+            key: key.into(),
+            version_id: None,
+            size: 1,
+            etag: etag.into(),
+            last_modified_ms: modified,
+            storage_class: None,
+        };
+        let mut entries = vec![
+            entry("b", 1, "x"),
+            entry("a", 5, "new"),
+            entry("a", 2, "old"),
+            entry("b", 1, "y"),
+        ];
+        assert_eq!(sort_and_dedup(&mut entries), 2);
+        assert_eq!(entries, [entry("a", 5, "new"), entry("b", 1, "y")]);
+    }
+}
