@@ -10,7 +10,10 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use bytes::Bytes;
 use inventory_core::catalog::{Catalog, DEFAULT_TABLE};
+use inventory_core::jobs::JobTable;
 use inventory_core::manifest::{ManifestDocument, manifest_md5_hex};
+use inventory_core::pipeline::Pipeline;
+use inventory_core::staging::StagingTable;
 use inventory_core::tree::RangeParams;
 use inventory_core::{ObjectStore, S3Url};
 
@@ -89,6 +92,35 @@ impl LocalStack {
             .await
             .unwrap_or_else(|err| panic!("creating the catalog table: {err}"));
         catalog
+    }
+
+    /// The import pipeline on this stack, its tables created. Each data file is its
+    /// own shard, so that tests exercise several workers.
+    pub async fn pipeline(&self, params: RangeParams) -> Pipeline {
+        let catalog = self.catalog(params).await;
+        let mut pipeline = Pipeline::new(
+            catalog,
+            JobTable::new(self.dynamo(), "inventory-import-jobs"),
+            StagingTable::new(self.dynamo(), "inventory-import-staging"),
+        );
+        pipeline.shard_bytes = 1;
+        pipeline
+            .ensure_tables()
+            .await
+            .unwrap_or_else(|err| panic!("creating the pipeline's tables: {err}"));
+        pipeline
+    }
+
+    /// How many items a DynamoDB table holds.
+    pub async fn count_items(&self, table: &str) -> i32 {
+        self.dynamo()
+            .scan()
+            .table_name(table)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("scanning {table}: {err:?}"))
+            .count()
     }
 
     /// Keys of every object under `prefix` in `bucket`.

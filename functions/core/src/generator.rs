@@ -163,7 +163,49 @@ pub async fn generate_inventory(
     if options.write_objects {
         write_source_objects(store, options, &mut rows).await?;
     }
+    write_rows(store, options, rows, &mut rng).await
+}
 
+/// Writes a delivery listing exactly `entries` (current versions only), for tests
+/// and benchmarks that need inventories with known differences. The version columns
+/// are written when `options.versioned` is set.
+pub async fn write_inventory(
+    store: &ObjectStore,
+    options: &GeneratorOptions,
+    entries: &[InventoryEntry],
+) -> Result<GeneratedInventory, GeneratorError> {
+    if options.files == 0 {
+        return Err(GeneratorError::Options("files must be at least 1".into()));
+    }
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    store.ensure_bucket(&options.destination.bucket).await?;
+    let rows = entries
+        .iter()
+        .map(|e| Row {
+            key: e.key.clone(),
+            version_id: e.version_id.clone(),
+            is_latest: true,
+            is_delete_marker: false,
+            size: Some(e.size as i64),
+            last_modified_ms: e.last_modified_ms,
+            etag: Some(e.etag.clone()),
+            storage_class: e.storage_class.clone(),
+            multipart: Some(e.etag.contains('-')),
+        })
+        .collect();
+    let mut options = options.clone();
+    options.objects = entries.len() as u64;
+    write_rows(store, &options, rows, &mut rng).await
+}
+
+/// Splits rows into data files and writes them with their manifest, checksum and
+/// symlink.
+async fn write_rows(
+    store: &ObjectStore,
+    options: &GeneratorOptions,
+    rows: Vec<Row>,
+    rng: &mut StdRng,
+) -> Result<GeneratedInventory, GeneratorError> {
     let mut skipped = SkipCounts::default();
     let mut expected = Vec::new();
     for row in &rows {
@@ -184,7 +226,7 @@ pub async fn generate_inventory(
     }
     expected.sort();
     let total_rows = rows.len() as u64;
-    let file_rows = split_into_files(rows, options, &mut rng);
+    let file_rows = split_into_files(rows, options, rng);
 
     let base = layout_base(options);
     let schema = arrow_schema(options.versioned);

@@ -1,0 +1,424 @@
+//! Imports through the pipeline (trigger → workers → committer, run in process) on
+//! the local stack.
+
+use chrono::{DateTime, Utc};
+use integration_tests::LocalStack;
+use inventory_core::generator::{
+    GeneratedInventory, GeneratorOptions, generate_inventory, write_inventory,
+};
+use inventory_core::jobs::{ImportSummary, JobState};
+use inventory_core::pipeline::{IMPORT_BRANCH, ImportRequest, Pipeline, Started};
+use inventory_core::tree::{Entry, RangeParams};
+use inventory_core::{InventoryEntry, S3Url, SkipCounts};
+
+fn small_ranges() -> RangeParams {
+    RangeParams {
+        min_entries: 8,
+        split_modulus: 32,
+        max_entries: 128,
+    }
+}
+
+fn options(created_at: &str, files: usize) -> GeneratorOptions {
+    let mut options =
+        GeneratorOptions::new("s3://inventory-dest/inv".parse().unwrap(), "photos-source");
+    options.files = files;
+    options.created_at = created_at.parse::<DateTime<Utc>>().unwrap();
+    options
+}
+
+async fn setup(stack: &LocalStack) -> Pipeline {
+    stack.create_bucket("catalog-storage").await;
+    let pipeline = stack.pipeline(small_ranges()).await;
+    pipeline
+        .catalog
+        .create_repository("photos", "s3://catalog-storage/photos", None)
+        .await
+        .unwrap();
+    pipeline
+}
+
+fn request(manifest: &S3Url) -> ImportRequest {
+    ImportRequest {
+        repository: "photos".into(),
+        manifest: manifest.clone(),
+        dry_run: false,
+        force: false,
+    }
+}
+
+async fn import(pipeline: &Pipeline, request: &ImportRequest) -> inventory_core::jobs::Job {
+    match pipeline.run_in_process(request).await.unwrap() {
+        Started::Started { job, .. } => job,
+        other => panic!("expected a new job, got {other:?}"),
+    }
+}
+
+/// Every entry on the import branch, in order.
+async fn imported(pipeline: &Pipeline) -> Vec<Entry> {
+    let repo = pipeline.catalog.repository("photos").await.unwrap();
+    let commit = pipeline
+        .catalog
+        .resolve("photos", IMPORT_BRANCH)
+        .await
+        .unwrap();
+    let tree = pipeline.catalog.tree_of(&repo, &commit).await.unwrap();
+    let trees = pipeline.catalog.trees(&repo);
+    let mut cursor = trees.cursor(&tree);
+    let mut entries = Vec::new();
+    while let Some(e) = cursor.next_entry().await.unwrap() {
+        entries.push(e);
+    }
+    entries
+}
+
+fn as_tree(bucket: &str, entries: &[InventoryEntry]) -> Vec<Entry> {
+    entries
+        .iter()
+        .cloned()
+        .map(|e| Entry::from_inventory(bucket, e))
+        .collect()
+}
+
+#[tokio::test]
+async fn imports_a_versioned_inventory_with_overlapping_files() {
+    let stack = LocalStack::start().await;
+    let pipeline = setup(&stack).await;
+    let mut options = options("2026-11-20T01:00:00Z", 4);
+    options.objects = 1500;
+    options.versioned = true;
+    options.shuffle = true;
+    options.overlap = true;
+    let generated: GeneratedInventory = generate_inventory(&stack.store(), &options).await.unwrap();
+
+    let job = import(&pipeline, &request(&generated.manifest)).await;
+    assert_eq!(job.state, JobState::Committed);
+    assert_eq!(job.shards_total, 4);
+    assert_eq!(job.shards_done, 4);
+    let summary = job.summary.clone().unwrap();
+    assert_eq!(summary.added, 1500);
+    assert_eq!(summary.total, 1500);
+    assert_eq!(
+        (summary.changed, summary.deleted, summary.unchanged),
+        (0, 0, 0)
+    );
+    assert_eq!(summary.skipped, generated.skipped);
+    assert_eq!(
+        imported(&pipeline).await,
+        as_tree("photos-source", &generated.expected)
+    );
+
+    let commit = pipeline
+        .catalog
+        .resolve("photos", IMPORT_BRANCH)
+        .await
+        .unwrap();
+    assert_eq!(commit.message, "Import from photos-source");
+    assert_eq!(
+        commit.metadata["manifest_url"],
+        generated.manifest.to_string()
+    );
+    assert_eq!(
+        commit.metadata["inventory_created_at"],
+        "2026-11-20T01:00:00+00:00"
+    );
+    assert_eq!(commit.metadata["source_bucket"], "photos-source");
+    assert_eq!(commit.metadata["added"], "1500");
+    assert_eq!(commit.metadata["total"], "1500");
+    assert_eq!(
+        commit.metadata["skipped_delete_marker"],
+        generated.skipped.delete_marker.to_string()
+    );
+    assert_eq!(commit.id, job.commit_id.clone().unwrap());
+    // The import branch starts from the default branch.
+    assert_eq!(
+        commit.parents,
+        [pipeline.catalog.resolve("photos", "main").await.unwrap().id]
+    );
+    // Staged items are gone.
+    assert_eq!(stack.count_items("inventory-import-staging").await, 0);
+}
+
+#[tokio::test]
+async fn gradual_imports_count_exactly() {
+    let stack = LocalStack::start().await;
+    let pipeline = setup(&stack).await;
+    let mut first = options("2026-11-20T01:00:00Z", 3);
+    first.objects = 400;
+    let a = generate_inventory(&stack.store(), &first).await.unwrap();
+    let job = import(&pipeline, &request(&a.manifest)).await;
+    assert_eq!(job.summary.unwrap().added, 400);
+
+    // The next day: 7 changed (ETag, size or version), 5 deleted, 9 added.
+    let mut entries = a.expected.clone();
+    entries[10].etag = "0".repeat(32);
+    entries[20].size += 1;
+    entries[30].version_id = Some("newversion".into());
+    for e in &mut entries[40..44] {
+        e.etag = "f".repeat(32);
+    }
+    entries.drain(100..105);
+    for i in 0..9 {
+        entries.push(InventoryEntry {
+            key: format!("new/object-{i}.bin"),
+            version_id: None,
+            size: 10,
+            etag: "a".repeat(32),
+            last_modified_ms: 1_764_118_800_000,
+            storage_class: None,
+        });
+    }
+    entries.sort();
+    // With the version columns, so that the changed version id is visible.
+    let versioned = |created_at: &str, files: usize| GeneratorOptions {
+        versioned: true,
+        ..options(created_at, files)
+    };
+    let b = write_inventory(
+        &stack.store(),
+        &versioned("2026-11-21T01:00:00Z", 2),
+        &entries,
+    )
+    .await
+    .unwrap();
+
+    // A dry run reports the counts and changes nothing.
+    let head = pipeline
+        .catalog
+        .resolve("photos", IMPORT_BRANCH)
+        .await
+        .unwrap()
+        .id;
+    let dry = import(
+        &pipeline,
+        &ImportRequest {
+            dry_run: true,
+            ..request(&b.manifest)
+        },
+    )
+    .await;
+    assert_eq!(dry.state, JobState::DryRunComplete);
+    let expected = ImportSummary {
+        added: 9,
+        changed: 7,
+        deleted: 5,
+        unchanged: 388,
+        total: 404,
+        skipped: SkipCounts::default(),
+        duplicate_keys: 0,
+    };
+    assert_eq!(dry.summary.unwrap(), expected);
+    assert_eq!(
+        pipeline
+            .catalog
+            .resolve("photos", IMPORT_BRANCH)
+            .await
+            .unwrap()
+            .id,
+        head
+    );
+
+    let job = import(&pipeline, &request(&b.manifest)).await;
+    assert_eq!(job.state, JobState::Committed);
+    assert_eq!(job.summary.unwrap(), expected);
+    assert_eq!(
+        imported(&pipeline).await,
+        as_tree("photos-source", &entries)
+    );
+    let log = pipeline
+        .catalog
+        .log("photos", IMPORT_BRANCH, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 3, "two imports on top of the initial commit");
+
+    // The same manifest again: already imported, with its commit; no new commit.
+    match pipeline
+        .run_in_process(&request(&b.manifest))
+        .await
+        .unwrap()
+    {
+        Started::AlreadyImported { commit, .. } => assert_eq!(commit, log[0].id),
+        other => panic!("expected already imported, got {other:?}"),
+    }
+    // A new delivery with the same objects: no change, no commit.
+    let c = write_inventory(
+        &stack.store(),
+        &versioned("2026-11-22T01:00:00Z", 1),
+        &entries,
+    )
+    .await
+    .unwrap();
+    let job = import(&pipeline, &request(&c.manifest)).await;
+    assert_eq!(job.state, JobState::NoChange);
+    assert_eq!(job.summary.unwrap().unchanged, 404);
+    assert_eq!(
+        pipeline
+            .catalog
+            .log("photos", IMPORT_BRANCH, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // An older delivery is refused unless forced.
+    let old = write_inventory(
+        &stack.store(),
+        &options("2026-11-19T01:00:00Z", 1),
+        &a.expected,
+    )
+    .await
+    .unwrap();
+    let err = pipeline
+        .run_in_process(&request(&old.manifest))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "manifest {} was created at 2026-11-19T01:00:00+00:00, before the last import into photos (2026-11-21T01:00:00+00:00); use force to import it anyway",
+            old.manifest
+        )
+    );
+    let forced = import(
+        &pipeline,
+        &ImportRequest {
+            force: true,
+            ..request(&old.manifest)
+        },
+    )
+    .await;
+    assert_eq!(forced.state, JobState::Committed);
+    let summary = forced.summary.unwrap();
+    assert_eq!((summary.added, summary.changed, summary.deleted), (5, 7, 9));
+    assert_eq!(
+        imported(&pipeline).await,
+        as_tree("photos-source", &a.expected)
+    );
+}
+
+#[tokio::test]
+async fn a_bad_delivery_fails_the_job_and_moves_no_branch() {
+    let stack = LocalStack::start().await;
+    let pipeline = setup(&stack).await;
+    let mut options = options("2026-11-20T01:00:00Z", 2);
+    options.objects = 50;
+    let generated = generate_inventory(&stack.store(), &options).await.unwrap();
+    stack.delete(&generated.data_files[1]).await;
+
+    let err = pipeline
+        .run_in_process(&request(&generated.manifest))
+        .await
+        .unwrap_err();
+    let message = format!(
+        "manifest {} lists 1 data file(s) that do not exist: {}",
+        generated.manifest, generated.data_files[1]
+    );
+    assert_eq!(err.to_string(), message);
+    let jobs = pipeline.jobs.list("photos").await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, JobState::Failed);
+    assert_eq!(jobs[0].error.as_deref(), Some(message.as_str()));
+    assert!(
+        pipeline
+            .catalog
+            .branch("photos", IMPORT_BRANCH)
+            .await
+            .is_err(),
+        "no import branch"
+    );
+
+    // A data file that turns corrupt after planning fails in the worker.
+    let mut options = self::options("2026-11-21T01:00:00Z", 2);
+    options.objects = 50;
+    options.config_id = "second".into();
+    let second = generate_inventory(&stack.store(), &options).await.unwrap();
+    let Started::Started { job, tasks } = pipeline.start(&request(&second.manifest)).await.unwrap()
+    else {
+        panic!("expected a new job")
+    };
+    stack.put(&second.data_files[0], "garbage").await;
+    let err = pipeline.run_shard(&tasks[0]).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("data file {} is ", second.data_files[0])),
+        "{err}"
+    );
+    let failed = pipeline.jobs.get("photos", &job.id).await.unwrap();
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(failed.error, Some(err.to_string()));
+    // Later tasks of a failed job do nothing.
+    assert_eq!(pipeline.run_shard(&tasks[1]).await.unwrap(), None);
+    assert!(
+        pipeline
+            .catalog
+            .branch("photos", IMPORT_BRANCH)
+            .await
+            .is_err(),
+        "no import branch"
+    );
+}
+
+#[tokio::test]
+async fn retried_workers_and_repeated_notifications_change_nothing() {
+    let stack = LocalStack::start().await;
+    let pipeline = setup(&stack).await;
+    let mut options = options("2026-11-20T01:00:00Z", 3);
+    options.objects = 300;
+    let generated = generate_inventory(&stack.store(), &options).await.unwrap();
+
+    let Started::Started { job, tasks } =
+        pipeline.start(&request(&generated.manifest)).await.unwrap()
+    else {
+        panic!("expected a new job")
+    };
+    // The same delivery announced again maps to the same job.
+    match pipeline.start(&request(&generated.manifest)).await.unwrap() {
+        Started::Existing { job: existing } => assert_eq!(existing.id, job.id),
+        other => panic!("expected the existing job, got {other:?}"),
+    }
+    assert_eq!(pipeline.run_shard(&tasks[0]).await.unwrap(), None);
+    assert_eq!(
+        pipeline.run_shard(&tasks[0]).await.unwrap(),
+        None,
+        "a retried shard is not counted twice"
+    );
+    assert_eq!(pipeline.run_shard(&tasks[1]).await.unwrap(), None);
+    let commit = pipeline
+        .run_shard(&tasks[2])
+        .await
+        .unwrap()
+        .expect("the last shard sends the commit task");
+    assert_eq!(
+        pipeline
+            .jobs
+            .get("photos", &job.id)
+            .await
+            .unwrap()
+            .shards_done,
+        3
+    );
+    // A redelivered last shard also asks for the commit; committing twice is harmless.
+    assert_eq!(
+        pipeline.run_shard(&tasks[2]).await.unwrap(),
+        Some(commit.clone())
+    );
+    let done = pipeline.commit(&commit).await.unwrap();
+    let again = pipeline.commit(&commit).await.unwrap();
+    assert_eq!(done.commit_id, again.commit_id);
+    assert_eq!(done.summary.unwrap().total, 300);
+    assert_eq!(
+        imported(&pipeline).await,
+        as_tree("photos-source", &generated.expected)
+    );
+    assert_eq!(
+        pipeline
+            .catalog
+            .log("photos", IMPORT_BRANCH, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
