@@ -45,7 +45,7 @@ async fn catalog_commands_and_duckdb() {
         command
     };
     assert_eq!(
-        ok_json(cli().args(["dev", "init", "--json"]))["catalog_table"],
+        ok_json(cli().args(["dev", "init", "--json"]))["names"]["catalog_table"],
         "catalog-test"
     );
     let repo = ok_json(cli().args([

@@ -156,7 +156,7 @@ fn committer() -> String {
     std::env::var("USER").unwrap_or_else(|_| "inventory-import".to_string())
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
+pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

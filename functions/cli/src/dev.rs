@@ -16,9 +16,14 @@ use crate::catalog::CatalogArgs;
 
 #[derive(Subcommand)]
 pub enum DevCommand {
-    /// Create what the product needs in the AWS account (or emulator) it points at:
-    /// the catalog table. Safe to run again.
-    Init,
+    /// Create what the SAM template creates, in the account or emulator the AWS
+    /// settings point at: tables, queues with dead-letter queues, and the inventory
+    /// bucket's notification. Safe to run again.
+    Init {
+        /// Inventory destination bucket whose deliveries start imports
+        #[arg(long, value_name = "BUCKET")]
+        inventory_bucket: Option<String>,
+    },
     /// Write a real-shaped S3 Inventory delivery (Parquet data files, manifest.json,
     /// manifest.checksum, Hive symlink) into a bucket, creating buckets as needed
     GenerateInventory(GenerateArgs),
@@ -97,18 +102,30 @@ pub struct GenerateArgs {
 
 pub async fn run(command: DevCommand, catalog: &CatalogArgs) -> Result<()> {
     match command {
-        DevCommand::Init => {
-            let table = catalog.table().to_string();
-            catalog
-                .open()
-                .await
-                .ensure_table()
-                .await
-                .with_context(|| format!("creating catalog table {table}"))?;
+        DevCommand::Init { inventory_bucket } => {
+            let config = inventory_core::aws::load_config().await;
+            let mut names = inventory_core::resources::ResourceNames::from_env();
+            names.catalog_table = catalog.table().to_string();
+            let provisioned =
+                inventory_core::resources::provision(&config, &names, inventory_bucket.as_deref())
+                    .await
+                    .context("creating the product's tables and queues")?;
             if catalog.json() {
-                println!("{}", serde_json::json!({ "catalog_table": table }));
-            } else {
-                println!("Catalog table  {table}");
+                println!("{}", serde_json::to_string_pretty(&provisioned)?);
+                return Ok(());
+            }
+            println!(
+                "Tables   {}, {}, {}",
+                names.catalog_table, names.jobs_table, names.staging_table
+            );
+            for queue in &provisioned.queues {
+                println!("Queue    {} (dead letters: {}-dlq)", queue.url, queue.name);
+            }
+            if let Some(bucket) = &provisioned.notifying_bucket {
+                println!(
+                    "Bucket   s3://{bucket} notifies {} of manifest.json and manifest.checksum",
+                    names.manifest_queue
+                );
             }
             Ok(())
         }

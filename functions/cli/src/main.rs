@@ -2,6 +2,7 @@
 
 mod catalog;
 mod dev;
+mod imports;
 mod inspect;
 
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ struct Cli {
 enum Command {
     /// Validate an S3 Inventory delivery and summarise what it would import
     Inspect(inspect::InspectArgs),
+    #[command(flatten)]
+    Import(imports::ImportCommand),
     #[command(flatten)]
     Catalog(catalog::CatalogCommand),
     /// Tools for development, tests and benchmarks
@@ -76,6 +79,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args, cli.catalog.json()).await,
+        Command::Import(command) => imports::run(cli.catalog.json(), command).await,
         Command::Catalog(command) => catalog::run(&cli.catalog, command).await,
         Command::Dev(command) => dev::run(command, &cli.catalog).await,
     }

@@ -1,29 +1,25 @@
-//! Committer function: turns a finished import job into a commit.
+//! Committer function: turns a job whose shards are all staged into a commit.
 
-use anyhow::{Context, anyhow};
+use aws_lambda_events::sqs::SqsEvent;
+use inventory_core::handlers::{
+    Handlers, decode_task, process_messages, sqs_batch_response, sqs_messages,
+};
+use inventory_core::pipeline::CommitTask;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde::Deserialize;
-use serde_json::Value;
-
-/// The commit task the last worker of a job sends.
-#[derive(Debug, Deserialize)]
-struct CommitTask {
-    job_id: String,
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().without_time().init();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        let task: CommitTask =
-            serde_json::from_value(event.payload).context("the event is not a commit task")?;
-        Err::<Value, Error>(
-            anyhow!(
-                "job {}: this deployment has no catalog to commit into",
-                task.job_id
-            )
-            .into(),
-        )
+    let handlers = &Handlers::from_env().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let failed = process_messages(sqs_messages(event.payload), |body| async move {
+            let task: CommitTask = decode_task(&body)?;
+            let job = Box::pin(handlers.commit(&task)).await?;
+            tracing::info!(job = %job.id, state = ?job.state, "job finished");
+            Ok(())
+        })
+        .await;
+        Ok::<_, Error>(sqs_batch_response(failed))
     }))
     .await
 }

@@ -102,6 +102,8 @@ pub enum CatalogError {
     },
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
+    #[error("no import source is recorded for {0}")]
+    SourceNotFound(String),
     #[error("invalid storage namespace {0:?}: it must be s3://bucket[/prefix]")]
     InvalidNamespace(String),
     #[error("catalog table {table}: {message}")]
@@ -165,6 +167,21 @@ pub enum MergeOutcome {
         commit: Commit,
         conflicts_resolved: u64,
     },
+}
+
+/// An inventory configuration that feeds a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSource {
+    /// `s3://<dest-bucket>/<dest-prefix>/<source-bucket>/<config-id>/`
+    pub inventory: S3Url,
+    pub repository: String,
+    /// Merge each successful import into this branch.
+    pub merge_into: Option<String>,
+}
+
+/// An inventory configuration's prefix, always ending with `/`.
+fn inventory_prefix(url: &S3Url) -> S3Url {
+    S3Url::new(&url.bucket, format!("{}/", url.key.trim_end_matches('/')))
 }
 
 /// A listing, with S3 ListObjectsV2 semantics.
@@ -936,6 +953,76 @@ impl Catalog {
         Ok(None)
     }
 
+    // ----- import sources -----------------------------------------------------
+
+    /// Records that the inventory configuration at `source.inventory` feeds a repository.
+    pub async fn add_source(&self, source: &ImportSource) -> Result<ImportSource, CatalogError> {
+        self.repository(&source.repository).await?;
+        if let Some(branch) = &source.merge_into {
+            self.branch(&source.repository, branch).await?;
+        }
+        let source = ImportSource {
+            inventory: inventory_prefix(&source.inventory),
+            ..source.clone()
+        };
+        let mut put = self
+            .dynamo
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S("source".into()))
+            .item("sk", AttributeValue::S(source.inventory.to_string()))
+            .item("repository", AttributeValue::S(source.repository.clone()));
+        if let Some(branch) = &source.merge_into {
+            put = put.item("merge_into", AttributeValue::S(branch.clone()));
+        }
+        put.send().await.map_err(|e| self.dynamo_error(e))?;
+        Ok(source)
+    }
+
+    pub async fn list_sources(&self) -> Result<Vec<ImportSource>, CatalogError> {
+        self.query_all("source", None)
+            .await?
+            .iter()
+            .map(source_from_item)
+            .collect()
+    }
+
+    pub async fn remove_source(&self, inventory: &S3Url) -> Result<(), CatalogError> {
+        let key = inventory_prefix(inventory).to_string();
+        let result = self
+            .dynamo
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S("source".into()))
+            .key("sk", AttributeValue::S(key.clone()))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failed(&err) => Err(CatalogError::SourceNotFound(key)),
+            Err(err) => Err(self.dynamo_error(err)),
+        }
+    }
+
+    /// The source a delivery belongs to: its manifest is
+    /// `<inventory>/<YYYY-MM-DDTHH-MMZ>/manifest.json`.
+    pub async fn source_for_manifest(
+        &self,
+        manifest: &S3Url,
+    ) -> Result<Option<ImportSource>, CatalogError> {
+        let mut parts = manifest.key.rsplitn(3, '/');
+        let (Some(_file), Some(_stamp), Some(config)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Ok(None);
+        };
+        let inventory = S3Url::new(&manifest.bucket, format!("{config}/"));
+        match self.get_item("source", &inventory.to_string()).await? {
+            Some(item) => source_from_item(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
     // ----- imports ------------------------------------------------------------
 
     /// Records that `manifest` was imported into `repository` as `commit_id`.
@@ -1150,6 +1237,18 @@ fn repository_from_item(
         })?,
         default_branch: text_attribute(item, "default_branch")?,
         created_at: text_attribute(item, "created_at")?,
+    })
+}
+
+fn source_from_item(item: &HashMap<String, AttributeValue>) -> Result<ImportSource, CatalogError> {
+    let inventory = text_attribute(item, "sk")?;
+    Ok(ImportSource {
+        inventory: inventory.parse().map_err(|_| CatalogError::Damaged {
+            key: item_key(item),
+            reason: format!("{inventory:?} is not an S3 URL"),
+        })?,
+        repository: text_attribute(item, "repository")?,
+        merge_into: text_attribute(item, "merge_into").ok(),
     })
 }
 

@@ -1,21 +1,23 @@
-//! Worker function: reads one shard of an inventory delivery.
+//! Worker function: stages one shard of an import job per message.
 
-use anyhow::Context;
-use inventory_core::tasks::{ShardTask, run_shard};
+use aws_lambda_events::sqs::SqsEvent;
+use inventory_core::handlers::{
+    Handlers, decode_task, process_messages, sqs_batch_response, sqs_messages,
+};
+use inventory_core::pipeline::ShardTask;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().without_time().init();
-    let store = &inventory_core::aws::s3_store().await;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let task: ShardTask =
-            serde_json::from_value(event.payload).context("the event is not a shard task")?;
-        let report = run_shard(store, &task, &std::env::temp_dir())
-            .await
-            .with_context(|| format!("shard of {}", task.manifest))?;
-        Ok::<Value, Error>(serde_json::to_value(report)?)
+    let handlers = &Handlers::from_env().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let failed = process_messages(sqs_messages(event.payload), |body| async move {
+            let task: ShardTask = decode_task(&body)?;
+            Box::pin(handlers.shard(&task)).await
+        })
+        .await;
+        Ok::<_, Error>(sqs_batch_response(failed))
     }))
     .await
 }

@@ -1,0 +1,314 @@
+//! Import commands: sources, import, jobs, status, and the local runner.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use indicatif::{HumanCount, ProgressBar, ProgressStyle};
+use inventory_core::S3Url;
+use inventory_core::catalog::ImportSource;
+use inventory_core::handlers::{DirectInvocation, Handlers};
+use inventory_core::jobs::{Job, JobState};
+use inventory_core::local::LocalRunner;
+use inventory_core::pipeline::Started;
+use serde_json::json;
+
+use crate::catalog::print_json;
+
+#[derive(Subcommand, Debug)]
+pub enum SourceCommand {
+    /// Record that an inventory configuration feeds a repository
+    Add {
+        repository: String,
+        /// s3://<dest-bucket>/<dest-prefix>/<source-bucket>/<config-id>/
+        #[arg(long)]
+        inventory: S3Url,
+        /// Merge each successful import into this branch
+        #[arg(long)]
+        merge_into: Option<String>,
+    },
+    /// List import sources
+    List,
+    /// Forget an import source
+    Remove {
+        #[arg(long)]
+        inventory: S3Url,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Which inventory configurations feed which repositories
+    #[command(subcommand)]
+    Source(SourceCommand),
+    /// Import a delivery now (as the trigger's direct invocation does)
+    Import {
+        repository: String,
+        /// The delivery's manifest.json
+        #[arg(long)]
+        manifest: S3Url,
+        /// Read everything and report added / changed / deleted / unchanged; write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Import even if this manifest was imported before or is older than the last import
+        #[arg(long)]
+        force: bool,
+        /// Follow the job until it ends (the workers must be running: `local`, or Lambda)
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Import jobs of a repository, newest first
+    Jobs { repository: String },
+    /// One job: state, progress, time per phase, summary or error
+    Status {
+        repository: String,
+        job: String,
+        /// Follow the job with a progress bar until it ends
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Run the trigger, worker and committer in this process, fed by their queues
+    Local {
+        /// Exit when the queues are empty and no message is in flight
+        #[arg(long)]
+        until_idle: bool,
+    },
+}
+
+pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
+    let handlers = Handlers::from_env().await.context(
+        "connecting to the product's queues and tables (run `inventory-import dev init` first)",
+    )?;
+    match command {
+        ImportCommand::Source(command) => source(&handlers, json, command).await,
+        ImportCommand::Import {
+            repository,
+            manifest,
+            dry_run,
+            force,
+            wait,
+        } => {
+            let invocation = DirectInvocation {
+                manifest,
+                repository: Some(repository.clone()),
+                dry_run,
+                force,
+            };
+            let started = handlers.direct(&invocation).await?;
+            match started {
+                Started::Started { job, .. } | Started::Existing { job } => {
+                    let job = if wait && !job.state.is_finished() {
+                        follow(&handlers, &repository, &job.id, !json).await?
+                    } else {
+                        job
+                    };
+                    if json {
+                        return print_json(&job);
+                    }
+                    print_job(&job);
+                    if !job.state.is_finished() {
+                        println!(
+                            "\nFollow it with: inventory-import status {repository} {} --watch",
+                            job.id
+                        );
+                    }
+                    anyhow::ensure!(job.state != JobState::Failed, "job {} failed", job.id);
+                }
+                Started::AlreadyImported { manifest, commit } => {
+                    if json {
+                        return print_json(
+                            &json!({ "already_imported": true, "manifest": manifest, "commit": commit }),
+                        );
+                    }
+                    println!(
+                        "{manifest} was already imported as commit {commit}; use --force to import it again"
+                    );
+                }
+            }
+            Ok(())
+        }
+        ImportCommand::Jobs { repository } => {
+            let jobs = handlers.pipeline.jobs.list(&repository).await?;
+            if json {
+                return print_json(&jobs);
+            }
+            for job in jobs {
+                let summary = job
+                    .summary
+                    .as_ref()
+                    .map(|s| {
+                        format!(
+                            "+{} ~{} -{} ={}",
+                            s.added, s.changed, s.deleted, s.unchanged
+                        )
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "{}  {:<16} {}  {}  {summary}",
+                    job.id,
+                    format!("{:?}", job.state),
+                    job.created_at,
+                    job.manifest
+                );
+            }
+            Ok(())
+        }
+        ImportCommand::Status {
+            repository,
+            job,
+            watch,
+        } => {
+            let job = if watch {
+                follow(&handlers, &repository, &job, !json).await?
+            } else {
+                handlers.pipeline.jobs.get(&repository, &job).await?
+            };
+            if json {
+                return print_json(&job);
+            }
+            print_job(&job);
+            Ok(())
+        }
+        ImportCommand::Local { until_idle } => {
+            let runner = LocalRunner::new(handlers).await?;
+            eprintln!(
+                "Running trigger, worker and committer on the local queues{}",
+                if until_idle {
+                    " until idle"
+                } else {
+                    "; Ctrl-C stops"
+                }
+            );
+            let stats = runner.run(until_idle).await?;
+            if json {
+                return print_json(&stats);
+            }
+            println!(
+                "Handled {} notification(s), {} shard task(s), {} commit task(s); {} failure(s)",
+                stats.notifications, stats.shard_tasks, stats.commit_tasks, stats.failures
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn source(handlers: &Handlers, json: bool, command: SourceCommand) -> Result<()> {
+    let catalog = &handlers.pipeline.catalog;
+    match command {
+        SourceCommand::Add {
+            repository,
+            inventory,
+            merge_into,
+        } => {
+            let source = catalog
+                .add_source(&ImportSource {
+                    inventory,
+                    repository,
+                    merge_into,
+                })
+                .await?;
+            if json {
+                return print_json(&source);
+            }
+            println!(
+                "Deliveries under {} now import into {}",
+                source.inventory, source.repository
+            );
+        }
+        SourceCommand::List => {
+            let sources = catalog.list_sources().await?;
+            if json {
+                return print_json(&sources);
+            }
+            for s in sources {
+                println!(
+                    "{}\t{}\t{}",
+                    s.inventory,
+                    s.repository,
+                    s.merge_into.unwrap_or_default()
+                );
+            }
+        }
+        SourceCommand::Remove { inventory } => {
+            catalog.remove_source(&inventory).await?;
+            if !json {
+                println!("Removed import source {inventory}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Polls a job until it ends, with a progress bar over its shards.
+async fn follow(handlers: &Handlers, repository: &str, id: &str, show: bool) -> Result<Job> {
+    let bar = if show {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} shards")
+            .context("progress template")?,
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    loop {
+        let job = handlers.pipeline.jobs.get(repository, id).await?;
+        bar.set_length(job.shards_total as u64);
+        bar.set_position(job.shards_done as u64);
+        bar.set_message(format!("{:?}", job.state));
+        if job.state.is_finished() {
+            bar.finish_and_clear();
+            return Ok(job);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn print_job(job: &Job) {
+    println!("Job          {}", job.id);
+    println!("Repository   {}", job.repository);
+    println!("Manifest     {}", job.manifest);
+    println!(
+        "State        {:?}{}",
+        job.state,
+        if job.dry_run { " (dry run)" } else { "" }
+    );
+    println!(
+        "Shards       {}/{} done; {} data files",
+        job.shards_done, job.shards_total, job.files_total
+    );
+    if job.rows > 0 {
+        println!(
+            "Rows         {} read, {} entries staged",
+            HumanCount(job.rows),
+            HumanCount(job.entries_staged)
+        );
+    }
+    println!(
+        "Time         planning {:.2} s, staging {:.2} s, committing {:.2} s",
+        job.times.planning, job.times.staging, job.times.committing
+    );
+    if let Some(s) = &job.summary {
+        println!(
+            "Summary      {} added, {} changed, {} deleted, {} unchanged, {} total",
+            HumanCount(s.added),
+            HumanCount(s.changed),
+            HumanCount(s.deleted),
+            HumanCount(s.unchanged),
+            HumanCount(s.total)
+        );
+        println!(
+            "Skipped      {} noncurrent versions, {} delete markers, {} incomplete rows; {} duplicate keys",
+            s.skipped.noncurrent_version,
+            s.skipped.delete_marker,
+            s.skipped.incomplete_row,
+            s.duplicate_keys
+        );
+    }
+    if let Some(commit) = &job.commit_id {
+        println!("Commit       {commit}");
+    }
+    if let Some(error) = &job.error {
+        println!("Error        {error}");
+    }
+}

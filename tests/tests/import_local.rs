@@ -1,0 +1,117 @@
+//! The whole product on the local stack, as a user drives it: S3 notifications to
+//! SQS, the three functions run by `inventory-import local`, the CLI.
+
+use std::process::Command;
+
+use integration_tests::LocalStack;
+use serde_json::Value;
+
+fn ok_json(command: &mut Command) -> Value {
+    let output = command.output().expect("the CLI runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
+}
+
+#[tokio::test]
+async fn notifications_drive_an_import_into_main() {
+    let stack = LocalStack::start().await;
+    stack.create_bucket("inventory-dest").await;
+    stack.create_bucket("catalog-storage").await;
+    let cli = || stack.cli();
+
+    let init = ok_json(cli().args([
+        "dev",
+        "init",
+        "--inventory-bucket",
+        "inventory-dest",
+        "--json",
+    ]));
+    assert_eq!(init["queues"].as_array().unwrap().len(), 3);
+    ok_json(cli().args([
+        "repo",
+        "create",
+        "photos",
+        "s3://catalog-storage/photos",
+        "--json",
+    ]));
+    let source = ok_json(cli().args([
+        "source",
+        "add",
+        "photos",
+        "--inventory",
+        "s3://inventory-dest/inv/photos-source/daily",
+        "--merge-into",
+        "main",
+        "--json",
+    ]));
+    assert_eq!(
+        source["inventory"],
+        "s3://inventory-dest/inv/photos-source/daily/"
+    );
+
+    // A delivery lands: S3 notifies the manifest-events queue.
+    let generated = ok_json(cli().args([
+        "dev",
+        "generate-inventory",
+        "--destination",
+        "s3://inventory-dest/inv",
+        "--source-bucket",
+        "photos-source",
+        "--objects",
+        "3000",
+        "--files",
+        "3",
+        "--versioned",
+        "--shuffle",
+        "--created-at",
+        "2026-11-25T01:00:00Z",
+        "--json",
+    ]));
+    let stats = ok_json(cli().args(["local", "--until-idle", "--json"]));
+    assert_eq!(stats["commit_tasks"], 1);
+    assert_eq!(stats["failures"], 0);
+    assert!(stats["shard_tasks"].as_u64().unwrap() >= 1);
+
+    let jobs = ok_json(cli().args(["jobs", "photos", "--json"]));
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(
+        jobs.len(),
+        1,
+        "manifest.json and manifest.checksum make one job"
+    );
+    assert_eq!(jobs[0]["state"], "committed");
+    assert_eq!(jobs[0]["summary"]["added"], 3000);
+    assert_eq!(jobs[0]["summary"]["skipped"], generated["skipped"]);
+    let job_id = jobs[0]["id"].as_str().unwrap();
+    let status = ok_json(cli().args(["status", "photos", job_id, "--json"]));
+    assert_eq!(status["shards_done"], status["shards_total"]);
+
+    // Merged into main automatically.
+    let listed = ok_json(cli().args(["ls", "photos", "main", "--recursive", "--json"]));
+    assert_eq!(listed["entries"].as_array().unwrap().len(), 3000);
+    let log = ok_json(cli().args(["log", "photos", "import-from-inventory", "--json"]));
+    assert_eq!(log[0]["message"], "Import from photos-source");
+
+    // The same manifest again through the CLI: already imported, no new commit.
+    let manifest = generated["manifest"].as_str().unwrap();
+    let again = ok_json(cli().args(["import", "photos", "--manifest", manifest, "--json"]));
+    assert_eq!(again["already_imported"], true);
+    assert_eq!(again["commit"], log[0]["id"]);
+    // A dry run answers with its counts.
+    let dry = ok_json(cli().args([
+        "import",
+        "photos",
+        "--manifest",
+        manifest,
+        "--dry-run",
+        "--json",
+    ]));
+    assert_eq!(dry["state"], "dry_run_complete");
+    assert_eq!(dry["summary"]["unchanged"], 3000);
+    assert_eq!(dry["summary"]["added"], 0);
+}
