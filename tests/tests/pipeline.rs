@@ -339,7 +339,14 @@ async fn a_bad_delivery_fails_the_job_and_moves_no_branch() {
         panic!("expected a new job")
     };
     stack.put(&second.data_files[0], "garbage").await;
-    let err = pipeline.run_shard(&tasks[0]).await.unwrap_err();
+    let first = pipeline.run_shard(&tasks[0], false).await.unwrap_err();
+    assert_eq!(
+        pipeline.jobs.get("photos", &job.id).await.unwrap().state,
+        JobState::Staging,
+        "the queue retries first"
+    );
+    let err = pipeline.run_shard(&tasks[0], true).await.unwrap_err();
+    assert_eq!(err.to_string(), first.to_string());
     assert!(
         err.to_string()
             .starts_with(&format!("data file {} is ", second.data_files[0])),
@@ -349,7 +356,7 @@ async fn a_bad_delivery_fails_the_job_and_moves_no_branch() {
     assert_eq!(failed.state, JobState::Failed);
     assert_eq!(failed.error, Some(err.to_string()));
     // Later tasks of a failed job do nothing.
-    assert_eq!(pipeline.run_shard(&tasks[1]).await.unwrap(), None);
+    assert_eq!(pipeline.run_shard(&tasks[1], true).await.unwrap(), None);
     assert!(
         pipeline
             .catalog
@@ -378,15 +385,15 @@ async fn retried_workers_and_repeated_notifications_change_nothing() {
         Started::Existing { job: existing } => assert_eq!(existing.id, job.id),
         other => panic!("expected the existing job, got {other:?}"),
     }
-    assert_eq!(pipeline.run_shard(&tasks[0]).await.unwrap(), None);
+    assert_eq!(pipeline.run_shard(&tasks[0], true).await.unwrap(), None);
     assert_eq!(
-        pipeline.run_shard(&tasks[0]).await.unwrap(),
+        pipeline.run_shard(&tasks[0], true).await.unwrap(),
         None,
         "a retried shard is not counted twice"
     );
-    assert_eq!(pipeline.run_shard(&tasks[1]).await.unwrap(), None);
+    assert_eq!(pipeline.run_shard(&tasks[1], true).await.unwrap(), None);
     let commit = pipeline
-        .run_shard(&tasks[2])
+        .run_shard(&tasks[2], true)
         .await
         .unwrap()
         .expect("the last shard sends the commit task");
@@ -401,7 +408,7 @@ async fn retried_workers_and_repeated_notifications_change_nothing() {
     );
     // A redelivered last shard also asks for the commit; committing twice is harmless.
     assert_eq!(
-        pipeline.run_shard(&tasks[2]).await.unwrap(),
+        pipeline.run_shard(&tasks[2], true).await.unwrap(),
         Some(commit.clone())
     );
     let done = pipeline.commit(&commit).await.unwrap();

@@ -12,8 +12,8 @@ async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().without_time().init();
     let handlers = &Handlers::from_env().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let failed = process_messages(sqs_messages(event.payload), |body| async move {
-            let task: CommitTask = decode_task(&body)?;
+        let failed = process_messages(sqs_messages(event.payload), |message| async move {
+            let task: CommitTask = decode_task(&message.body)?;
             let job = Box::pin(handlers.commit(&task)).await?;
             tracing::info!(job = %job.id, state = ?job.state, "job finished");
             Ok(())

@@ -209,9 +209,11 @@ impl Handlers {
         Ok(outcomes)
     }
 
-    /// A worker's shard task; the last shard sends the commit task.
-    pub async fn shard(&self, task: &ShardTask) -> Result<(), HandlerError> {
-        if let Some(commit) = self.pipeline.run_shard(task).await? {
+    /// A worker's shard task, received `receive_count` times; the last shard sends the
+    /// commit task. The last delivery the queue allows fails the job on error.
+    pub async fn shard(&self, task: &ShardTask, receive_count: u32) -> Result<(), HandlerError> {
+        let final_attempt = receive_count >= crate::queues::MAX_RECEIVES;
+        if let Some(commit) = self.pipeline.run_shard(task, final_attempt).await? {
             self.queues
                 .send_all(&self.commit_queue_url, &[commit])
                 .await?;
@@ -246,12 +248,28 @@ impl Handlers {
     }
 }
 
-/// The `(id, body)` of each message of an SQS event.
-pub fn sqs_messages(event: SqsEvent) -> Vec<(String, String)> {
+/// One SQS message: id, body and how often it has been received.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    pub body: String,
+    pub receive_count: u32,
+}
+
+/// The messages of an SQS event.
+pub fn sqs_messages(event: SqsEvent) -> Vec<Message> {
     event
         .records
         .into_iter()
-        .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()))
+        .map(|m| Message {
+            receive_count: m
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
+            id: m.message_id.unwrap_or_default(),
+            body: m.body.unwrap_or_default(),
+        })
         .collect()
 }
 
@@ -269,19 +287,17 @@ pub fn sqs_batch_response(failed: Vec<String>) -> SqsBatchResponse {
     response
 }
 
-/// Runs `handle` on each message `(id, body)`, returning the ids of those that failed
-/// (logged), so that only they are retried.
-pub async fn process_messages<F, Fut, T>(
-    messages: Vec<(String, String)>,
-    mut handle: F,
-) -> Vec<String>
+/// Runs `handle` on each message, returning the ids of those that failed (logged),
+/// so that only they are retried.
+pub async fn process_messages<F, Fut, T>(messages: Vec<Message>, mut handle: F) -> Vec<String>
 where
-    F: FnMut(String) -> Fut,
+    F: FnMut(Message) -> Fut,
     Fut: std::future::Future<Output = Result<T, HandlerError>>,
 {
     let mut failed = Vec::new();
-    for (id, body) in messages {
-        if let Err(err) = handle(body).await {
+    for message in messages {
+        let id = message.id.clone();
+        if let Err(err) = handle(message).await {
             tracing::error!(message = %id, error = %err, "message failed");
             failed.push(id);
         }

@@ -86,6 +86,9 @@ impl LocalRunner {
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(10)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+            )
             .visibility_timeout(self.visibility_timeout.as_secs() as i32)
             .send()
             .await
@@ -96,7 +99,14 @@ impl LocalRunner {
         let messages = output.messages.unwrap_or_default();
         for message in &messages {
             let body = message.body().unwrap_or_default();
-            let result = Box::pin(self.handle(function, body)).await;
+            let receive_count = message
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                })
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            let result = Box::pin(self.handle(function, body, receive_count)).await;
             let receipt = message.receipt_handle().unwrap_or_default();
             match result {
                 Ok(()) => {
@@ -128,7 +138,12 @@ impl LocalRunner {
         Ok(messages.len())
     }
 
-    async fn handle(&self, function: Function, body: &str) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        function: Function,
+        body: &str,
+        receive_count: u32,
+    ) -> Result<(), HandlerError> {
         match function {
             Function::Trigger => {
                 for outcome in self.handlers.notification(body).await? {
@@ -137,7 +152,7 @@ impl LocalRunner {
             }
             Function::Worker => {
                 let task: ShardTask = decode_task(body)?;
-                self.handlers.shard(&task).await?;
+                self.handlers.shard(&task, receive_count).await?;
             }
             Function::Committer => {
                 let task: CommitTask = decode_task(body)?;

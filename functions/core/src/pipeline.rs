@@ -252,7 +252,13 @@ impl Pipeline {
 
     /// Reads, sorts and stages one shard. Returns the commit task when this was the
     /// job's last shard. Running a shard again (a retried worker) changes nothing.
-    pub async fn run_shard(&self, task: &ShardTask) -> Result<Option<CommitTask>, PipelineError> {
+    /// A failure on the `final_attempt` (the queue will not deliver the task again)
+    /// fails the job; earlier failures are left to the queue's retries.
+    pub async fn run_shard(
+        &self,
+        task: &ShardTask,
+        final_attempt: bool,
+    ) -> Result<Option<CommitTask>, PipelineError> {
         let job = self.jobs.get(&task.repository, &task.job).await?;
         if job.state.is_finished() {
             return Ok(None);
@@ -267,7 +273,9 @@ impl Pipeline {
         if !shard.done {
             let result = self.stage_shard(&job, &mut shard).await;
             if let Err(err) = result {
-                self.fail(&job, &err).await;
+                if final_attempt {
+                    self.fail(&job, &err).await;
+                }
                 return Err(err);
             }
         }
@@ -508,7 +516,15 @@ impl Pipeline {
         .into())
     }
 
+    /// Marks the job failed with the reason and removes what its shards staged; no
+    /// branch moves.
     async fn fail(&self, job: &Job, err: &PipelineError) {
+        if let Ok(shards) = self.jobs.shards(&job.id).await {
+            let batches: Vec<usize> = shards.iter().map(|s| s.batches).collect();
+            if let Err(cleanup) = self.staging.delete_job(&job.id, &batches).await {
+                tracing::warn!(job = %job.id, error = %cleanup, "staged items left for their TTL");
+            }
+        }
         let message = err.to_string();
         let result = self
             .jobs
@@ -531,7 +547,7 @@ impl Pipeline {
         let staging = Instant::now();
         let mut commit_task = None;
         for task in tasks {
-            if let Some(ready) = self.run_shard(task).await? {
+            if let Some(ready) = self.run_shard(task, true).await? {
                 commit_task = Some(ready);
             }
         }

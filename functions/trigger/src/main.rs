@@ -26,8 +26,8 @@ async fn handle(handlers: &Handlers, payload: Value) -> Result<Value, Error> {
         return Ok(serde_json::to_value(handlers.direct(&invocation).await?)?);
     }
     let event: SqsEvent = serde_json::from_value(payload)?;
-    let failed = process_messages(sqs_messages(event), |body| async move {
-        let outcomes = handlers.notification(&body).await?;
+    let failed = process_messages(sqs_messages(event), |message| async move {
+        let outcomes = handlers.notification(&message.body).await?;
         tracing::info!(outcomes = %json!(outcomes), "notification handled");
         Ok(())
     })

@@ -12,9 +12,9 @@ async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().without_time().init();
     let handlers = &Handlers::from_env().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let failed = process_messages(sqs_messages(event.payload), |body| async move {
-            let task: ShardTask = decode_task(&body)?;
-            Box::pin(handlers.shard(&task)).await
+        let failed = process_messages(sqs_messages(event.payload), |message| async move {
+            let task: ShardTask = decode_task(&message.body)?;
+            Box::pin(handlers.shard(&task, message.receive_count)).await
         })
         .await;
         Ok::<_, Error>(sqs_batch_response(failed))
