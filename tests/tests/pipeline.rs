@@ -338,6 +338,8 @@ async fn a_bad_delivery_fails_the_job_and_moves_no_branch() {
     else {
         panic!("expected a new job")
     };
+    assert_eq!(pipeline.run_shard(&tasks[1], false).await.unwrap(), None);
+    assert!(stack.count_items("inventory-import-staging").await > 0);
     stack.put(&second.data_files[0], "garbage").await;
     let first = pipeline.run_shard(&tasks[0], false).await.unwrap_err();
     assert_eq!(
@@ -355,7 +357,8 @@ async fn a_bad_delivery_fails_the_job_and_moves_no_branch() {
     let failed = pipeline.jobs.get("photos", &job.id).await.unwrap();
     assert_eq!(failed.state, JobState::Failed);
     assert_eq!(failed.error, Some(err.to_string()));
-    // Later tasks of a failed job do nothing.
+    // The staged items of the job's other shard are gone; later tasks do nothing.
+    assert_eq!(stack.count_items("inventory-import-staging").await, 0);
     assert_eq!(pipeline.run_shard(&tasks[1], true).await.unwrap(), None);
     assert!(
         pipeline
