@@ -146,7 +146,7 @@ pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
                 println!(
                     "{}  {:<16} {}  {}  {summary}",
                     job.id,
-                    format!("{:?}", job.state),
+                    job.state.to_string(),
                     job.created_at,
                     job.manifest
                 );
@@ -255,7 +255,7 @@ async fn follow(handlers: &Handlers, repository: &str, id: &str, show: bool) -> 
         let job = handlers.pipeline.jobs.get(repository, id).await?;
         bar.set_length(job.shards_total as u64);
         bar.set_position(job.shards_done as u64);
-        bar.set_message(format!("{:?}", job.state));
+        bar.set_message(job.state.to_string());
         if job.state.is_finished() {
             bar.finish_and_clear();
             return Ok(job);

@@ -41,6 +41,19 @@ pub enum JobState {
     Failed,
 }
 
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobState::Staging => "staging",
+            JobState::Committing => "committing",
+            JobState::Committed => "committed",
+            JobState::NoChange => "no change",
+            JobState::DryRunComplete => "dry run complete",
+            JobState::Failed => "failed",
+        })
+    }
+}
+
 impl JobState {
     pub fn is_finished(self) -> bool {
         !matches!(self, JobState::Staging | JobState::Committing)

@@ -333,6 +333,11 @@ impl Pipeline {
             .update(&task.repository, &task.job, |j| {
                 if j.state == JobState::Staging {
                     j.state = JobState::Committing;
+                    // Staging lasted from the end of planning until now.
+                    if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&j.created_at) {
+                        let since = (Utc::now() - created.with_timezone(&Utc)).as_seconds_f64();
+                        j.times.staging = (since - j.times.planning).max(0.0);
+                    }
                 }
             })
             .await?;
@@ -544,19 +549,12 @@ impl Pipeline {
         let Started::Started { job, tasks } = &started else {
             return Ok(started);
         };
-        let staging = Instant::now();
         let mut commit_task = None;
         for task in tasks {
             if let Some(ready) = self.run_shard(task, true).await? {
                 commit_task = Some(ready);
             }
         }
-        let staged_seconds = staging.elapsed().as_secs_f64();
-        self.jobs
-            .update(&job.repository, &job.id, |j| {
-                j.times.staging = staged_seconds
-            })
-            .await?;
         let task = commit_task.unwrap_or(CommitTask {
             repository: job.repository.clone(),
             job: job.id.clone(),
