@@ -269,7 +269,7 @@ fn print_job(job: &Job) {
     println!("Repository   {}", job.repository);
     println!("Manifest     {}", job.manifest);
     println!(
-        "State        {:?}{}",
+        "State        {}{}",
         job.state,
         if job.dry_run { " (dry run)" } else { "" }
     );
@@ -299,10 +299,10 @@ fn print_job(job: &Job) {
         );
         println!(
             "Skipped      {} noncurrent versions, {} delete markers, {} incomplete rows; {} duplicate keys",
-            s.skipped.noncurrent_version,
-            s.skipped.delete_marker,
-            s.skipped.incomplete_row,
-            s.duplicate_keys
+            HumanCount(s.skipped.noncurrent_version),
+            HumanCount(s.skipped.delete_marker),
+            HumanCount(s.skipped.incomplete_row),
+            HumanCount(s.duplicate_keys)
         );
     }
     if let Some(commit) = &job.commit_id {
