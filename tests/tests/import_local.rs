@@ -114,4 +114,55 @@ async fn notifications_drive_an_import_into_main() {
     assert_eq!(dry["state"], "dry_run_complete");
     assert_eq!(dry["summary"]["unchanged"], 3000);
     assert_eq!(dry["summary"]["added"], 0);
+
+    // The next day's delivery, imported by hand: queued, then run by the workers.
+    let next = ok_json(cli().args([
+        "dev",
+        "generate-inventory",
+        "--destination",
+        "s3://other-dest/inv",
+        "--source-bucket",
+        "photos-source",
+        "--objects",
+        "2000",
+        "--files",
+        "2",
+        "--seed",
+        "7",
+        "--created-at",
+        "2026-11-26T01:00:00Z",
+        "--json",
+    ]));
+    let next_manifest = next["manifest"].as_str().unwrap();
+    let queued = ok_json(cli().args(["import", "photos", "--manifest", next_manifest, "--json"]));
+    assert_eq!(queued["state"], "staging");
+    let job = queued["id"].as_str().unwrap();
+    let waiting = ok_json(cli().args(["status", "photos", job, "--json"]));
+    assert_eq!(
+        (
+            waiting["shards_done"].as_u64(),
+            waiting["files_done"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert_eq!(waiting["files_total"], 2);
+    let stats = ok_json(cli().args(["local", "--until-idle", "--json"]));
+    let done = ok_json(cli().args(["status", "photos", job, "--json"]));
+    assert_eq!(stats["shard_tasks"], done["shards_total"]);
+    assert_eq!(done["state"], "committed");
+    assert_eq!(done["files_done"], 2);
+    assert_eq!(done["summary"]["added"], 2000);
+    assert_eq!(done["summary"]["deleted"], 3000);
+    assert_eq!(done["summary"]["total"], 2000);
+    let listed = ok_json(cli().args([
+        "ls",
+        "photos",
+        "import-from-inventory",
+        "--recursive",
+        "--json",
+    ]));
+    assert_eq!(listed["entries"].as_array().unwrap().len(), 2000);
+    // That inventory has no import source, so nothing merged it into main.
+    let main = ok_json(cli().args(["ls", "photos", "main", "--recursive", "--json"]));
+    assert_eq!(main["entries"].as_array().unwrap().len(), 3000);
 }

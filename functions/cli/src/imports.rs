@@ -158,11 +158,19 @@ pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
             job,
             watch,
         } => {
-            let job = if watch {
+            let mut job = if watch {
                 follow(&handlers, &repository, &job, !json).await?
             } else {
                 handlers.pipeline.jobs.get(&repository, &job).await?
             };
+            if !job.state.is_finished() {
+                // Progress so far, from the shards that are done.
+                let shards = handlers.pipeline.jobs.shards(&job.id).await?;
+                let done = shards.iter().filter(|s| s.done);
+                job.files_done = done.clone().map(|s| s.files.len()).sum();
+                job.rows = done.clone().map(|s| s.rows).sum();
+                job.entries_staged = done.map(|s| s.entries).sum();
+            }
             if json {
                 return print_json(&job);
             }
@@ -274,8 +282,8 @@ fn print_job(job: &Job) {
         if job.dry_run { " (dry run)" } else { "" }
     );
     println!(
-        "Shards       {}/{} done; {} data files",
-        job.shards_done, job.shards_total, job.files_total
+        "Shards       {}/{} done; {}/{} data files",
+        job.shards_done, job.shards_total, job.files_done, job.files_total
     );
     if job.rows > 0 {
         println!(
