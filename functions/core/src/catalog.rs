@@ -114,6 +114,15 @@ pub enum CatalogError {
     Tree(#[from] TreeError),
 }
 
+impl From<crate::dynamo::DynamoError> for CatalogError {
+    fn from(err: crate::dynamo::DynamoError) -> Self {
+        CatalogError::Dynamo {
+            table: err.table,
+            message: err.message,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repository {
     pub name: String,
@@ -255,12 +264,7 @@ impl Catalog {
 
     /// Creates the catalog table when it does not exist.
     pub async fn ensure_table(&self) -> Result<(), CatalogError> {
-        crate::dynamo::ensure_table(&self.dynamo, &self.table, None)
-            .await
-            .map_err(|err| CatalogError::Dynamo {
-                table: err.table,
-                message: err.message,
-            })
+        Ok(crate::dynamo::ensure_table(&self.dynamo, &self.table, None).await?)
     }
 
     /// Trees of `repository`.
@@ -358,30 +362,18 @@ impl Catalog {
             format!("import#{name}"),
         ] {
             let items = self.query_all(&pk, None).await?;
-            for chunk in items.chunks(25) {
-                let requests: Vec<WriteRequest> = chunk
-                    .iter()
-                    .filter_map(|item| {
-                        let key = HashMap::from([
-                            ("pk".to_string(), item.get("pk")?.clone()),
-                            ("sk".to_string(), item.get("sk")?.clone()),
-                        ]);
-                        let delete = DeleteRequest::builder().set_key(Some(key)).build().ok()?;
-                        Some(WriteRequest::builder().delete_request(delete).build())
-                    })
-                    .collect();
-                let mut pending = HashMap::from([(self.table.clone(), requests)]);
-                while pending.values().any(|r| !r.is_empty()) {
-                    let output = self
-                        .dynamo
-                        .batch_write_item()
-                        .set_request_items(Some(pending))
-                        .send()
-                        .await
-                        .map_err(|e| self.dynamo_error(e))?;
-                    pending = output.unprocessed_items.unwrap_or_default();
-                }
-            }
+            let requests: Vec<WriteRequest> = items
+                .iter()
+                .filter_map(|item| {
+                    let key = HashMap::from([
+                        ("pk".to_string(), item.get("pk")?.clone()),
+                        ("sk".to_string(), item.get("sk")?.clone()),
+                    ]);
+                    let delete = DeleteRequest::builder().set_key(Some(key)).build().ok()?;
+                    Some(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect();
+            crate::dynamo::batch_write(&self.dynamo, &self.table, requests).await?;
         }
         self.dynamo
             .delete_item()

@@ -92,3 +92,27 @@ pub async fn ensure_table(
     }
     Ok(())
 }
+
+/// Writes (puts or deletes) every request, 25 per BatchWriteItem, resending what
+/// DynamoDB leaves unprocessed.
+pub async fn batch_write(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+) -> Result<(), DynamoError> {
+    let mut requests = requests.into_iter().peekable();
+    while requests.peek().is_some() {
+        let chunk: Vec<_> = requests.by_ref().take(25).collect();
+        let mut pending = std::collections::HashMap::from([(table.to_string(), chunk)]);
+        while pending.values().any(|r| !r.is_empty()) {
+            let output = client
+                .batch_write_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(|e| DynamoError::new(table, e))?;
+            pending = output.unprocessed_items.unwrap_or_default();
+        }
+    }
+    Ok(())
+}

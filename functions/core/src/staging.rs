@@ -341,28 +341,7 @@ impl StagingTable {
     }
 
     async fn write_all(&self, requests: Vec<WriteRequest>) -> Result<(), DynamoError> {
-        let mut queue: VecDeque<WriteRequest> = requests.into();
-        while !queue.is_empty() {
-            // BatchWriteItem takes 25 requests and 16 MB at most.
-            let mut chunk = Vec::new();
-            while chunk.len() < 25
-                && let Some(r) = queue.pop_front()
-            {
-                chunk.push(r);
-            }
-            let mut pending = HashMap::from([(self.table.clone(), chunk)]);
-            while pending.values().any(|r| !r.is_empty()) {
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(|e| DynamoError::new(&self.table, e))?;
-                pending = output.unprocessed_items.unwrap_or_default();
-            }
-        }
-        Ok(())
+        crate::dynamo::batch_write(&self.client, &self.table, requests).await
     }
 
     /// Every staged entry of a job in key order, merging the shards' sorted batches.

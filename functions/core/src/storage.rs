@@ -145,11 +145,7 @@ impl ObjectStore {
             }
             ObjectStore::Local(root) => {
                 let path = local_path(root, url);
-                let hashed = path.clone();
-                let (size, md5_hex) = tokio::task::spawn_blocking(move || md5_of_file(&hashed))
-                    .await
-                    .map_err(|err| io_error(url, std::io::Error::other(err)))?
-                    .map_err(|source| io_error(url, source))?;
+                let (size, md5_hex) = local_md5(url, &path).await?;
                 Ok(LocalCopy {
                     path,
                     size,
@@ -180,11 +176,7 @@ impl ObjectStore {
             }
             ObjectStore::Local(root) => {
                 let path = local_path(root, url);
-                let hashed = path.clone();
-                let (_, etag) = tokio::task::spawn_blocking(move || md5_of_file(&hashed))
-                    .await
-                    .map_err(|err| io_error(url, std::io::Error::other(err)))?
-                    .map_err(|source| io_error(url, source))?;
+                let (_, etag) = local_md5(url, &path).await?;
                 let body = ByteStream::from_path(&path)
                     .await
                     .map_err(|err| StorageError::S3 {
@@ -291,6 +283,15 @@ pub fn md5_of_file(path: &Path) -> std::io::Result<(u64, String)> {
         hasher.update(&buffer[..n]);
         size += n as u64;
     }
+}
+
+/// [`md5_of_file`] off the async threads.
+async fn local_md5(url: &S3Url, path: &Path) -> Result<(u64, String), StorageError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || md5_of_file(&path))
+        .await
+        .map_err(|err| io_error(url, std::io::Error::other(err)))?
+        .map_err(|source| io_error(url, source))
 }
 
 fn local_path(root: &Path, url: &S3Url) -> PathBuf {
