@@ -24,10 +24,11 @@ test: setup
 	set -o pipefail; cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log
 
-## lint: formatting and clippy with warnings as errors
+## lint: formatting, clippy with warnings as errors, cfn-lint on the SAM template
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(VENV)/bin/cfn-lint infra/template.yaml
 
 fmt:
 	cargo fmt --all

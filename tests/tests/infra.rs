@@ -1,0 +1,1362 @@
+//! The deployment template (`infra/template.yaml`) and the sample events
+//! (`tests/events/`), checked without AWS: least-privilege IAM, queues that outlast their
+//! consumers, the tables' protections, and events that the functions' decoders accept.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use inventory_core::events::{DeliveryEvent, classify, parse_notification};
+use inventory_core::handlers::{DirectInvocation, decode_task, sqs_messages};
+use inventory_core::location::S3Url;
+use inventory_core::pipeline::{CommitTask, ShardTask};
+use md5::{Digest, Md5};
+use serde_json::{Map, Value, json};
+
+// ----- the template ------------------------------------------------------------------
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_path_buf()
+}
+
+/// The template as JSON, its short-form tags (`!Ref X`, `!GetAtt X.Arn`, `!Sub …`)
+/// turned into the long forms (`{"Ref": "X"}`, `{"Fn::GetAtt": ["X", "Arn"]}`, …).
+fn template() -> Value {
+    let path = workspace().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let yaml: serde_norway::Value =
+        serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    long_form(yaml)
+}
+
+fn long_form(value: serde_norway::Value) -> Value {
+    use serde_norway::Value as Yaml;
+    match value {
+        Yaml::Null => Value::Null,
+        Yaml::Bool(b) => Value::Bool(b),
+        Yaml::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                json!(i)
+            } else if let Some(u) = n.as_u64() {
+                json!(u)
+            } else {
+                json!(n.as_f64())
+            }
+        }
+        Yaml::String(s) => Value::String(s),
+        Yaml::Sequence(items) => Value::Array(items.into_iter().map(long_form).collect()),
+        Yaml::Mapping(mapping) => Value::Object(
+            mapping
+                .into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Yaml::String(s) => s,
+                        other => panic!("non-string key {other:?}"),
+                    };
+                    (key, long_form(v))
+                })
+                .collect(),
+        ),
+        Yaml::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let inner = long_form(tagged.value);
+            match name {
+                "Ref" => json!({ "Ref": inner }),
+                "Condition" => json!({ "Condition": inner }),
+                "GetAtt" => match inner {
+                    Value::String(s) => {
+                        let (resource, attribute) = s
+                            .split_once('.')
+                            .unwrap_or_else(|| panic!("!GetAtt {s} names no attribute"));
+                        json!({ "Fn::GetAtt": [resource, attribute] })
+                    }
+                    other => json!({ "Fn::GetAtt": other }),
+                },
+                "Sub" | "Join" | "Split" | "If" | "Select" | "Equals" | "Not" | "And" | "Or"
+                | "FindInMap" | "Base64" | "Cidr" | "GetAZs" | "ImportValue" | "Length"
+                | "ToJsonString" => json!({ format!("Fn::{name}"): inner }),
+                other => panic!("unknown tag !{other}"),
+            }
+        }
+    }
+}
+
+fn resources(template: &Value) -> &Map<String, Value> {
+    template["Resources"].as_object().expect("Resources")
+}
+
+fn of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    resources(template)
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(id, r)| (id.as_str(), r))
+        .collect()
+}
+
+/// A function's properties with the template's `Globals.Function` merged in (a
+/// function's own value wins; environment variables merge by name).
+fn function_properties(template: &Value, id: &str) -> Map<String, Value> {
+    let mut merged = template["Globals"]["Function"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let own = resources(template)[id]["Properties"]
+        .as_object()
+        .expect("Properties");
+    for (key, value) in own {
+        if key == "Environment" {
+            let mut variables = merged
+                .get("Environment")
+                .and_then(|e| e["Variables"].as_object())
+                .cloned()
+                .unwrap_or_default();
+            if let Some(own_variables) = value["Variables"].as_object() {
+                variables.extend(own_variables.clone());
+            }
+            merged.insert(key.clone(), json!({ "Variables": variables }));
+        } else {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    merged
+}
+
+fn as_list(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+fn number(value: &Value) -> i64 {
+    match value {
+        Value::Number(n) => n.as_i64().expect("an integer"),
+        Value::String(s) => s
+            .parse()
+            .unwrap_or_else(|_| panic!("{s:?} is not a number")),
+        other => panic!("{other} is not a number"),
+    }
+}
+
+/// The variables a `Fn::Sub` template string refers to (`${X}`, `${X.Attr}`; not the
+/// escaped `${!X}`).
+fn sub_variables(text: &str) -> Vec<String> {
+    let mut variables = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let end = after.find('}').expect("unterminated ${ in Fn::Sub");
+        let variable = &after[..end];
+        if !variable.starts_with('!') {
+            variables.push(variable.to_string());
+        }
+        rest = &after[end + 1..];
+    }
+    variables
+}
+
+/// Every name a value refers to: logical ids and parameters (`Ref`, `Fn::GetAtt`,
+/// `Fn::Sub` variables not defined by the Sub itself) and pseudo parameters (`AWS::…`).
+fn references(value: &Value) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    collect_references(value, &mut names);
+    names
+}
+
+fn collect_references(value: &Value, names: &mut BTreeSet<String>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| collect_references(v, names)),
+        Value::Object(map) if map.len() == 1 => {
+            let (key, inner) = map.iter().next().expect("one entry");
+            match (key.as_str(), inner) {
+                ("Ref", Value::String(name)) => {
+                    names.insert(name.clone());
+                }
+                ("Fn::GetAtt", Value::Array(parts)) => {
+                    names.insert(parts[0].as_str().expect("GetAtt resource").to_string());
+                }
+                ("Fn::Sub", Value::String(text)) => {
+                    for variable in sub_variables(text) {
+                        names.insert(variable.split('.').next().unwrap_or_default().into());
+                    }
+                }
+                ("Fn::Sub", Value::Array(parts)) => {
+                    let defined = parts[1].as_object().cloned().unwrap_or_default();
+                    for variable in sub_variables(parts[0].as_str().expect("Sub string")) {
+                        let name = variable.split('.').next().unwrap_or_default();
+                        if !defined.contains_key(name) {
+                            names.insert(name.to_string());
+                        }
+                    }
+                    for value in defined.values() {
+                        collect_references(value, names);
+                    }
+                }
+                _ => collect_references(inner, names),
+            }
+        }
+        Value::Object(map) => map.values().for_each(|v| collect_references(v, names)),
+        _ => {}
+    }
+}
+
+/// Every `Fn::GetAtt` in a value, `${X.Attr}` in a Sub included, as (resource, attribute).
+fn get_atts(value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| get_atts(v, out)),
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("Fn::GetAtt", Value::Array(parts)) => out.push((
+                        parts[0].as_str().expect("GetAtt resource").into(),
+                        parts[1].as_str().expect("GetAtt attribute").into(),
+                    )),
+                    ("Fn::Sub", _) => {
+                        let (text, defined) = match inner {
+                            Value::String(text) => (text.as_str(), Map::new()),
+                            Value::Array(parts) => (
+                                parts[0].as_str().expect("Sub string"),
+                                parts[1].as_object().cloned().unwrap_or_default(),
+                            ),
+                            other => panic!("Fn::Sub of {other}"),
+                        };
+                        for variable in sub_variables(text) {
+                            if let Some((resource, attribute)) = variable.split_once('.')
+                                && !defined.contains_key(resource)
+                                && !resource.starts_with("AWS::")
+                            {
+                                out.push((resource.into(), attribute.into()));
+                            }
+                        }
+                        defined.values().for_each(|v| get_atts(v, out));
+                    }
+                    _ => get_atts(inner, out),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A statement's `Resource` as the values it may take: list items, and both branches of
+/// an `Fn::If`. An element that is itself a computed list (`Fn::Split`) stays whole.
+fn resource_elements(resource: &Value) -> Vec<&Value> {
+    match resource {
+        Value::Array(items) => items.iter().flat_map(resource_elements).collect(),
+        Value::Object(map) if map.contains_key("Fn::If") => {
+            let branches = map["Fn::If"].as_array().expect("Fn::If [condition, a, b]");
+            branches[1..].iter().flat_map(resource_elements).collect()
+        }
+        other => vec![other],
+    }
+}
+
+/// Every string written in a value, intrinsic function arguments included.
+fn strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+struct Statement {
+    /// The function or IAM resource the statement belongs to.
+    owner: String,
+    body: Value,
+}
+
+impl Statement {
+    fn name(&self) -> String {
+        format!(
+            "{} statement {}",
+            self.owner,
+            self.body["Sid"].as_str().unwrap_or("(no Sid)")
+        )
+    }
+
+    fn actions(&self) -> Vec<String> {
+        as_list(&self.body["Action"])
+            .into_iter()
+            .map(|a| a.as_str().expect("actions are strings").to_string())
+            .collect()
+    }
+
+    fn resources(&self) -> Vec<&Value> {
+        resource_elements(&self.body["Resource"])
+    }
+}
+
+/// Statements of a policy document's `Statement`, both branches of an `Fn::If` included.
+fn document_statements(owner: &str, document: &Value, out: &mut Vec<Statement>) {
+    fn flatten(owner: &str, value: &Value, out: &mut Vec<Statement>) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| flatten(owner, v, out)),
+            Value::Object(map) if map.contains_key("Fn::If") => {
+                let branches = map["Fn::If"].as_array().expect("Fn::If");
+                branches[1..].iter().for_each(|v| flatten(owner, v, out));
+            }
+            Value::Object(map) if map.contains_key("Ref") => {
+                assert_eq!(map["Ref"], "AWS::NoValue", "{owner}: statement {value}");
+            }
+            Value::Object(_) => out.push(Statement {
+                owner: owner.to_string(),
+                body: value.clone(),
+            }),
+            other => panic!("{owner}: a statement is not an object: {other}"),
+        }
+    }
+    assert!(
+        document.get("Statement").is_some(),
+        "{owner}: a policy document without statements: {document}"
+    );
+    flatten(owner, &document["Statement"], out);
+}
+
+/// Every IAM permission statement: the functions' `Policies` (inline documents only) and
+/// the policies of every `AWS::IAM::*` resource.
+fn iam_statements(template: &Value) -> Vec<Statement> {
+    let mut statements = Vec::new();
+    for (id, resource) in resources(template) {
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        let properties = &resource["Properties"];
+        match kind {
+            "AWS::Serverless::Function" => {
+                for policy in as_list(&properties["Policies"]) {
+                    assert!(
+                        policy.get("Statement").is_some(),
+                        "{id}: Policies holds {policy}: only inline statements are allowed \
+                         (no managed policies or SAM policy templates)"
+                    );
+                    document_statements(id, policy, &mut statements);
+                }
+            }
+            "AWS::IAM::Role" => {
+                assert!(
+                    properties.get("ManagedPolicyArns").is_none(),
+                    "{id}: managed policies attached"
+                );
+                for policy in as_list(&properties["Policies"]) {
+                    document_statements(id, &policy["PolicyDocument"], &mut statements);
+                }
+            }
+            "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
+                document_statements(id, &properties["PolicyDocument"], &mut statements);
+            }
+            other if other.starts_with("AWS::IAM::") => {
+                panic!("{id}: IAM resource type {other} is not checked by this test")
+            }
+            _ => {}
+        }
+    }
+    statements
+}
+
+fn functions(template: &Value) -> Vec<&str> {
+    of_type(template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+const SOURCE_READS: [&str; 4] = [
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+];
+
+const BUCKET_PARAMETERS: [&str; 3] = [
+    "InventoryBucketName",
+    "SourceBucketNames",
+    "CatalogBucketName",
+];
+
+/// Actions that write, delete or change the access, tags or lifecycle of S3 data.
+fn is_s3_write(action: &str) -> bool {
+    let Some(name) = action.strip_prefix("s3:") else {
+        return false;
+    };
+    let name = name.to_ascii_lowercase();
+    name.starts_with("put")
+        || name.starts_with("delete")
+        || name.contains("acl")
+        || name.contains("tagging")
+        || name.contains("lifecycle")
+}
+
+// ----- IAM ---------------------------------------------------------------------------
+
+#[test]
+fn iam_statements_name_their_actions_and_resources() {
+    let template = template();
+    let statements = iam_statements(&template);
+    assert!(statements.len() >= 10, "too few statements found");
+    for statement in &statements {
+        let name = statement.name();
+        let body = &statement.body;
+        assert_eq!(body["Effect"], "Allow", "{name}");
+        for forbidden in ["NotAction", "NotResource", "NotPrincipal", "Principal"] {
+            assert!(body.get(forbidden).is_none(), "{name}: {forbidden}");
+        }
+        let actions = statement.actions();
+        assert!(!actions.is_empty(), "{name}: no Action");
+        let services: BTreeSet<&str> = actions
+            .iter()
+            .map(|a| {
+                let (service, operation) = a
+                    .split_once(':')
+                    .unwrap_or_else(|| panic!("{name}: action {a:?} is not service:Operation"));
+                assert!(!operation.is_empty(), "{name}: action {a:?}");
+                service
+            })
+            .collect();
+        assert_eq!(services.len(), 1, "{name} mixes services: {actions:?}");
+        for action in &actions {
+            assert!(!action.contains('*'), "{name}: wildcard action {action}");
+        }
+        let elements = statement.resources();
+        assert!(!elements.is_empty(), "{name}: no Resource");
+        for element in elements {
+            assert_ne!(element, &json!("*"), "{name}: Resource \"*\"");
+            let mut texts = Vec::new();
+            strings(element, &mut texts);
+            for text in texts {
+                // The only wildcard allowed is the one for a bucket's objects: `bucket/*`.
+                for (at, _) in text.match_indices('*') {
+                    assert!(
+                        at > 0 && text.as_bytes()[at - 1] == b'/',
+                        "{name}: wildcard in resource {text:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn s3_statements_name_one_bucket_each() {
+    let template = template();
+    for statement in iam_statements(&template) {
+        if !statement.actions().iter().any(|a| a.starts_with("s3:")) {
+            continue;
+        }
+        for element in statement.resources() {
+            let buckets: Vec<String> = references(element)
+                .into_iter()
+                .filter(|r| !r.starts_with("AWS::"))
+                .collect();
+            assert_eq!(
+                buckets.len(),
+                1,
+                "{}: resource {element} must name exactly one bucket parameter",
+                statement.name()
+            );
+            assert!(
+                BUCKET_PARAMETERS.contains(&buckets[0].as_str()),
+                "{}: resource {element} names {}, not a bucket parameter",
+                statement.name(),
+                buckets[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn source_buckets_are_only_read() {
+    let template = template();
+    let mut checked = 0;
+    for statement in iam_statements(&template) {
+        let on_sources = statement
+            .resources()
+            .iter()
+            .any(|element| references(element).contains("SourceBucketNames"));
+        if !on_sources {
+            continue;
+        }
+        checked += 1;
+        for action in statement.actions() {
+            assert!(
+                SOURCE_READS.contains(&action.as_str()),
+                "{}: {action} on a source bucket",
+                statement.name()
+            );
+        }
+    }
+    assert!(checked > 0, "no statement refers to SourceBucketNames");
+    // The functions never read source objects; only the CLI's `cat` does.
+    for function in functions(&template) {
+        let policies = &resources(&template)[function]["Properties"]["Policies"];
+        assert!(
+            !references(policies).contains("SourceBucketNames"),
+            "{function} has access to the source buckets"
+        );
+    }
+}
+
+#[test]
+fn s3_writes_only_to_the_catalog_bucket() {
+    let template = template();
+    let mut writes = 0;
+    for statement in iam_statements(&template) {
+        let written: Vec<String> = statement
+            .actions()
+            .into_iter()
+            .filter(|a| is_s3_write(a))
+            .collect();
+        if written.is_empty() {
+            continue;
+        }
+        writes += 1;
+        for element in statement.resources() {
+            let named = references(element);
+            assert!(
+                named.contains("CatalogBucketName")
+                    && !named.contains("InventoryBucketName")
+                    && !named.contains("SourceBucketNames"),
+                "{}: {written:?} on {element}, which is not the catalog bucket",
+                statement.name()
+            );
+        }
+    }
+    assert!(
+        writes > 0,
+        "the committer writes trees: some statement must"
+    );
+    assert!(is_s3_write("s3:PutObjectAcl") && is_s3_write("s3:DeleteObjectVersion"));
+    assert!(is_s3_write("s3:PutBucketTagging") && is_s3_write("s3:PutLifecycleConfiguration"));
+    assert!(!is_s3_write("s3:GetObject") && !is_s3_write("s3:ListBucket"));
+}
+
+#[test]
+fn table_and_queue_statements_name_resources_of_this_template() {
+    let template = template();
+    let defined = resources(&template);
+    let mut checked = 0;
+    for statement in iam_statements(&template) {
+        let actions = statement.actions();
+        let expected_type = if actions.iter().all(|a| a.starts_with("dynamodb:")) {
+            "AWS::DynamoDB::Table"
+        } else if actions.iter().all(|a| a.starts_with("sqs:")) {
+            "AWS::SQS::Queue"
+        } else {
+            continue;
+        };
+        checked += 1;
+        for element in statement.resources() {
+            assert!(
+                element.is_object(),
+                "{}: literal resource {element}: use !GetAtt / !Ref / !Sub of a logical id",
+                statement.name()
+            );
+            let named = references(element);
+            let logical: Vec<&String> = named.iter().filter(|n| !n.starts_with("AWS::")).collect();
+            assert!(
+                !logical.is_empty(),
+                "{}: resource {element} names no resource of the template",
+                statement.name()
+            );
+            for id in logical {
+                let resource = defined.get(id.as_str()).unwrap_or_else(|| {
+                    panic!(
+                        "{}: {id} is not a resource of the template",
+                        statement.name()
+                    )
+                });
+                assert_eq!(
+                    resource["Type"],
+                    expected_type,
+                    "{}: {id} is not a {expected_type}",
+                    statement.name()
+                );
+            }
+        }
+    }
+    assert!(
+        checked >= 9,
+        "expected table and queue statements for each function"
+    );
+}
+
+/// What one function may do to which table or queue, from its own policy statements.
+fn grants(template: &Value, function: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for statement in iam_statements(template) {
+        if statement.owner != function {
+            continue;
+        }
+        for element in statement.resources() {
+            for id in references(element) {
+                grants.entry(id).or_default().extend(statement.actions());
+            }
+        }
+    }
+    grants
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The permissions each function has, exactly: widening one must be a visible change here.
+#[test]
+fn each_function_has_exactly_its_listed_permissions() {
+    let template = template();
+    let read = ["dynamodb:GetItem", "dynamodb:Query"];
+    let poll = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ];
+
+    let trigger = grants(&template, "TriggerFunction");
+    assert_eq!(
+        trigger["CatalogTable"],
+        set(&[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query"
+        ])
+    );
+    assert_eq!(trigger["JobsTable"], trigger["CatalogTable"]);
+    // A dry run, run by the trigger, stages and removes its batches.
+    assert_eq!(
+        trigger["StagingTable"],
+        set(&["dynamodb:GetItem", "dynamodb:BatchWriteItem"])
+    );
+    let mut manifest = set(&poll);
+    manifest.insert("sqs:GetQueueUrl".into());
+    assert_eq!(trigger["ManifestEventsQueue"], manifest);
+    for queue in ["ShardTasksQueue", "CommitTasksQueue"] {
+        assert_eq!(
+            trigger[queue],
+            set(&["sqs:SendMessage", "sqs:GetQueueUrl"]),
+            "{queue}"
+        );
+    }
+
+    let worker = grants(&template, "WorkerFunction");
+    let staging = set(&[
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+    ]);
+    assert_eq!(worker["JobsTable"], staging);
+    assert_eq!(worker["StagingTable"], staging);
+    assert_eq!(worker["CatalogTable"], set(&read));
+    assert_eq!(worker["ManifestEventsQueue"], set(&["sqs:GetQueueUrl"]));
+    let mut shards = set(&poll);
+    shards.insert("sqs:GetQueueUrl".into());
+    assert_eq!(worker["ShardTasksQueue"], shards);
+    assert_eq!(
+        worker["CommitTasksQueue"],
+        set(&["sqs:SendMessage", "sqs:GetQueueUrl"])
+    );
+    assert!(
+        !worker.contains_key("CatalogBucketName"),
+        "workers write no trees"
+    );
+
+    let committer = grants(&template, "CommitterFunction");
+    let tables = set(&[
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+    ]);
+    for table in ["CatalogTable", "JobsTable", "StagingTable"] {
+        assert_eq!(committer[table], tables, "{table}");
+    }
+    let mut commits = set(&poll);
+    commits.insert("sqs:GetQueueUrl".into());
+    assert_eq!(committer["CommitTasksQueue"], commits);
+    for queue in ["ManifestEventsQueue", "ShardTasksQueue"] {
+        assert_eq!(committer[queue], set(&["sqs:GetQueueUrl"]), "{queue}");
+    }
+    assert_eq!(
+        committer["CatalogBucketName"],
+        set(&["s3:GetObject", "s3:PutObject", "s3:ListBucket"])
+    );
+}
+
+// ----- functions, queues and tables ----------------------------------------------------
+
+#[test]
+fn functions_build_their_binaries_with_their_sizes() {
+    let template = template();
+    let expected = [
+        ("TriggerFunction", "trigger", 512, 60, None),
+        ("WorkerFunction", "worker", 2048, 900, Some(4096)),
+        ("CommitterFunction", "committer", 3008, 900, None),
+    ];
+    assert_eq!(functions(&template).len(), expected.len());
+    assert_eq!(template["Transform"], "AWS::Serverless-2016-10-31");
+    for (id, binary, memory, timeout, storage) in expected {
+        let resource = &resources(&template)[id];
+        let metadata = &resource["Metadata"];
+        assert_eq!(metadata["BuildMethod"], "rust-cargolambda", "{id}");
+        assert_eq!(metadata["BuildProperties"]["Binary"], binary, "{id}");
+        let main = workspace().join(format!("functions/{binary}/src/main.rs"));
+        assert!(main.exists(), "{id}: no {}", main.display());
+
+        let properties = function_properties(&template, id);
+        assert_eq!(properties["Runtime"], "provided.al2023", "{id}");
+        assert_eq!(properties["Handler"], "bootstrap", "{id}");
+        assert_eq!(
+            properties["Architectures"],
+            json!([{ "Ref": "Architecture" }]),
+            "{id}"
+        );
+        let code = properties["CodeUri"].as_str().expect("CodeUri");
+        let root = workspace().join("infra").join(code);
+        let manifest =
+            std::fs::read_to_string(root.join("Cargo.toml")).expect("CodeUri/Cargo.toml");
+        assert!(
+            manifest.contains("[workspace]"),
+            "{id}: CodeUri is not the workspace root"
+        );
+        assert_eq!(number(&properties["MemorySize"]), memory, "{id}");
+        assert_eq!(number(&properties["Timeout"]), timeout, "{id}");
+        match storage {
+            Some(size) => assert_eq!(number(&properties["EphemeralStorage"]["Size"]), size),
+            None => assert!(properties.get("EphemeralStorage").is_none(), "{id}"),
+        }
+        // SQS `Events` would make SAM attach AWSLambdaSQSQueueExecutionRole, which
+        // receives and deletes messages of every queue (Resource "*").
+        for (name, event) in properties
+            .get("Events")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            assert_ne!(event["Type"], "SQS", "{id}: SQS event {name}");
+        }
+        // SAM makes each function's role from its own Policies; the queues' ScalingConfig
+        // bounds concurrency without reserving any.
+        for unexpected in ["Role", "ReservedConcurrentExecutions"] {
+            assert!(properties.get(unexpected).is_none(), "{id}: {unexpected}");
+        }
+    }
+    let architecture = &template["Parameters"]["Architecture"];
+    assert_eq!(architecture["Default"], "arm64");
+    assert_eq!(architecture["AllowedValues"], json!(["arm64", "x86_64"]));
+    let workers = &template["Parameters"]["WorkerMaxConcurrency"];
+    assert_eq!(workers["Type"], "Number");
+    assert_eq!(
+        (
+            number(&workers["Default"]),
+            number(&workers["MinValue"]),
+            number(&workers["MaxValue"])
+        ),
+        (50, 2, 1000)
+    );
+    assert_eq!(
+        template["Parameters"]["SourceBucketNames"]["Type"],
+        "CommaDelimitedList"
+    );
+}
+
+/// (function, queue, batch size, maximum concurrency) of each event source mapping.
+fn consumers(template: &Value) -> Vec<(String, String, i64, Value)> {
+    of_type(template, "AWS::Lambda::EventSourceMapping")
+        .into_iter()
+        .map(|(id, mapping)| {
+            let properties = &mapping["Properties"];
+            let function = properties["FunctionName"]["Ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: FunctionName is not a !Ref"));
+            let queue = properties["EventSourceArn"]["Fn::GetAtt"]
+                .as_array()
+                .filter(|parts| parts[1] == "Arn")
+                .and_then(|parts| parts[0].as_str())
+                .unwrap_or_else(|| panic!("{id}: EventSourceArn is not a !GetAtt X.Arn"));
+            assert_eq!(
+                properties["FunctionResponseTypes"],
+                json!(["ReportBatchItemFailures"]),
+                "{id}: only failed messages are retried"
+            );
+            let concurrency = properties["ScalingConfig"]["MaximumConcurrency"].clone();
+            if let Some(n) = concurrency.as_i64() {
+                assert!(
+                    n >= 2,
+                    "{id}: ScalingConfig.MaximumConcurrency is at least 2"
+                );
+            }
+            (
+                function.to_string(),
+                queue.to_string(),
+                number(&properties["BatchSize"]),
+                concurrency,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn each_queue_feeds_its_function() {
+    let template = template();
+    let mut found = consumers(&template);
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        found,
+        vec![
+            (
+                "CommitterFunction".into(),
+                "CommitTasksQueue".into(),
+                1,
+                json!(2)
+            ),
+            (
+                "TriggerFunction".into(),
+                "ManifestEventsQueue".into(),
+                10,
+                json!(2)
+            ),
+            (
+                "WorkerFunction".into(),
+                "ShardTasksQueue".into(),
+                1,
+                json!({ "Ref": "WorkerMaxConcurrency" })
+            ),
+        ]
+    );
+    // A function consumes only its own queue.
+    for (function, queue, _, _) in &found {
+        for (id, actions) in grants(&template, function) {
+            if actions.contains("sqs:ReceiveMessage") || actions.contains("sqs:DeleteMessage") {
+                assert_eq!(&id, queue, "{function} may consume {id}");
+            }
+        }
+    }
+}
+
+#[test]
+fn queues_redrive_after_three_receives_and_outlast_their_consumers() {
+    let template = template();
+    let defined = resources(&template);
+    let mut dead_letter_queues = BTreeSet::new();
+    for (function, queue, _, _) in consumers(&template) {
+        let properties = &defined[&queue]["Properties"];
+        assert!(
+            properties.get("QueueName").is_none(),
+            "{queue}: names are generated"
+        );
+        let redrive = &properties["RedrivePolicy"];
+        assert_eq!(
+            number(&redrive["maxReceiveCount"]),
+            i64::from(inventory_core::queues::MAX_RECEIVES),
+            "{queue}: the worker fails the job on the last receive the queue allows"
+        );
+        assert_eq!(number(&redrive["maxReceiveCount"]), 3);
+        let target = redrive["deadLetterTargetArn"]["Fn::GetAtt"]
+            .as_array()
+            .filter(|parts| parts[1] == "Arn")
+            .and_then(|parts| parts[0].as_str())
+            .unwrap_or_else(|| panic!("{queue}: deadLetterTargetArn is not a !GetAtt X.Arn"));
+        assert!(target.ends_with("DeadLetterQueue"), "{queue}: {target}");
+        let dead_letter = &defined[target];
+        assert_eq!(dead_letter["Type"], "AWS::SQS::Queue", "{target}");
+        assert_eq!(
+            number(&dead_letter["Properties"]["MessageRetentionPeriod"]),
+            1_209_600,
+            "{target}: kept 14 days"
+        );
+        dead_letter_queues.insert(target.to_string());
+
+        let timeout = number(&function_properties(&template, &function)["Timeout"]);
+        let visibility = number(&properties["VisibilityTimeout"]);
+        assert!(
+            visibility > timeout,
+            "{queue}: visibility timeout {visibility} s is not longer than {function}'s {timeout} s"
+        );
+    }
+    let visibility = |queue: &str| number(&defined[queue]["Properties"]["VisibilityTimeout"]);
+    assert_eq!(
+        [
+            visibility("ManifestEventsQueue"),
+            visibility("ShardTasksQueue"),
+            visibility("CommitTasksQueue")
+        ],
+        [120, 960, 960]
+    );
+    // Every queue is a consumed queue or one of their dead-letter queues.
+    let consumed: BTreeSet<String> = consumers(&template).into_iter().map(|c| c.1).collect();
+    for (id, _) in of_type(&template, "AWS::SQS::Queue") {
+        assert!(
+            consumed.contains(id) || dead_letter_queues.contains(id),
+            "queue {id} is neither consumed nor a dead-letter queue"
+        );
+    }
+    assert_eq!(dead_letter_queues.len(), 3);
+}
+
+#[test]
+fn tables_keep_what_they_must() {
+    let template = template();
+    let tables = of_type(&template, "AWS::DynamoDB::Table");
+    let ids: BTreeSet<&str> = tables.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        ids,
+        BTreeSet::from(["CatalogTable", "JobsTable", "StagingTable"])
+    );
+    for (id, table) in &tables {
+        let properties = &table["Properties"];
+        assert_eq!(properties["BillingMode"], "PAY_PER_REQUEST", "{id}");
+        assert_eq!(
+            properties["KeySchema"],
+            json!([
+                { "AttributeName": "pk", "KeyType": "HASH" },
+                { "AttributeName": "sk", "KeyType": "RANGE" }
+            ]),
+            "{id}"
+        );
+        assert_eq!(
+            properties["AttributeDefinitions"],
+            json!([
+                { "AttributeName": "pk", "AttributeType": "S" },
+                { "AttributeName": "sk", "AttributeType": "S" }
+            ]),
+            "{id}"
+        );
+        assert!(
+            properties.get("TableName").is_none(),
+            "{id}: names are generated"
+        );
+    }
+    let staging = &resources(&template)["StagingTable"]["Properties"];
+    assert_eq!(
+        staging["TimeToLiveSpecification"],
+        json!({ "AttributeName": "expires_at", "Enabled": true })
+    );
+    let catalog = &resources(&template)["CatalogTable"];
+    assert_eq!(
+        catalog["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(catalog["DeletionPolicy"], "Retain");
+    assert_eq!(catalog["UpdateReplacePolicy"], "Retain");
+}
+
+#[test]
+fn functions_find_every_resource_by_environment() {
+    let template = template();
+    let expected = json!({
+        "CATALOG_TABLE": { "Ref": "CatalogTable" },
+        "JOBS_TABLE": { "Ref": "JobsTable" },
+        "STAGING_TABLE": { "Ref": "StagingTable" },
+        "MANIFEST_QUEUE": { "Fn::GetAtt": ["ManifestEventsQueue", "QueueName"] },
+        "SHARD_QUEUE": { "Fn::GetAtt": ["ShardTasksQueue", "QueueName"] },
+        "COMMIT_QUEUE": { "Fn::GetAtt": ["CommitTasksQueue", "QueueName"] },
+        "RUST_LOG": "info",
+    });
+    for function in functions(&template) {
+        let properties = function_properties(&template, function);
+        assert_eq!(
+            properties["Environment"]["Variables"], expected,
+            "{function}"
+        );
+    }
+    // The queue each variable names is the one its consumer reads.
+    let consumed: BTreeMap<String, String> = consumers(&template)
+        .into_iter()
+        .map(|(function, queue, _, _)| (function, queue))
+        .collect();
+    assert_eq!(consumed["TriggerFunction"], "ManifestEventsQueue");
+    assert_eq!(consumed["WorkerFunction"], "ShardTasksQueue");
+    assert_eq!(consumed["CommitterFunction"], "CommitTasksQueue");
+}
+
+#[test]
+fn every_get_att_names_an_attribute_of_its_resource() {
+    let template = template();
+    let mut found = Vec::new();
+    get_atts(&template, &mut found);
+    assert!(found.len() > 20);
+    for (resource, attribute) in found {
+        let kind = resources(&template)
+            .get(&resource)
+            .unwrap_or_else(|| panic!("!GetAtt {resource}.{attribute}: no such resource"))["Type"]
+            .as_str()
+            .unwrap_or_default();
+        let known: &[&str] = match kind {
+            "AWS::SQS::Queue" => &["Arn", "QueueName", "QueueUrl"],
+            "AWS::DynamoDB::Table" => &["Arn", "StreamArn"],
+            "AWS::Serverless::Function" => &["Arn"],
+            other => panic!("!GetAtt {resource}.{attribute} on a {other}"),
+        };
+        assert!(
+            known.contains(&attribute.as_str()),
+            "!GetAtt {resource}.{attribute}"
+        );
+    }
+}
+
+#[test]
+fn only_the_inventory_bucket_may_notify_the_manifest_queue() {
+    let template = template();
+    let policies = of_type(&template, "AWS::SQS::QueuePolicy");
+    assert_eq!(policies.len(), 1);
+    let properties = &policies[0].1["Properties"];
+    assert_eq!(
+        properties["Queues"],
+        json!([{ "Ref": "ManifestEventsQueue" }])
+    );
+    let statements = properties["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("statements");
+    assert_eq!(statements.len(), 1);
+    let statement = &statements[0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(
+        statement["Principal"],
+        json!({ "Service": "s3.amazonaws.com" })
+    );
+    assert_eq!(statement["Action"], "sqs:SendMessage");
+    assert_eq!(
+        statement["Resource"],
+        json!({ "Fn::GetAtt": ["ManifestEventsQueue", "Arn"] })
+    );
+    assert_eq!(
+        statement["Condition"],
+        json!({
+            "ArnEquals": {
+                "aws:SourceArn": { "Fn::Sub": "arn:${AWS::Partition}:s3:::${InventoryBucketName}" }
+            },
+            "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } }
+        })
+    );
+}
+
+#[test]
+fn notification_command_notifies_the_manifest_queue_of_both_manifest_files() {
+    let template = template();
+    let command = template["Outputs"]["NotificationCommand"]["Value"]["Fn::Sub"]
+        .as_str()
+        .expect("NotificationCommand is a !Sub string");
+    assert!(!command.contains('\n'), "one line: {command:?}");
+    let prefix = "aws s3api put-bucket-notification-configuration --bucket ${InventoryBucketName} \
+                  --notification-configuration '";
+    assert!(command.starts_with(prefix), "{command}");
+    assert!(command.ends_with('\''), "{command}");
+    let document = &command[prefix.len()..command.len() - 1];
+    assert!(
+        !document.contains('\''),
+        "the JSON is quoted once: {document}"
+    );
+    let arn = "arn:aws:sqs:us-east-1:123456789012:inventory-import-ManifestEventsQueue-X";
+    let resolved = document.replace("${ManifestEventsQueue.Arn}", arn);
+    assert!(!resolved.contains("${"), "{resolved}");
+    let configuration: Value = serde_json::from_str(&resolved).expect("the configuration is JSON");
+    let queues = configuration["QueueConfigurations"]
+        .as_array()
+        .expect("QueueConfigurations");
+    assert_eq!(queues.len(), 2);
+    assert_eq!(configuration.as_object().map(Map::len), Some(1));
+    let mut suffixes = BTreeSet::new();
+    for queue in queues {
+        assert_eq!(queue["QueueArn"], arn);
+        assert_eq!(queue["Events"], json!(["s3:ObjectCreated:*"]));
+        let rules = queue["Filter"]["Key"]["FilterRules"]
+            .as_array()
+            .expect("FilterRules");
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0]["Name"], "suffix");
+        let suffix = rules[0]["Value"].as_str().expect("suffix");
+        assert_eq!(queue["Id"], format!("inventory-import-{suffix}"));
+        suffixes.insert(suffix.to_string());
+        // The trigger acts on both files of a delivery.
+        let url = S3Url::new(
+            "inventory-destination",
+            format!("inv/src/daily/2026-11-25T01-00Z/{suffix}"),
+        );
+        assert!(
+            classify(url, "ObjectCreated:Put").manifest().is_some(),
+            "{suffix}"
+        );
+    }
+    assert_eq!(suffixes, set(&["manifest.checksum", "manifest.json"]));
+}
+
+#[test]
+fn outputs_give_what_the_cli_and_operators_need() {
+    let template = template();
+    let outputs = template["Outputs"].as_object().expect("Outputs");
+    let expected = [
+        ("ManifestQueueUrl", json!({ "Ref": "ManifestEventsQueue" })),
+        ("ShardQueueUrl", json!({ "Ref": "ShardTasksQueue" })),
+        ("CommitQueueUrl", json!({ "Ref": "CommitTasksQueue" })),
+        ("CatalogTableName", json!({ "Ref": "CatalogTable" })),
+        ("JobsTableName", json!({ "Ref": "JobsTable" })),
+        ("StagingTableName", json!({ "Ref": "StagingTable" })),
+        ("TriggerFunctionName", json!({ "Ref": "TriggerFunction" })),
+        ("WorkerFunctionName", json!({ "Ref": "WorkerFunction" })),
+        (
+            "CommitterFunctionName",
+            json!({ "Ref": "CommitterFunction" }),
+        ),
+    ];
+    for (name, value) in expected {
+        assert_eq!(outputs[name]["Value"], value, "{name}");
+    }
+    assert!(outputs.contains_key("NotificationCommand"));
+}
+
+#[test]
+fn sam_config_deploys_the_default_stack() {
+    let text =
+        std::fs::read_to_string(workspace().join("infra/samconfig.toml")).expect("samconfig");
+    for line in [
+        "[default.build.parameters]",
+        "beta_features = true",
+        "[default.deploy.parameters]",
+        "stack_name = \"inventory-import\"",
+        "capabilities = \"CAPABILITY_IAM\"",
+        "resolve_s3 = true",
+        "confirm_changeset = true",
+        "region = \"us-east-1\"",
+    ] {
+        assert!(
+            text.lines().any(|l| l.trim() == line),
+            "samconfig.toml: no {line:?}"
+        );
+    }
+}
+
+// ----- sample events -----------------------------------------------------------------
+
+fn events_dir() -> PathBuf {
+    workspace().join("tests/events")
+}
+
+fn event(name: &str) -> Value {
+    let path = events_dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The one message of an SQS event file, through the functions' own decoding.
+fn sqs_body(name: &str) -> String {
+    let sqs: aws_lambda_events::sqs::SqsEvent =
+        serde_json::from_value(event(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let messages = sqs_messages(sqs);
+    assert_eq!(messages.len(), 1, "{name}");
+    assert_eq!(messages[0].receive_count, 1, "{name}");
+    messages[0].body.clone()
+}
+
+const MANIFEST: &str =
+    "s3://inventory-destination/inventories/demo-photos/daily/2026-11-25T01-00Z/manifest.json";
+
+#[test]
+fn every_event_file_is_json() {
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(events_dir()).expect("tests/events") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        assert!(name.ends_with(".json"), "{name} is not a .json file");
+        event(&name);
+        names.insert(name);
+    }
+    let expected = [
+        "commit-task-sqs.json",
+        "dry-run.json",
+        "manifest-checksum-sqs.json",
+        "manifest-json-sqs.json",
+        "s3-test-event-sqs.json",
+        "shard-task-sqs.json",
+    ];
+    assert_eq!(names, set(&expected));
+}
+
+#[test]
+fn sqs_events_are_shaped_like_lambdas() {
+    for name in [
+        "manifest-checksum-sqs.json",
+        "manifest-json-sqs.json",
+        "s3-test-event-sqs.json",
+        "shard-task-sqs.json",
+        "commit-task-sqs.json",
+    ] {
+        let value = event(name);
+        // The trigger tells a direct invocation by its "manifest" field.
+        assert!(value.get("manifest").is_none(), "{name}");
+        let records = value["Records"].as_array().expect("Records");
+        assert_eq!(records.len(), 1, "{name}");
+        let record = &records[0];
+        for field in [
+            "messageId",
+            "receiptHandle",
+            "body",
+            "attributes",
+            "messageAttributes",
+            "md5OfBody",
+            "eventSource",
+            "eventSourceARN",
+            "awsRegion",
+        ] {
+            assert!(record.get(field).is_some(), "{name}: no {field}");
+        }
+        for attribute in [
+            "ApproximateReceiveCount",
+            "SentTimestamp",
+            "SenderId",
+            "ApproximateFirstReceiveTimestamp",
+        ] {
+            assert!(
+                record["attributes"][attribute].is_string(),
+                "{name}: {attribute}"
+            );
+        }
+        assert_eq!(
+            record["attributes"]["ApproximateReceiveCount"], "1",
+            "{name}"
+        );
+        assert_eq!(record["messageAttributes"], json!({}), "{name}");
+        assert_eq!(record["eventSource"], "aws:sqs", "{name}");
+        assert_eq!(record["awsRegion"], "us-east-1", "{name}");
+        let arn = record["eventSourceARN"].as_str().expect("eventSourceARN");
+        assert!(arn.starts_with("arn:aws:sqs:us-east-1:"), "{name}: {arn}");
+        let body = sqs_body(name);
+        assert_eq!(
+            record["md5OfBody"],
+            hex::encode(Md5::digest(body.as_bytes())),
+            "{name}: md5OfBody is the body's MD5"
+        );
+    }
+}
+
+#[test]
+fn notification_bodies_name_the_delivery() {
+    let manifest: S3Url = MANIFEST.parse().expect("manifest URL");
+    for (name, file) in [
+        ("manifest-checksum-sqs.json", "manifest.checksum"),
+        ("manifest-json-sqs.json", "manifest.json"),
+    ] {
+        let body = sqs_body(name);
+        // Shaped like S3's own notifications.
+        let notification: aws_lambda_events::s3::S3Event =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(notification.records.len(), 1);
+        let record = &notification.records[0];
+        assert_eq!(record.event_version.as_deref(), Some("2.1"));
+        assert_eq!(record.event_source.as_deref(), Some("aws:s3"));
+        assert_eq!(record.aws_region.as_deref(), Some("us-east-1"));
+        assert_eq!(record.event_name.as_deref(), Some("ObjectCreated:Put"));
+        assert_eq!(record.s3.schema_version.as_deref(), Some("1.0"));
+        assert_eq!(
+            record.s3.configuration_id.as_deref(),
+            Some(format!("inventory-import-{file}").as_str())
+        );
+        assert_eq!(
+            record.s3.bucket.name.as_deref(),
+            Some("inventory-destination")
+        );
+        assert_eq!(
+            record.s3.bucket.arn.as_deref(),
+            Some("arn:aws:s3:::inventory-destination")
+        );
+        assert!(record.s3.bucket.owner_identity.is_some());
+        assert_eq!(
+            record.s3.object.key.as_deref(),
+            Some(format!("inventories/demo-photos/daily/2026-11-25T01-00Z/{file}").as_str())
+        );
+        assert!(record.s3.object.size.is_some_and(|s| s > 0));
+        assert!(record.s3.object.e_tag.is_some() && record.s3.object.sequencer.is_some());
+        let raw: Value = serde_json::from_str(&body).expect("body");
+        for field in [
+            "userIdentity",
+            "requestParameters",
+            "responseElements",
+            "eventTime",
+        ] {
+            assert!(raw["Records"][0].get(field).is_some(), "{name}: no {field}");
+        }
+
+        let events = parse_notification(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let expected = if file == "manifest.checksum" {
+            DeliveryEvent::Complete {
+                manifest: manifest.clone(),
+            }
+        } else {
+            DeliveryEvent::ManifestWritten {
+                manifest: manifest.clone(),
+            }
+        };
+        assert_eq!(events, vec![expected], "{name}");
+        assert_eq!(
+            events[0].manifest().map(ToString::to_string).as_deref(),
+            Some(MANIFEST)
+        );
+    }
+
+    let test_event = sqs_body("s3-test-event-sqs.json");
+    let raw: Value = serde_json::from_str(&test_event).expect("test event");
+    assert_eq!(raw["Event"], "s3:TestEvent");
+    assert_eq!(raw["Service"], "Amazon S3");
+    assert_eq!(raw["Bucket"], "inventory-destination");
+    for field in ["Time", "RequestId", "HostId"] {
+        assert!(raw[field].is_string(), "test event: {field}");
+    }
+    let ignored = parse_notification(&test_event).expect("test event");
+    assert!(
+        matches!(ignored[..], [DeliveryEvent::Ignored { .. }]),
+        "{ignored:?}"
+    );
+}
+
+#[test]
+fn task_bodies_and_the_direct_invocation_decode() {
+    let body = sqs_body("shard-task-sqs.json");
+    let shard: ShardTask = serde_json::from_str(&body).expect("shard task");
+    assert_eq!(
+        shard,
+        ShardTask {
+            repository: "photos".into(),
+            job: "374473d2687c3084e4be".into(),
+            shard: 0,
+        }
+    );
+    assert_eq!(decode_task::<ShardTask>(&body).expect("decode_task"), shard);
+
+    let body = sqs_body("commit-task-sqs.json");
+    let commit: CommitTask = serde_json::from_str(&body).expect("commit task");
+    assert_eq!(
+        commit,
+        CommitTask {
+            repository: "photos".into(),
+            job: "374473d2687c3084e4be".into(),
+        }
+    );
+    assert_eq!(
+        decode_task::<CommitTask>(&body).expect("decode_task"),
+        commit
+    );
+    // A commit task is not a shard task.
+    assert!(decode_task::<ShardTask>(&body).is_err());
+
+    let direct = event("dry-run.json");
+    assert!(
+        direct.get("manifest").is_some(),
+        "the trigger routes on \"manifest\""
+    );
+    let invocation: DirectInvocation = serde_json::from_value(direct).expect("direct invocation");
+    assert_eq!(
+        invocation,
+        DirectInvocation {
+            manifest: MANIFEST.parse().expect("manifest URL"),
+            repository: Some("photos".into()),
+            dry_run: true,
+            force: false,
+        }
+    );
+}
