@@ -23,6 +23,24 @@ fn workspace() -> PathBuf {
 
 /// The template as JSON, its short-form tags (`!Ref X`, `!GetAtt X.Arn`, `!Sub …`)
 /// turned into the long forms (`{"Ref": "X"}`, `{"Fn::GetAtt": ["X", "Arn"]}`, …).
+/// The name the local stack gives a resource, less the `inventory-import-` prefix: a
+/// stack named `inventory-import` (samconfig.toml's default) has the same names.
+fn default_name(logical_id: &str) -> String {
+    let names = inventory_core::resources::ResourceNames::default();
+    let name = match logical_id {
+        "CatalogTable" => names.catalog_table,
+        "JobsTable" => names.jobs_table,
+        "StagingTable" => names.staging_table,
+        "ManifestEventsQueue" => names.manifest_queue,
+        "ShardTasksQueue" => names.shard_queue,
+        "CommitTasksQueue" => names.commit_queue,
+        other => panic!("no default name for {other}"),
+    };
+    name.strip_prefix("inventory-import-")
+        .unwrap_or_else(|| panic!("{name} lacks the stack prefix"))
+        .to_string()
+}
+
 fn template() -> Value {
     let path = workspace().join("infra/template.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -847,9 +865,10 @@ fn queues_redrive_after_three_receives_and_outlast_their_consumers() {
     let mut dead_letter_queues = BTreeSet::new();
     for (function, queue, _, _) in consumers(&template) {
         let properties = &defined[&queue]["Properties"];
-        assert!(
-            properties.get("QueueName").is_none(),
-            "{queue}: names are generated"
+        assert_eq!(
+            properties["QueueName"],
+            json!({ "Fn::Sub": format!("${{AWS::StackName}}-{}", default_name(&queue)) }),
+            "{queue}: named like the local stack's queue"
         );
         let redrive = &properties["RedrivePolicy"];
         assert_eq!(
@@ -928,9 +947,10 @@ fn tables_keep_what_they_must() {
             ]),
             "{id}"
         );
-        assert!(
-            properties.get("TableName").is_none(),
-            "{id}: names are generated"
+        assert_eq!(
+            properties["TableName"],
+            json!({ "Fn::Sub": format!("${{AWS::StackName}}-{}", default_name(&id)) }),
+            "{id}: named like the local stack's table"
         );
     }
     let staging = &resources(&template)["StagingTable"]["Properties"];
