@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use inventory_core::S3Url;
 use inventory_core::diff::diff_trees;
-use inventory_core::generator::{GeneratorOptions, KeyShape, generate_inventory};
+use inventory_core::generator::{Changes, GeneratorOptions, KeyShape, generate_inventory};
 use inventory_core::tree::{Entry, RangeParams, TreeStore};
 
 use crate::StoreArgs;
@@ -96,6 +96,16 @@ pub struct GenerateArgs {
     /// Creation time of the delivery (RFC 3339), default now
     #[arg(long, value_name = "TIME")]
     created_at: Option<DateTime<Utc>>,
+    /// A later delivery of the same bucket: N keys added since the delivery of the
+    /// same seed and --objects
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    added: u64,
+    /// A later delivery: N of the objects have a new version (ETag, size, version id)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    changed: u64,
+    /// A later delivery: N of the objects were deleted
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    deleted: u64,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -152,6 +162,11 @@ async fn generate(args: GenerateArgs, json: bool) -> Result<()> {
     options.seed = args.seed;
     options.created_at = args.created_at.unwrap_or_else(Utc::now);
     options.collect_expected = false;
+    options.changes = Changes {
+        added: args.added,
+        changed: args.changed,
+        deleted: args.deleted,
+    };
     let generated = generate_inventory(&store, &options)
         .await
         .with_context(|| format!("generating an inventory into {}", args.destination))?;

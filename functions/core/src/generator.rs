@@ -89,6 +89,27 @@ pub struct GeneratorOptions {
     pub created_at: DateTime<Utc>,
     /// Keep the expected entries in [`GeneratedInventory::expected`].
     pub collect_expected: bool,
+    /// A later delivery of the same bucket: what changed since the inventory of the
+    /// same `seed` and `objects`.
+    pub changes: Changes,
+}
+
+/// Objects added, changed and deleted since the inventory of the same seed: an
+/// import of the later delivery counts exactly these.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// New keys.
+    pub added: u64,
+    /// Objects with a new latest version (new ETag, size and version id).
+    pub changed: u64,
+    /// Objects deleted (a delete marker in a versioned bucket).
+    pub deleted: u64,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        *self == Changes::default()
+    }
 }
 
 impl GeneratorOptions {
@@ -108,6 +129,7 @@ impl GeneratorOptions {
             seed: 1,
             created_at: DateTime::<Utc>::from_timestamp(1_764_028_800, 0).unwrap_or_default(),
             collect_expected: true,
+            changes: Changes::default(),
         }
     }
 }
@@ -159,11 +181,81 @@ pub async fn generate_inventory(
     }
     let mut rng = StdRng::seed_from_u64(options.seed);
     let mut rows = plan_rows(options, &mut rng);
+    let mut options = options.clone();
+    if !options.changes.is_empty() {
+        apply_changes(&mut rows, &options, &mut rng)?;
+        options.objects = options.objects + options.changes.added - options.changes.deleted;
+    }
     store.ensure_bucket(&options.destination.bucket).await?;
     if options.write_objects {
-        write_source_objects(store, options, &mut rows).await?;
+        write_source_objects(store, &options, &mut rows).await?;
     }
-    write_rows(store, options, rows, &mut rng).await
+    write_rows(store, &options, rows, &mut rng).await
+}
+
+/// Turns the rows of the inventory of `options.seed` into those of a later delivery:
+/// `changes.changed` objects get a new latest version, `changes.deleted` are deleted
+/// and `changes.added` new keys appear. Which objects is decided by `rng`, which
+/// therefore also names the data files differently from the earlier delivery's.
+fn apply_changes(
+    rows: &mut Vec<Row>,
+    options: &GeneratorOptions,
+    rng: &mut StdRng,
+) -> Result<(), GeneratorError> {
+    let changes = options.changes;
+    let now_ms = options.created_at.timestamp_millis();
+    let mut live: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].is_latest && !rows[i].is_delete_marker)
+        .collect();
+    if changes.changed + changes.deleted > live.len() as u64 {
+        return Err(GeneratorError::Options(format!(
+            "cannot change {} and delete {} of {} objects",
+            changes.changed,
+            changes.deleted,
+            live.len()
+        )));
+    }
+    live.shuffle(rng);
+    let (changed, rest) = live.split_at(changes.changed as usize);
+    let deleted = &rest[..changes.deleted as usize];
+    // Written in the hour before the inventory, after the version it replaces.
+    let modified_after = |previous: i64, rng: &mut StdRng| {
+        (now_ms - rng.random_range(1..3_600_000)).max(previous + 1000)
+    };
+    let mut removed = vec![false; rows.len()];
+    for &i in changed {
+        let modified = modified_after(rows[i].last_modified_ms, rng);
+        let id = options.versioned.then(|| version_id(rng));
+        let row = object_row(&rows[i].key.clone(), id, modified, rng);
+        if options.versioned {
+            rows[i].is_latest = false;
+            rows.push(row);
+        } else {
+            rows[i] = row;
+        }
+    }
+    for &i in deleted {
+        if options.versioned {
+            let modified = modified_after(rows[i].last_modified_ms, rng);
+            rows[i].is_latest = false;
+            let marker = delete_marker(&rows[i].key.clone(), true, modified, rng);
+            rows.push(marker);
+        } else {
+            removed[i] = true;
+        }
+    }
+    // Indexes above those of the earlier delivery's keys make new keys.
+    let first = options.objects * 2 + 1;
+    for index in first..first + changes.added {
+        let key = realistic_key(index, rng);
+        rows.extend(object_versions(&key, options.versioned, now_ms, rng));
+    }
+    let mut index = 0;
+    rows.retain(|_| {
+        index += 1;
+        !removed.get(index - 1).copied().unwrap_or(false)
+    });
+    Ok(())
 }
 
 /// Writes a delivery listing exactly `entries` (current versions only), for tests
@@ -826,6 +918,67 @@ mod tests {
 
     use super::*;
     use crate::manifest::{Manifest, parse_file_schema};
+
+    #[tokio::test]
+    async fn a_later_delivery_adds_changes_and_deletes_exactly() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ObjectStore::Local(root.path().to_path_buf());
+        for versioned in [false, true] {
+            let mut options = GeneratorOptions::new("s3://dest/inv".parse().unwrap(), "src");
+            options.objects = 300;
+            options.files = 2;
+            options.versioned = versioned;
+            options.keys = KeyShape::Awkward;
+            let before = generate_inventory(&store, &options).await.unwrap();
+            options.created_at += chrono::Duration::days(1);
+            options.changes = Changes {
+                added: 7,
+                changed: 11,
+                deleted: 5,
+            };
+            let after = generate_inventory(&store, &options).await.unwrap();
+            assert_eq!(after.objects, 302);
+            assert_eq!(after.expected.len(), 302);
+            let old: BTreeMap<&str, &InventoryEntry> = before
+                .expected
+                .iter()
+                .map(|e| (e.key.as_str(), e))
+                .collect();
+            let new: BTreeMap<&str, &InventoryEntry> =
+                after.expected.iter().map(|e| (e.key.as_str(), e)).collect();
+            let added = new.keys().filter(|k| !old.contains_key(*k)).count();
+            let deleted = old.keys().filter(|k| !new.contains_key(*k)).count();
+            let changed = new
+                .iter()
+                .filter(|(k, e)| {
+                    old.get(*k).is_some_and(|o| {
+                        (&o.etag, o.size, &o.version_id) != (&e.etag, e.size, &e.version_id)
+                    })
+                })
+                .count();
+            assert_eq!(
+                (added, changed, deleted),
+                (7, 11, 5),
+                "versioned {versioned}"
+            );
+            if versioned {
+                // Replaced versions and the deleted objects' versions are noncurrent
+                // (new keys may bring noncurrent versions of their own).
+                assert!(after.skipped.noncurrent_version >= before.skipped.noncurrent_version + 16);
+                assert_eq!(
+                    after.skipped.delete_marker,
+                    before.skipped.delete_marker + 5
+                );
+            }
+            // New data file names: the earlier delivery's files are left as they were.
+            assert!(
+                after
+                    .data_files
+                    .iter()
+                    .all(|f| !before.data_files.contains(f))
+            );
+        }
+    }
 
     #[tokio::test]
     async fn writes_the_schema_and_layout_s3_inventory_writes() {

@@ -1,14 +1,19 @@
 //! What each function does with its event: the trigger starts jobs from delivery
 //! notifications and direct invocations, a worker stages a shard, the committer
 //! commits a job. Lambda entry points and the local runner both call these.
+//!
+//! Every log line written while handling a job is inside a span that carries the
+//! job's id (`trigger`, `worker` or `committer`), so the JSON logs of the Lambda
+//! functions and of `inventory-import local` can be filtered by job.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
-use crate::catalog::CatalogError;
+use crate::catalog::{CatalogError, MergeOutcome};
 use crate::diff::ConflictStrategy;
 use crate::events::{DeliveryEvent, EventError, parse_notification};
-use crate::jobs::{Job, JobState, JobTable};
+use crate::jobs::{Job, JobState, JobTable, job_id};
 use crate::location::S3Url;
 use crate::pipeline::{
     CommitTask, IMPORT_BRANCH, ImportRequest, Pipeline, PipelineError, ShardTask, Started,
@@ -74,9 +79,27 @@ pub enum NotificationOutcome {
     WaitingForChecksum {
         manifest: S3Url,
     },
+    /// The delivery was refused (invalid, or older than the last import). The job
+    /// records the reason; delivering the notification again would change nothing.
+    Failed {
+        job: String,
+        error: String,
+    },
     Ignored {
         reason: String,
     },
+}
+
+/// The three functions, each fed by its own queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Function {
+    /// Manifest events: starts jobs.
+    Trigger,
+    /// Shard tasks: stages shards.
+    Worker,
+    /// Commit tasks: commits jobs.
+    Committer,
 }
 
 /// The pipeline and the queues between the functions.
@@ -93,16 +116,23 @@ impl Handlers {
     /// Everything configured from the environment (see [`ResourceNames::from_env`]).
     pub async fn from_env() -> Result<Self, HandlerError> {
         let config = crate::aws::load_config().await;
-        let names = ResourceNames::from_env();
-        let dynamo = aws_sdk_dynamodb::Client::new(&config);
-        let store = ObjectStore::S3(crate::aws::s3_client(&config));
+        Self::from_config(&config, ResourceNames::from_env()).await
+    }
+
+    /// The product's tables and queues, named by `names`, reached with `config`.
+    pub async fn from_config(
+        config: &aws_config::SdkConfig,
+        names: ResourceNames,
+    ) -> Result<Self, HandlerError> {
+        let dynamo = aws_sdk_dynamodb::Client::new(config);
+        let store = ObjectStore::S3(crate::aws::s3_client(config));
         let catalog = crate::catalog::Catalog::new(dynamo.clone(), &names.catalog_table, store);
         let pipeline = Pipeline::new(
             catalog,
             JobTable::new(dynamo.clone(), &names.jobs_table),
             StagingTable::new(dynamo, &names.staging_table),
         );
-        let queues = Queues::new(aws_sdk_sqs::Client::new(&config));
+        let queues = Queues::new(aws_sdk_sqs::Client::new(config));
         Self::new(pipeline, queues, names).await
     }
 
@@ -134,6 +164,21 @@ impl Handlers {
     /// A direct invocation of the trigger. A dry run runs every step in this process
     /// and answers with its counts; an import is started and left to the workers.
     pub async fn direct(&self, invocation: &DirectInvocation) -> Result<Started, HandlerError> {
+        let span = tracing::info_span!(
+            "trigger",
+            manifest = %invocation.manifest,
+            job = tracing::field::Empty
+        );
+        self.direct_in(invocation, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    async fn direct_in(
+        &self,
+        invocation: &DirectInvocation,
+        span: &tracing::Span,
+    ) -> Result<Started, HandlerError> {
         let repository = match &invocation.repository {
             Some(repository) => repository.clone(),
             None => self
@@ -152,17 +197,39 @@ impl Handlers {
             dry_run: invocation.dry_run,
             force: invocation.force,
         };
-        if request.dry_run {
-            Ok(self.pipeline.run_in_process(&request).await?)
+        if !request.dry_run && !request.force {
+            // Forced runs and dry runs get their id when they start.
+            span.record("job", job_id(&request.repository, &request.manifest, None));
+        }
+        let result = if request.dry_run {
+            self.pipeline
+                .run_in_process(&request)
+                .await
+                .map_err(HandlerError::from)
         } else {
             self.start(&request).await
+        };
+        match &result {
+            Ok(Started::Started { job, .. } | Started::Existing { job }) => {
+                span.record("job", job.id.as_str());
+                tracing::info!(state = %job.state, dry_run = job.dry_run, "direct invocation handled");
+            }
+            Ok(Started::AlreadyImported { commit, .. }) => {
+                tracing::info!(%commit, "the manifest was imported before");
+            }
+            // The caller gets the error itself.
+            Err(err) => tracing::info!(error = %err, "direct invocation failed"),
         }
+        result
     }
 
     /// An S3 notification (the body of a manifest-events message).
     pub async fn notification(&self, body: &str) -> Result<Vec<NotificationOutcome>, HandlerError> {
+        let events = parse_notification(body).inspect_err(|err| {
+            tracing::error!(error = %err, "manifest-events message is not an S3 notification");
+        })?;
         let mut outcomes = Vec::new();
-        for event in parse_notification(body)? {
+        for event in events {
             let (manifest, complete) = match event {
                 DeliveryEvent::Complete { manifest } => (manifest, true),
                 DeliveryEvent::ManifestWritten { manifest } => (manifest, false),
@@ -172,58 +239,167 @@ impl Handlers {
                     continue;
                 }
             };
-            let Some(source) = self.pipeline.catalog.source_for_manifest(&manifest).await? else {
+            let source = self
+                .pipeline
+                .catalog
+                .source_for_manifest(&manifest)
+                .await
+                .inspect_err(|err| {
+                    tracing::error!(%manifest, error = %err, "looking up the delivery's import source failed");
+                })?;
+            let Some(source) = source else {
                 let reason = format!("no import source is recorded for {manifest}");
                 tracing::info!(%reason, "notification ignored");
                 outcomes.push(NotificationOutcome::Ignored { reason });
                 continue;
             };
-            if !complete {
-                let checksum = manifest.sibling("manifest.checksum");
-                match self.pipeline.store.size(&checksum).await {
-                    Ok(_) => {}
-                    Err(StorageError::NotFound { .. }) => {
-                        outcomes.push(NotificationOutcome::WaitingForChecksum { manifest });
-                        continue;
-                    }
-                    Err(err) => return Err(err.into()),
-                }
-            }
+            // A delivery's notifications are never forced or dry runs: its job id is
+            // known before the job exists.
+            let job = job_id(&source.repository, &manifest, None);
+            let span = tracing::info_span!("trigger", job = %job, manifest = %manifest);
             let request = ImportRequest {
                 repository: source.repository,
-                manifest: manifest.clone(),
+                manifest,
                 dry_run: false,
                 force: false,
             };
-            outcomes.push(match self.start(&request).await? {
-                Started::Started { job, tasks } => NotificationOutcome::Started {
-                    job: job.id,
-                    shards: tasks.len(),
-                },
-                Started::Existing { job } => NotificationOutcome::Existing { job: job.id },
-                Started::AlreadyImported { manifest, commit } => {
-                    NotificationOutcome::AlreadyImported { manifest, commit }
-                }
-            });
+            let outcome = self
+                .delivery(&request, &job, complete)
+                .instrument(span)
+                .await?;
+            outcomes.push(outcome);
         }
         Ok(outcomes)
+    }
+
+    /// One notification about a delivery of a recorded import source.
+    async fn delivery(
+        &self,
+        request: &ImportRequest,
+        job: &str,
+        complete: bool,
+    ) -> Result<NotificationOutcome, HandlerError> {
+        let manifest = &request.manifest;
+        if !complete {
+            let checksum = manifest.sibling("manifest.checksum");
+            match self.pipeline.store.size(&checksum).await {
+                Ok(_) => {}
+                Err(StorageError::NotFound { .. }) => {
+                    tracing::info!("manifest.json arrived; waiting for manifest.checksum");
+                    return Ok(NotificationOutcome::WaitingForChecksum {
+                        manifest: manifest.clone(),
+                    });
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "reading manifest.checksum failed; the queue will deliver the notification again");
+                    return Err(err.into());
+                }
+            }
+        }
+        let outcome = match self.start(request).await {
+            Ok(Started::Started { job, tasks }) => {
+                tracing::info!(
+                    shards = tasks.len(),
+                    files = job.files_total,
+                    bytes = job.bytes_total,
+                    "import started"
+                );
+                NotificationOutcome::Started {
+                    job: job.id,
+                    shards: tasks.len(),
+                }
+            }
+            Ok(Started::Existing { job }) => {
+                tracing::info!(state = %job.state, "the delivery's job exists already");
+                NotificationOutcome::Existing { job: job.id }
+            }
+            Ok(Started::AlreadyImported { manifest, commit }) => {
+                tracing::info!(%commit, "the delivery was imported before");
+                NotificationOutcome::AlreadyImported { manifest, commit }
+            }
+            Err(err) => {
+                // A refusal while planning is recorded on the job; a redelivery would
+                // find the failed job and do nothing, so the message is done with.
+                let recorded = self.pipeline.jobs.get(&request.repository, job).await;
+                if let Ok(failed) = recorded
+                    && failed.state == JobState::Failed
+                {
+                    tracing::error!(error = %err, "import refused; the job records why");
+                    return Ok(NotificationOutcome::Failed {
+                        job: failed.id,
+                        error: err.to_string(),
+                    });
+                }
+                tracing::error!(error = %err, "starting the import failed; the queue will deliver the notification again");
+                return Err(err);
+            }
+        };
+        Ok(outcome)
     }
 
     /// A worker's shard task, received `receive_count` times; the last shard sends the
     /// commit task. The last delivery the queue allows fails the job on error.
     pub async fn shard(&self, task: &ShardTask, receive_count: u32) -> Result<(), HandlerError> {
-        let final_attempt = receive_count >= crate::queues::MAX_RECEIVES;
-        if let Some(commit) = self.pipeline.run_shard(task, final_attempt).await? {
-            self.queues
-                .send_all(&self.commit_queue_url, &[commit])
-                .await?;
+        let span = tracing::info_span!(
+            "worker",
+            job = %task.job,
+            shard = task.shard,
+            delivery = receive_count
+        );
+        async {
+            let final_attempt = receive_count >= crate::queues::MAX_RECEIVES;
+            let result = match self.pipeline.run_shard(task, final_attempt).await {
+                Ok(Some(commit)) => {
+                    tracing::info!("shard done; it was the last, commit task sent");
+                    self.queues
+                        .send_all(&self.commit_queue_url, &[commit])
+                        .await
+                        .map_err(HandlerError::from)
+                }
+                Ok(None) => {
+                    tracing::info!("shard done");
+                    Ok(())
+                }
+                Err(err) => Err(err.into()),
+            };
+            if let Err(err) = &result {
+                if final_attempt {
+                    tracing::error!(error = %err, "shard failed on its last delivery; the job failed");
+                } else {
+                    tracing::warn!(error = %err, "shard failed; the queue will deliver it again");
+                }
+            }
+            result
         }
-        Ok(())
+        .instrument(span)
+        .await
     }
 
     /// The committer's task; then merges into the source's branch when configured.
     pub async fn commit(&self, task: &CommitTask) -> Result<Job, HandlerError> {
+        let span = tracing::info_span!("committer", job = %task.job);
+        let result = self.commit_in(task).instrument(span.clone()).await;
+        if let Err(err) = &result {
+            span.in_scope(|| tracing::error!(error = %err, "commit failed"));
+        }
+        result
+    }
+
+    async fn commit_in(&self, task: &CommitTask) -> Result<Job, HandlerError> {
         let job = self.pipeline.commit(task).await?;
+        match (&job.summary, &job.commit_id) {
+            (Some(s), commit) => tracing::info!(
+                state = %job.state,
+                commit = commit.as_deref().unwrap_or_default(),
+                added = s.added,
+                changed = s.changed,
+                deleted = s.deleted,
+                unchanged = s.unchanged,
+                total = s.total,
+                "job finished"
+            ),
+            (None, _) => tracing::info!(state = %job.state, "job finished"),
+        }
         if job.state == JobState::Committed {
             let source = self
                 .pipeline
@@ -231,7 +407,8 @@ impl Handlers {
                 .source_for_manifest(&job.manifest)
                 .await?;
             if let Some(branch) = source.and_then(|s| s.merge_into) {
-                self.pipeline
+                let outcome = self
+                    .pipeline
                     .catalog
                     .merge(
                         &job.repository,
@@ -242,10 +419,47 @@ impl Handlers {
                         None,
                     )
                     .await?;
+                let commit = match &outcome {
+                    MergeOutcome::UpToDate { commit } | MergeOutcome::FastForward { commit } => {
+                        commit.clone()
+                    }
+                    MergeOutcome::Merged { commit, .. } => commit.id.clone(),
+                };
+                tracing::info!(%branch, %commit, "merged {IMPORT_BRANCH} into {branch}");
             }
         }
         Ok(job)
     }
+
+    /// One message from `function`'s queue, as its Lambda function handles it (the
+    /// local runner too). Failures are logged here, inside the job's span.
+    pub async fn handle_message(
+        &self,
+        function: Function,
+        message: &Message,
+    ) -> Result<(), HandlerError> {
+        match function {
+            Function::Trigger => {
+                self.notification(&message.body).await?;
+            }
+            Function::Worker => {
+                let task: ShardTask = decode_logged(message)?;
+                self.shard(&task, message.receive_count).await?;
+            }
+            Function::Committer => {
+                let task: CommitTask = decode_logged(message)?;
+                Box::pin(self.commit(&task)).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a task message, logging a malformed one (it concerns no job).
+fn decode_logged<T: serde::de::DeserializeOwned>(message: &Message) -> Result<T, HandlerError> {
+    decode_task(&message.body).inspect_err(|err| {
+        tracing::error!(message = %message.id, error = %err, "malformed task");
+    })
 }
 
 /// One SQS message: id, body and how often it has been received.
@@ -287,8 +501,8 @@ pub fn sqs_batch_response(failed: Vec<String>) -> SqsBatchResponse {
     response
 }
 
-/// Runs `handle` on each message, returning the ids of those that failed (logged),
-/// so that only they are retried.
+/// Runs `handle` on each message, returning the ids of those that failed, so that
+/// only they are retried. [`Handlers::handle_message`] logs its failures itself.
 pub async fn process_messages<F, Fut, T>(messages: Vec<Message>, mut handle: F) -> Vec<String>
 where
     F: FnMut(Message) -> Fut,
@@ -298,7 +512,7 @@ where
     for message in messages {
         let id = message.id.clone();
         if let Err(err) = handle(message).await {
-            tracing::error!(message = %id, error = %err, "message failed");
+            tracing::debug!(message = %id, error = %err, "message failed");
             failed.push(id);
         }
     }

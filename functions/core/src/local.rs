@@ -5,19 +5,11 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde::Serialize;
 
-use crate::handlers::{HandlerError, Handlers, decode_task};
-use crate::pipeline::{CommitTask, ShardTask};
+use crate::handlers::{Function, Handlers, Message};
 use crate::queues::QueueError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Function {
-    Trigger,
-    Worker,
-    Committer,
-}
 
 /// Counts of what the runner handled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -28,13 +20,26 @@ pub struct RunnerStats {
     pub failures: u64,
 }
 
+impl RunnerStats {
+    fn add(&mut self, other: &RunnerStats) {
+        self.notifications += other.notifications;
+        self.shard_tasks += other.shard_tasks;
+        self.commit_tasks += other.commit_tasks;
+        self.failures += other.failures;
+    }
+
+    fn handled(&self) -> u64 {
+        self.notifications + self.shard_tasks + self.commit_tasks + self.failures
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LocalRunner {
     handlers: Handlers,
     manifest_queue_url: String,
     /// How long a received message stays invisible to other receivers.
     pub visibility_timeout: Duration,
-    /// How long a failed message waits before it is received again.
+    /// How long a failed message waits before it is received again (whole seconds).
     pub retry_delay: Duration,
 }
 
@@ -47,6 +52,10 @@ impl LocalRunner {
             visibility_timeout: Duration::from_secs(300),
             retry_delay: Duration::from_secs(1),
         })
+    }
+
+    pub fn handlers(&self) -> &Handlers {
+        &self.handlers
     }
 
     fn queues(&self) -> [(Function, String); 3] {
@@ -62,11 +71,9 @@ impl LocalRunner {
     pub async fn run(&self, until_idle: bool) -> Result<RunnerStats, QueueError> {
         let mut stats = RunnerStats::default();
         loop {
-            let mut handled = 0;
-            for (function, url) in self.queues() {
-                handled += self.poll(function, &url, &mut stats).await?;
-            }
-            if handled == 0 {
+            let pass = self.run_once().await?;
+            stats.add(&pass);
+            if pass.handled() == 0 {
                 if until_idle && self.idle().await? {
                     return Ok(stats);
                 }
@@ -75,20 +82,29 @@ impl LocalRunner {
         }
     }
 
+    /// One pass: receives one batch from each queue in turn (manifest events, shard
+    /// tasks, commit tasks) and handles it. Messages a handler sends during the pass
+    /// are received by the later queues of the same pass.
+    pub async fn run_once(&self) -> Result<RunnerStats, QueueError> {
+        let mut stats = RunnerStats::default();
+        for (function, url) in self.queues() {
+            self.poll(function, &url, &mut stats).await?;
+        }
+        Ok(stats)
+    }
+
     async fn poll(
         &self,
         function: Function,
         url: &str,
         stats: &mut RunnerStats,
-    ) -> Result<usize, QueueError> {
+    ) -> Result<(), QueueError> {
         let client = &self.handlers.queues.client;
         let output = client
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(10)
-            .message_system_attribute_names(
-                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
-            )
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .visibility_timeout(self.visibility_timeout.as_secs() as i32)
             .send()
             .await
@@ -96,68 +112,40 @@ impl LocalRunner {
                 queue: url.to_string(),
                 message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
             })?;
-        let messages = output.messages.unwrap_or_default();
-        for message in &messages {
-            let body = message.body().unwrap_or_default();
-            let receive_count = message
-                .attributes()
-                .and_then(|a| {
-                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
-                })
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1);
-            let result = Box::pin(self.handle(function, body, receive_count)).await;
-            let receipt = message.receipt_handle().unwrap_or_default();
-            match result {
-                Ok(()) => {
-                    match function {
-                        Function::Trigger => stats.notifications += 1,
-                        Function::Worker => stats.shard_tasks += 1,
-                        Function::Committer => stats.commit_tasks += 1,
-                    }
-                    let _ = client
-                        .delete_message()
-                        .queue_url(url)
-                        .receipt_handle(receipt)
-                        .send()
-                        .await;
+        for received in output.messages.unwrap_or_default() {
+            let message = Message {
+                id: received.message_id().unwrap_or_default().to_string(),
+                body: received.body().unwrap_or_default().to_string(),
+                receive_count: received
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1),
+            };
+            // The handlers log what they did, or why they failed, inside the job's span.
+            let result = Box::pin(self.handlers.handle_message(function, &message)).await;
+            let receipt = received.receipt_handle().unwrap_or_default();
+            if result.is_ok() {
+                match function {
+                    Function::Trigger => stats.notifications += 1,
+                    Function::Worker => stats.shard_tasks += 1,
+                    Function::Committer => stats.commit_tasks += 1,
                 }
-                Err(err) => {
-                    stats.failures += 1;
-                    tracing::error!(?function, error = %err, "message failed; it will be retried");
-                    let _ = client
-                        .change_message_visibility()
-                        .queue_url(url)
-                        .receipt_handle(receipt)
-                        .visibility_timeout(self.retry_delay.as_secs() as i32)
-                        .send()
-                        .await;
-                }
-            }
-        }
-        Ok(messages.len())
-    }
-
-    async fn handle(
-        &self,
-        function: Function,
-        body: &str,
-        receive_count: u32,
-    ) -> Result<(), HandlerError> {
-        match function {
-            Function::Trigger => {
-                for outcome in self.handlers.notification(body).await? {
-                    tracing::info!(outcome = %serde_json::json!(outcome), "notification");
-                }
-            }
-            Function::Worker => {
-                let task: ShardTask = decode_task(body)?;
-                self.handlers.shard(&task, receive_count).await?;
-            }
-            Function::Committer => {
-                let task: CommitTask = decode_task(body)?;
-                let job = self.handlers.commit(&task).await?;
-                tracing::info!(job = %job.id, state = ?job.state, "job finished");
+                let _ = client
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await;
+            } else {
+                stats.failures += 1;
+                let _ = client
+                    .change_message_visibility()
+                    .queue_url(url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout(self.retry_delay.as_secs() as i32)
+                    .send()
+                    .await;
             }
         }
         Ok(())
@@ -166,31 +154,7 @@ impl LocalRunner {
     /// No message waiting or in flight on any queue.
     async fn idle(&self) -> Result<bool, QueueError> {
         for (_, url) in self.queues() {
-            let output = self
-                .handlers
-                .queues
-                .client
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                .send()
-                .await
-                .map_err(|e| QueueError {
-                    queue: url.clone(),
-                    message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
-                })?;
-            let attributes = output.attributes.unwrap_or_default();
-            let count = |name| {
-                attributes
-                    .get(&name)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            if count(QueueAttributeName::ApproximateNumberOfMessages)
-                + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                > 0
-            {
+            if self.handlers.queues.depth(&url).await? > 0 {
                 return Ok(false);
             }
         }

@@ -125,6 +125,28 @@ impl Queues {
         Ok(output.queue_url.unwrap_or_default())
     }
 
+    /// Messages in the queue: waiting, plus received and not yet deleted (in flight).
+    pub async fn depth(&self, queue_url: &str) -> Result<u64, QueueError> {
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| QueueError::new(queue_url, e))?;
+        let attributes = output.attributes.unwrap_or_default();
+        let count = |name| {
+            attributes
+                .get(&name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+
     /// Sends messages as JSON, ten per request.
     pub async fn send_all<T: Serialize>(
         &self,

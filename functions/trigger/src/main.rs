@@ -3,14 +3,20 @@
 
 use aws_lambda_events::sqs::SqsEvent;
 use inventory_core::handlers::{
-    DirectInvocation, Handlers, process_messages, sqs_batch_response, sqs_messages,
+    DirectInvocation, Function, Handlers, process_messages, sqs_batch_response, sqs_messages,
 };
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::{Value, json};
+use serde_json::Value;
+use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt().json().without_time().init();
+    // JSON lines; every line about a job carries its id (`span.job`). RUST_LOG filters.
+    tracing_subscriber::fmt()
+        .json()
+        .without_time()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let handlers = &Handlers::from_env().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Boxed: the pipeline's future is deep enough to exceed the compiler's layout
@@ -27,9 +33,7 @@ async fn handle(handlers: &Handlers, payload: Value) -> Result<Value, Error> {
     }
     let event: SqsEvent = serde_json::from_value(payload)?;
     let failed = process_messages(sqs_messages(event), |message| async move {
-        let outcomes = handlers.notification(&message.body).await?;
-        tracing::info!(outcomes = %json!(outcomes), "notification handled");
-        Ok(())
+        handlers.handle_message(Function::Trigger, &message).await
     })
     .await;
     Ok(serde_json::to_value(sqs_batch_response(failed))?)

@@ -2,19 +2,23 @@
 
 use aws_lambda_events::sqs::SqsEvent;
 use inventory_core::handlers::{
-    Handlers, decode_task, process_messages, sqs_batch_response, sqs_messages,
+    Function, Handlers, process_messages, sqs_batch_response, sqs_messages,
 };
-use inventory_core::pipeline::ShardTask;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt().json().without_time().init();
+    // JSON lines; every line about a job carries its id (`span.job`). RUST_LOG filters.
+    tracing_subscriber::fmt()
+        .json()
+        .without_time()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let handlers = &Handlers::from_env().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let failed = process_messages(sqs_messages(event.payload), |message| async move {
-            let task: ShardTask = decode_task(&message.body)?;
-            Box::pin(handlers.shard(&task, message.receive_count)).await
+            Box::pin(handlers.handle_message(Function::Worker, &message)).await
         })
         .await;
         Ok::<_, Error>(sqs_batch_response(failed))
