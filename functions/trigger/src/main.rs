@@ -9,6 +9,9 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // JSON lines; every line about a job carries its id (`span.job`). RUST_LOG filters.

@@ -7,6 +7,9 @@ use inventory_core::handlers::{
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // JSON lines; every line about a job carries its id (`span.job`). RUST_LOG filters.
