@@ -432,3 +432,47 @@ async fn retried_workers_and_repeated_notifications_change_nothing() {
         2
     );
 }
+
+#[tokio::test]
+async fn a_large_shard_is_staged_in_sorted_runs() {
+    let stack = LocalStack::start().await;
+    let mut pipeline = setup(&stack).await;
+    // One shard of three files, staged in runs as soon as 100 entries are waiting: a
+    // run per decoded batch here, each file's batch holding several hundred entries.
+    pipeline.shard_bytes = u64::MAX;
+    pipeline.run_entries = 100;
+    let mut options = options("2026-11-20T01:00:00Z", 3);
+    options.objects = 900;
+    options.versioned = true;
+    options.shuffle = true;
+    options.overlap = true;
+    let generated = generate_inventory(&stack.store(), &options).await.unwrap();
+
+    let Started::Started { job, tasks } =
+        pipeline.start(&request(&generated.manifest)).await.unwrap()
+    else {
+        panic!("expected a new job")
+    };
+    assert_eq!(tasks.len(), 1);
+    let commit = pipeline
+        .run_shard(&tasks[0], true)
+        .await
+        .unwrap()
+        .expect("the only shard sends the commit task");
+    let shard = &pipeline.jobs.shards(&job.id).await.unwrap()[0];
+    assert_eq!(shard.runs.len(), 3, "one sorted run per data file");
+    assert_eq!(shard.entries, 900);
+    assert_eq!(
+        stack.count_items("inventory-import-staging").await as usize,
+        shard.runs.iter().sum::<usize>()
+    );
+    let done = pipeline.commit(&commit).await.unwrap();
+    let summary = done.summary.unwrap();
+    assert_eq!((summary.added, summary.total), (900, 900));
+    assert_eq!(summary.skipped, generated.skipped);
+    assert_eq!(
+        imported(&pipeline).await,
+        as_tree("photos-source", &generated.expected)
+    );
+    assert_eq!(stack.count_items("inventory-import-staging").await, 0);
+}

@@ -71,6 +71,15 @@ impl EntrySink for () {
     fn accept(&mut self, _batch: EntryBatch) {}
 }
 
+/// Hands each decoded batch to an async consumer, waiting while the channel is full,
+/// so that memory stays bounded whatever the size of the file.
+impl EntrySink for tokio::sync::mpsc::Sender<Vec<InventoryEntry>> {
+    fn accept(&mut self, batch: EntryBatch) {
+        // A closed channel means the consumer failed; its error is what is reported.
+        let _ = self.blocking_send(batch.entries);
+    }
+}
+
 /// Collects every entry (tests and small inventories).
 impl EntrySink for Vec<InventoryEntry> {
     fn accept(&mut self, batch: EntryBatch) {

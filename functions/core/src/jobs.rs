@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::dynamo::{DynamoError, is_condition_failed};
 use crate::inventory::SkipCounts;
 use crate::location::S3Url;
+use crate::staging::StagedRun;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -121,10 +122,31 @@ pub struct Shard {
     pub done: bool,
     pub rows: u64,
     pub entries: u64,
-    pub batches: usize,
+    /// Staged batches of each sorted run.
+    #[serde(default)]
+    pub runs: Vec<usize>,
     pub staged_bytes: u64,
     pub skipped: SkipCounts,
     pub duplicate_keys: u64,
+}
+
+impl Shard {
+    /// The sorted runs this shard staged.
+    pub fn staged_runs(&self) -> impl Iterator<Item = StagedRun> + '_ {
+        self.runs
+            .iter()
+            .enumerate()
+            .map(|(run, &batches)| StagedRun {
+                shard: self.index,
+                run,
+                batches,
+            })
+    }
+}
+
+/// Every sorted run the shards staged.
+pub fn staged_runs(shards: &[Shard]) -> Vec<StagedRun> {
+    shards.iter().flat_map(Shard::staged_runs).collect()
 }
 
 /// The id of the job importing `manifest` into `repository`; `run` tells apart forced

@@ -15,12 +15,14 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Catalog, CatalogError, CommitInfo};
 use crate::inspect::{InspectError, check_data_files_exist, read_data_file};
 use crate::inventory::{InventoryEntry, SkipCounts};
-use crate::jobs::{ImportSummary, Job, JobError, JobState, JobTable, Shard, job_id};
+use crate::jobs::{ImportSummary, Job, JobError, JobState, JobTable, Shard, job_id, staged_runs};
 use crate::location::S3Url;
 use crate::manifest::{Manifest, ManifestFile};
-use crate::staging::{StagingError, StagingTable};
+use crate::staging::{
+    BatchSource, MergedEntries, RUN_ENTRIES, StagedRun, StagingError, StagingTable, merge_staged,
+};
 use crate::storage::ObjectStore;
-use crate::tree::{Entry, TreeError};
+use crate::tree::{Cursor, Entry, TreeError, TreeWriter};
 
 /// The branch imports commit to. Nothing else writes to it.
 pub const IMPORT_BRANCH: &str = "import-from-inventory";
@@ -100,6 +102,8 @@ pub struct Pipeline {
     pub store: ObjectStore,
     pub temp_dir: PathBuf,
     pub shard_bytes: u64,
+    /// Entries a worker sorts and stages at a time.
+    pub run_entries: usize,
 }
 
 impl Pipeline {
@@ -112,6 +116,7 @@ impl Pipeline {
             store,
             temp_dir: std::env::temp_dir(),
             shard_bytes: DEFAULT_SHARD_BYTES,
+            run_entries: RUN_ENTRIES,
         }
     }
 
@@ -289,34 +294,68 @@ impl Pipeline {
         }))
     }
 
+    /// Reads a shard's files and stages their entries in sorted runs of at most
+    /// `run_entries`, so a worker's memory does not grow with its shard. Decoding
+    /// goes on while a run is written.
     async fn stage_shard(&self, job: &Job, shard: &mut Shard) -> Result<(), PipelineError> {
         let manifest = Manifest::load(&self.store, &job.manifest)
             .await
             .map_err(InspectError::from)?;
-        let mut entries: Vec<InventoryEntry> = Vec::new();
-        let mut skipped = SkipCounts::default();
-        let mut rows = 0;
-        for key in &shard.files {
-            let Some(file) = manifest.files.iter().find(|f| &f.key == key) else {
-                continue;
-            };
-            let (report, _, collected) =
-                read_data_file(&self.store, &manifest, file, &self.temp_dir, entries).await?;
-            entries = collected;
-            rows += report.rows;
-            skipped.add(&report.skipped);
-        }
-        let duplicates = sort_and_dedup(&mut entries);
-        let (batches, bytes) = self
-            .staging
-            .put_shard(&job.id, shard.index, &entries)
-            .await?;
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<InventoryEntry>>(4);
+        let read = async {
+            let mut sender = sender;
+            let (mut rows, mut skipped) = (0, SkipCounts::default());
+            for key in &shard.files {
+                let Some(file) = manifest.files.iter().find(|f| &f.key == key) else {
+                    continue;
+                };
+                let (report, _, returned) =
+                    read_data_file(&self.store, &manifest, file, &self.temp_dir, sender).await?;
+                sender = returned;
+                rows += report.rows;
+                skipped.add(&report.skipped);
+            }
+            Ok::<_, PipelineError>((rows, skipped))
+        };
+        let mut staged = StagedRuns::default();
+        let runs = &mut staged;
+        let (index, job_id) = (shard.index, job.id.as_str());
+        // Owns the receiver: if staging fails, the reader stops at the closed channel.
+        let stage = async move {
+            let mut run: Vec<InventoryEntry> = Vec::new();
+            while let Some(entries) = receiver.recv().await {
+                run.extend(entries);
+                if run.len() >= self.run_entries {
+                    runs.put(&self.staging, job_id, index, &mut run).await?;
+                }
+            }
+            Ok::<_, PipelineError>(run)
+        };
+        let (read, rest) = tokio::join!(read, stage);
+        let result = match (read, rest) {
+            (Ok(read), Ok(mut rest)) => staged
+                .put(&self.staging, &job.id, shard.index, &mut rest)
+                .await
+                .map(|()| read),
+            (Err(err), _) | (_, Err(err)) => Err(err),
+        };
+        let (rows, skipped) = match result {
+            Ok(read) => read,
+            Err(err) => {
+                // A retry writes the same runs again; a last failure must leave none.
+                let written: Vec<StagedRun> = staged.runs(shard.index).collect();
+                if let Err(cleanup) = self.staging.delete_job(&job.id, &written).await {
+                    tracing::warn!(error = %cleanup, "staged runs left for their TTL");
+                }
+                return Err(err);
+            }
+        };
         shard.rows = rows;
-        shard.entries = entries.len() as u64;
+        shard.entries = staged.entries;
         shard.skipped = skipped;
-        shard.duplicate_keys = duplicates;
-        shard.batches = batches;
-        shard.staged_bytes = bytes;
+        shard.duplicate_keys = staged.duplicates;
+        shard.staged_bytes = staged.bytes;
+        shard.runs = staged.batches;
         shard.done = true;
         Ok(())
     }
@@ -342,10 +381,12 @@ impl Pipeline {
             })
             .await?;
         let shards = self.jobs.shards(&job.id).await?;
-        let batches: Vec<usize> = shards.iter().map(|s| s.batches).collect();
         let result = self.commit_staged(&job, &shards).await;
         // Staged items are removed whatever happened; they also carry a TTL.
-        let cleanup = self.staging.delete_job(&job.id, &batches).await;
+        let cleanup = self
+            .staging
+            .delete_job(&job.id, &staged_runs(&shards))
+            .await;
         match result {
             Ok(job) => {
                 cleanup?;
@@ -361,7 +402,7 @@ impl Pipeline {
     async fn commit_staged(&self, job: &Job, shards: &[Shard]) -> Result<Job, PipelineError> {
         let started = Instant::now();
         let repository = self.catalog.repository(&job.repository).await?;
-        let batches: Vec<usize> = shards.iter().map(|s| s.batches).collect();
+        let runs = staged_runs(shards);
         let mut skipped = SkipCounts::default();
         let mut shard_duplicates = 0;
         for shard in shards {
@@ -393,61 +434,22 @@ impl Pipeline {
             let head = self.catalog.resolve(&repository.name, &head_id).await?;
             let base = self.catalog.tree_of(&repository, &head).await?;
             let trees = self.catalog.trees(&repository);
-            let mut base_cursor = trees.cursor(&base);
+            let base_cursor = trees.cursor(&base);
             let mut writer = (!job.dry_run).then(|| trees.writer());
             let mut summary = ImportSummary {
                 skipped,
                 duplicate_keys: shard_duplicates,
                 ..ImportSummary::default()
             };
-            let mut merged = self.staging.merged(&job.id, &batches);
-            let mut pending: Option<InventoryEntry> = None;
-            loop {
-                let next = merged.next_entry().await?;
-                // Equal keys from different shards arrive together: keep the newest.
-                let ready = match (pending.take(), next) {
-                    (Some(a), Some(b)) if a.key == b.key => {
-                        summary.duplicate_keys += 1;
-                        pending = Some(newest(a, b));
-                        continue;
-                    }
-                    (Some(a), next) => {
-                        pending = next;
-                        a
-                    }
-                    (None, Some(b)) => {
-                        pending = Some(b);
-                        continue;
-                    }
-                    (None, None) => break,
-                };
-                let entry = Entry::from_inventory(&job.source_bucket, ready);
-                while let Some(old) = base_cursor.peek().await? {
-                    if old.path >= entry.path {
-                        break;
-                    }
-                    summary.deleted += 1;
-                    base_cursor.next_entry().await?;
-                }
-                match base_cursor.peek().await? {
-                    Some(old) if old.path == entry.path => {
-                        if old.same_object(&entry) {
-                            summary.unchanged += 1;
-                        } else {
-                            summary.changed += 1;
-                        }
-                        base_cursor.next_entry().await?;
-                    }
-                    _ => summary.added += 1,
-                }
-                summary.total += 1;
-                if let Some(writer) = writer.as_mut() {
-                    writer.add(entry).await?;
-                }
-            }
-            while base_cursor.next_entry().await?.is_some() {
-                summary.deleted += 1;
-            }
+            let merged = merge_staged(&self.staging, &job.id, &runs);
+            diff_staged(
+                merged,
+                base_cursor,
+                writer.as_mut(),
+                &job.source_bucket,
+                &mut summary,
+            )
+            .await?;
             let finish =
                 |j: &mut Job, state: JobState, commit: Option<String>, summary: &ImportSummary| {
                     j.state = state;
@@ -524,11 +526,13 @@ impl Pipeline {
     /// Marks the job failed with the reason and removes what its shards staged; no
     /// branch moves.
     async fn fail(&self, job: &Job, err: &PipelineError) {
-        if let Ok(shards) = self.jobs.shards(&job.id).await {
-            let batches: Vec<usize> = shards.iter().map(|s| s.batches).collect();
-            if let Err(cleanup) = self.staging.delete_job(&job.id, &batches).await {
-                tracing::warn!(job = %job.id, error = %cleanup, "staged items left for their TTL");
-            }
+        if let Ok(shards) = self.jobs.shards(&job.id).await
+            && let Err(cleanup) = self
+                .staging
+                .delete_job(&job.id, &staged_runs(&shards))
+                .await
+        {
+            tracing::warn!(job = %job.id, error = %cleanup, "staged items left for their TTL");
         }
         let message = err.to_string();
         let result = self
@@ -567,6 +571,110 @@ impl Pipeline {
     }
 }
 
+/// What a worker has staged of its shard so far.
+#[derive(Debug, Default)]
+struct StagedRuns {
+    /// Batches of each run written, in order.
+    batches: Vec<usize>,
+    entries: u64,
+    duplicates: u64,
+    bytes: u64,
+}
+
+impl StagedRuns {
+    /// Sorts `run`, stages it as the next run and empties it.
+    async fn put(
+        &mut self,
+        staging: &StagingTable,
+        job: &str,
+        shard: usize,
+        run: &mut Vec<InventoryEntry>,
+    ) -> Result<(), PipelineError> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        self.duplicates += sort_and_dedup(run);
+        let (batches, bytes) = staging.put_run(job, shard, self.batches.len(), run).await?;
+        self.batches.push(batches);
+        self.entries += run.len() as u64;
+        self.bytes += bytes;
+        run.clear();
+        Ok(())
+    }
+
+    fn runs(&self, shard: usize) -> impl Iterator<Item = StagedRun> + '_ {
+        self.batches
+            .iter()
+            .enumerate()
+            .map(move |(run, &batches)| StagedRun {
+                shard,
+                run,
+                batches,
+            })
+    }
+}
+
+/// The commit's core: walks the staged entries (merged in key order) beside the base
+/// tree, counts what was added, changed, deleted and unchanged, and hands every entry
+/// of the new tree to `writer` (none for a dry run). A key staged more than once keeps
+/// its newest row and is counted as a duplicate.
+pub async fn diff_staged<S: BatchSource>(
+    mut merged: MergedEntries<'_, S>,
+    mut base: Cursor<'_>,
+    mut writer: Option<&mut TreeWriter<'_>>,
+    source_bucket: &str,
+    summary: &mut ImportSummary,
+) -> Result<(), PipelineError> {
+    let mut pending: Option<InventoryEntry> = None;
+    loop {
+        let next = merged.next_entry().await?;
+        // Equal keys from different shards arrive together: keep the newest.
+        let ready = match (pending.take(), next) {
+            (Some(a), Some(b)) if a.key == b.key => {
+                summary.duplicate_keys += 1;
+                pending = Some(newest(a, b));
+                continue;
+            }
+            (Some(a), next) => {
+                pending = next;
+                a
+            }
+            (None, Some(b)) => {
+                pending = Some(b);
+                continue;
+            }
+            (None, None) => break,
+        };
+        let entry = Entry::from_inventory(source_bucket, ready);
+        while let Some(old) = base.peek().await? {
+            if old.path >= entry.path {
+                break;
+            }
+            summary.deleted += 1;
+            base.next_entry().await?;
+        }
+        match base.peek().await? {
+            Some(old) if old.path == entry.path => {
+                if old.same_object(&entry) {
+                    summary.unchanged += 1;
+                } else {
+                    summary.changed += 1;
+                }
+                base.next_entry().await?;
+            }
+            _ => summary.added += 1,
+        }
+        summary.total += 1;
+        if let Some(writer) = writer.as_mut() {
+            writer.add(entry).await?;
+        }
+    }
+    while base.next_entry().await?.is_some() {
+        summary.deleted += 1;
+    }
+    Ok(())
+}
+
 /// Groups data files into shards of about `target` bytes, in manifest order; a file
 /// of `target` bytes or more is a shard of its own.
 pub fn plan_shards(files: &[ManifestFile], target: u64) -> Vec<Shard> {
@@ -583,7 +691,7 @@ pub fn plan_shards(files: &[ManifestFile], target: u64) -> Vec<Shard> {
                 done: false,
                 rows: 0,
                 entries: 0,
-                batches: 0,
+                runs: Vec::new(),
                 staged_bytes: 0,
                 skipped: SkipCounts::default(),
                 duplicate_keys: 0,
@@ -605,8 +713,9 @@ fn newest(a: InventoryEntry, b: InventoryEntry) -> InventoryEntry {
 }
 
 /// Sorts by key and keeps one entry per key; returns how many were dropped.
-fn sort_and_dedup(entries: &mut Vec<InventoryEntry>) -> u64 {
-    entries.sort_by(|a, b| a.key.cmp(&b.key));
+pub fn sort_and_dedup(entries: &mut Vec<InventoryEntry>) -> u64 {
+    // Unstable is enough: of equal keys, `newest` keeps the same row in any order.
+    entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     let before = entries.len();
     let mut kept: Vec<InventoryEntry> = Vec::with_capacity(entries.len());
     for entry in entries.drain(..) {

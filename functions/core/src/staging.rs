@@ -1,10 +1,12 @@
 //! Staged entries: what workers hand to the committer, in DynamoDB.
 //!
-//! A worker sorts its shard's entries and stores them as *batches*: many entries per
-//! item, prefix-compressed and zstd-compressed, each item well under DynamoDB's 400 KB
-//! limit. Each batch has its own partition key (`<job>#<shard>#<batch>`), so a
-//! worker's writes spread over many partitions. Items carry a TTL as a safety net;
-//! the committer deletes them once the job is committed.
+//! A worker collects its shard's entries into *runs* of at most [`RUN_ENTRIES`], so its
+//! memory does not grow with the shard; it sorts each run and stores it as *batches*:
+//! many entries per item, prefix-compressed and zstd-compressed, each item well under
+//! DynamoDB's 400 KB limit. Each batch has its own partition key
+//! (`<job>#<shard>#<run>#<batch>`), so a worker's writes spread over many partitions.
+//! The committer merges every run of every shard in key order. Items carry a TTL as a
+//! safety net; the committer deletes them once the job is committed.
 
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
@@ -14,6 +16,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRe
 use crate::dynamo::DynamoError;
 use crate::inventory::InventoryEntry;
 
+/// Entries a worker sorts and stages at a time (about 60 MB of entries in memory).
+pub const RUN_ENTRIES: usize = 200_000;
 /// Largest compressed batch stored in one item.
 pub const MAX_BATCH_BYTES: usize = 300_000;
 /// Entries are encoded in chunks of at most this many raw bytes before compression.
@@ -198,20 +202,28 @@ fn get_string(data: &mut &[u8]) -> Result<String, String> {
     String::from_utf8(get_bytes(data)?.to_vec()).map_err(|_| "text is not UTF-8".into())
 }
 
-/// Splits sorted entries into compressed batches of at most [`MAX_BATCH_BYTES`].
+/// Splits sorted entries into compressed batches of at most [`MAX_BATCH_BYTES`]. Each
+/// chunk is sized from the compression ratio of the one before, so that a batch is
+/// rarely compressed twice.
 pub fn pack_batches(entries: &[InventoryEntry]) -> Vec<Vec<u8>> {
     let mut batches = Vec::new();
+    let mut raw_target = RAW_CHUNK_BYTES;
     let mut start = 0;
     while start < entries.len() {
         let mut end = start;
         let mut raw = 0;
-        while end < entries.len() && (raw < RAW_CHUNK_BYTES || end == start) {
+        while end < entries.len() && (raw < raw_target || end == start) {
             raw += entries[end].key.len() + 48;
             end += 1;
         }
         loop {
             let compressed = compress(&encode_entries(&entries[start..end]));
             if compressed.len() <= MAX_BATCH_BYTES || end - start == 1 {
+                // Aim the next chunk at 90 % of the limit, by the size estimate.
+                let estimate: usize = entries[start..end].iter().map(|e| e.key.len() + 48).sum();
+                let ratio = compressed.len().max(1) as f64 / estimate.max(1) as f64;
+                raw_target = ((MAX_BATCH_BYTES as f64 * 0.9 / ratio) as usize)
+                    .clamp(MAX_BATCH_BYTES / 4, RAW_CHUNK_BYTES * 8);
                 batches.push(compressed);
                 break;
             }
@@ -234,8 +246,16 @@ pub struct StagingTable {
     table: String,
 }
 
-fn batch_key(job: &str, shard: usize, batch: usize) -> String {
-    format!("{job}#{shard:05}#{batch:06}")
+/// One sorted run of a shard, stored as `batches` items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StagedRun {
+    pub shard: usize,
+    pub run: usize,
+    pub batches: usize,
+}
+
+fn batch_key(job: &str, run: &StagedRun, batch: usize) -> String {
+    format!("{job}#{:05}#{:05}#{batch:06}", run.shard, run.run)
 }
 
 impl StagingTable {
@@ -250,31 +270,34 @@ impl StagingTable {
         crate::dynamo::ensure_table(&self.client, &self.table, Some("expires_at")).await
     }
 
-    /// Stores a shard's sorted entries; returns how many batches and bytes it wrote.
-    /// Writing the same shard again overwrites the same items.
-    pub async fn put_shard(
+    /// Stores one sorted run of a shard; returns how many batches and bytes it wrote.
+    /// Writing the same run again overwrites the same items.
+    pub async fn put_run(
         &self,
         job: &str,
         shard: usize,
+        run: usize,
         entries: &[InventoryEntry],
     ) -> Result<(usize, u64), StagingError> {
         let batches = pack_batches(entries);
         let bytes = batches.iter().map(|b| b.len() as u64).sum();
+        let staged = StagedRun {
+            shard,
+            run,
+            batches: batches.len(),
+        };
         let expires = (chrono::Utc::now().timestamp() + TTL_SECONDS).to_string();
         let requests: Vec<WriteRequest> = batches
-            .iter()
+            .into_iter()
             .enumerate()
             .filter_map(|(i, batch)| {
                 let item = HashMap::from([
                     (
                         "pk".to_string(),
-                        AttributeValue::S(batch_key(job, shard, i)),
+                        AttributeValue::S(batch_key(job, &staged, i)),
                     ),
                     ("sk".to_string(), AttributeValue::S("batch".into())),
-                    (
-                        "entries".to_string(),
-                        AttributeValue::B(Blob::new(batch.clone())),
-                    ),
+                    ("entries".to_string(), AttributeValue::B(Blob::new(batch))),
                     ("expires_at".to_string(), AttributeValue::N(expires.clone())),
                 ]);
                 let put = PutRequest::builder().set_item(Some(item)).build().ok()?;
@@ -282,17 +305,51 @@ impl StagingTable {
             })
             .collect();
         self.write_all(requests).await?;
-        Ok((batches.len(), bytes))
+        Ok((staged.batches, bytes))
     }
 
-    /// Reads one batch.
-    pub async fn batch(
+    /// Deletes the staged batches of a job's runs.
+    pub async fn delete_job(&self, job: &str, runs: &[StagedRun]) -> Result<(), StagingError> {
+        let requests: Vec<WriteRequest> = runs
+            .iter()
+            .flat_map(|run| (0..run.batches).map(move |batch| batch_key(job, run, batch)))
+            .filter_map(|key| {
+                let delete = DeleteRequest::builder()
+                    .key("pk", AttributeValue::S(key))
+                    .key("sk", AttributeValue::S("batch".into()))
+                    .build()
+                    .ok()?;
+                Some(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect();
+        self.write_all(requests).await?;
+        Ok(())
+    }
+
+    async fn write_all(&self, requests: Vec<WriteRequest>) -> Result<(), DynamoError> {
+        crate::dynamo::batch_write(&self.client, &self.table, requests).await
+    }
+}
+
+/// Where the committer reads staged batches from.
+pub trait BatchSource {
+    /// The entries of one batch of a run.
+    fn batch(
         &self,
         job: &str,
-        shard: usize,
+        run: &StagedRun,
+        batch: usize,
+    ) -> impl Future<Output = Result<Vec<InventoryEntry>, StagingError>> + Send;
+}
+
+impl BatchSource for StagingTable {
+    async fn batch(
+        &self,
+        job: &str,
+        run: &StagedRun,
         batch: usize,
     ) -> Result<Vec<InventoryEntry>, StagingError> {
-        let key = batch_key(job, shard, batch);
+        let key = batch_key(job, run, batch);
         let output = self
             .client
             .get_item()
@@ -312,87 +369,119 @@ impl StagingTable {
                 reason: "no entries attribute".into(),
             });
         };
-        let raw = zstd::stream::decode_all(blob.as_ref()).map_err(|e| StagingError::Damaged {
-            key: key.clone(),
-            reason: e.to_string(),
-        })?;
-        decode_entries(&raw).map_err(|reason| StagingError::Damaged { key, reason })
+        unpack_batch(&key, blob.as_ref())
+    }
+}
+
+/// Staged batches kept in memory, keyed like the staging table's items: the same
+/// packing without DynamoDB, for measuring the committer on its own.
+#[derive(Debug, Default)]
+pub struct MemoryStaging {
+    batches: HashMap<String, Vec<u8>>,
+}
+
+impl MemoryStaging {
+    /// Keeps a run's packed batches (see [`pack_batches`]).
+    pub fn insert_run(
+        &mut self,
+        job: &str,
+        shard: usize,
+        run: usize,
+        batches: Vec<Vec<u8>>,
+    ) -> StagedRun {
+        let staged = StagedRun {
+            shard,
+            run,
+            batches: batches.len(),
+        };
+        for (i, batch) in batches.into_iter().enumerate() {
+            self.batches.insert(batch_key(job, &staged, i), batch);
+        }
+        staged
     }
 
-    /// Deletes a job's staged batches; `shards` gives each shard's batch count.
-    pub async fn delete_job(&self, job: &str, shards: &[usize]) -> Result<(), StagingError> {
-        let requests: Vec<WriteRequest> = shards
-            .iter()
-            .enumerate()
-            .flat_map(|(shard, &batches)| {
-                (0..batches).map(move |batch| batch_key(job, shard, batch))
-            })
-            .filter_map(|key| {
-                let delete = DeleteRequest::builder()
-                    .key("pk", AttributeValue::S(key))
-                    .key("sk", AttributeValue::S("batch".into()))
-                    .build()
-                    .ok()?;
-                Some(WriteRequest::builder().delete_request(delete).build())
-            })
-            .collect();
-        self.write_all(requests).await?;
-        Ok(())
+    /// The compressed size of every batch held.
+    pub fn batch_sizes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.batches.values().map(|b| b.len() as u64)
     }
+}
 
-    async fn write_all(&self, requests: Vec<WriteRequest>) -> Result<(), DynamoError> {
-        crate::dynamo::batch_write(&self.client, &self.table, requests).await
-    }
-
-    /// Every staged entry of a job in key order, merging the shards' sorted batches.
-    /// `shards` gives each shard's batch count.
-    pub fn merged<'a>(&'a self, job: &'a str, shards: &'a [usize]) -> MergedEntries<'a> {
-        MergedEntries {
-            staging: self,
-            job,
-            shards: shards
-                .iter()
-                .map(|&batches| ShardStream {
-                    batches,
-                    next_batch: 0,
-                    buffered: VecDeque::new(),
-                })
-                .collect(),
-            heap: BinaryHeap::new(),
-            started: false,
+impl BatchSource for MemoryStaging {
+    async fn batch(
+        &self,
+        job: &str,
+        run: &StagedRun,
+        batch: usize,
+    ) -> Result<Vec<InventoryEntry>, StagingError> {
+        let key = batch_key(job, run, batch);
+        match self.batches.get(&key) {
+            Some(blob) => unpack_batch(&key, blob),
+            None => Err(StagingError::Missing { key }),
         }
     }
 }
 
-struct ShardStream {
-    batches: usize,
+/// Decompresses and decodes one stored batch.
+fn unpack_batch(key: &str, blob: &[u8]) -> Result<Vec<InventoryEntry>, StagingError> {
+    let damaged = |reason: String| StagingError::Damaged {
+        key: key.to_string(),
+        reason,
+    };
+    let raw = zstd::stream::decode_all(blob).map_err(|e| damaged(e.to_string()))?;
+    decode_entries(&raw).map_err(damaged)
+}
+
+/// Every staged entry of a job in key order, merging its runs' sorted batches.
+pub fn merge_staged<'a, S: BatchSource>(
+    source: &'a S,
+    job: &'a str,
+    runs: &'a [StagedRun],
+) -> MergedEntries<'a, S> {
+    MergedEntries {
+        source,
+        job,
+        runs: runs
+            .iter()
+            .map(|run| RunStream {
+                run,
+                next_batch: 0,
+                buffered: VecDeque::new(),
+            })
+            .collect(),
+        heap: BinaryHeap::new(),
+        started: false,
+    }
+}
+
+struct RunStream<'a> {
+    run: &'a StagedRun,
     next_batch: usize,
     buffered: VecDeque<InventoryEntry>,
 }
 
-/// K-way merge of shards' staged entries.
-pub struct MergedEntries<'a> {
-    staging: &'a StagingTable,
+/// K-way merge of staged runs.
+pub struct MergedEntries<'a, S> {
+    source: &'a S,
     job: &'a str,
-    shards: Vec<ShardStream>,
+    runs: Vec<RunStream<'a>>,
     heap: BinaryHeap<std::cmp::Reverse<(String, usize)>>,
     started: bool,
 }
 
-impl MergedEntries<'_> {
-    async fn refill(&mut self, shard: usize) -> Result<(), StagingError> {
-        let stream = &mut self.shards[shard];
-        while stream.buffered.is_empty() && stream.next_batch < stream.batches {
+impl<S: BatchSource> MergedEntries<'_, S> {
+    async fn refill(&mut self, index: usize) -> Result<(), StagingError> {
+        let stream = &mut self.runs[index];
+        while stream.buffered.is_empty() && stream.next_batch < stream.run.batches {
             let batch = self
-                .staging
-                .batch(self.job, shard, stream.next_batch)
+                .source
+                .batch(self.job, stream.run, stream.next_batch)
                 .await?;
             stream.next_batch += 1;
             stream.buffered = batch.into();
         }
         if let Some(front) = stream.buffered.front() {
             self.heap
-                .push(std::cmp::Reverse((front.key.clone(), shard)));
+                .push(std::cmp::Reverse((front.key.clone(), index)));
         }
         Ok(())
     }
@@ -401,15 +490,15 @@ impl MergedEntries<'_> {
     pub async fn next_entry(&mut self) -> Result<Option<InventoryEntry>, StagingError> {
         if !self.started {
             self.started = true;
-            for shard in 0..self.shards.len() {
-                self.refill(shard).await?;
+            for index in 0..self.runs.len() {
+                self.refill(index).await?;
             }
         }
-        let Some(std::cmp::Reverse((_, shard))) = self.heap.pop() else {
+        let Some(std::cmp::Reverse((_, index))) = self.heap.pop() else {
             return Ok(None);
         };
-        let entry = self.shards[shard].buffered.pop_front();
-        self.refill(shard).await?;
+        let entry = self.runs[index].buffered.pop_front();
+        self.refill(index).await?;
         Ok(entry)
     }
 }
