@@ -207,6 +207,7 @@ impl TreeStore {
             current: Vec::new(),
             current_bytes: 0,
             ranges: Vec::new(),
+            pending: VecDeque::new(),
             previous: None,
             stats: WriteStats::default(),
         }
@@ -219,6 +220,7 @@ impl TreeStore {
             ranges: &tree.ranges,
             next_range: 0,
             buffered: VecDeque::new(),
+            prefetched: None,
         }
     }
 
@@ -238,13 +240,18 @@ pub struct WriteStats {
     pub ranges_reused: u64,
 }
 
-/// Builds a tree from entries in strictly increasing path order, holding at most one
-/// range of entries in memory.
+/// Ranges being hashed, encoded and stored while the writer takes more entries.
+const RANGES_IN_FLIGHT: usize = 2;
+
+/// Builds a tree from entries in strictly increasing path order. Closed ranges are
+/// hashed, encoded and stored on other threads while entries keep coming, so at most
+/// [`RANGES_IN_FLIGHT`] ranges and the one being filled are held in memory.
 pub struct TreeWriter<'a> {
     trees: &'a TreeStore,
     current: Vec<Entry>,
     current_bytes: u64,
     ranges: Vec<RangeInfo>,
+    pending: VecDeque<tokio::task::JoinHandle<Result<(RangeInfo, bool), TreeError>>>,
     previous: Option<String>,
     stats: WriteStats,
 }
@@ -259,10 +266,13 @@ impl TreeWriter<'_> {
                 path: entry.path,
             });
         }
-        self.previous = Some(entry.path.clone());
         let params = self.trees.params;
         let split_here = path_hash(&entry.path).is_multiple_of(params.split_modulus.max(1));
         self.current_bytes += entry.approximate_bytes();
+        match &mut self.previous {
+            Some(previous) => previous.clone_from(&entry.path),
+            None => self.previous = Some(entry.path.clone()),
+        }
         self.current.push(entry);
         self.stats.entries += 1;
         if (split_here && self.current.len() >= params.min_entries)
@@ -273,40 +283,48 @@ impl TreeWriter<'_> {
         Ok(())
     }
 
+    /// Hands the range being filled to a background task that hashes, encodes and
+    /// stores it (unless it exists); waits for the oldest when too many are in flight.
     async fn close_range(&mut self) -> Result<(), TreeError> {
         if self.current.is_empty() {
             return Ok(());
         }
         let entries = std::mem::take(&mut self.current);
-        let id = range_id(&entries);
-        let url = self.trees.range_url(&id);
-        match self.trees.store.size(&url).await {
-            Ok(_) => self.stats.ranges_reused += 1,
-            Err(StorageError::NotFound { .. }) => {
-                let bytes = encode_range(&entries).map_err(|reason| TreeError::Damaged {
-                    file: url.clone(),
-                    reason,
-                })?;
-                self.trees.store.put(&url, bytes).await?;
-                self.stats.ranges_written += 1;
-            }
-            Err(err) => return Err(err.into()),
+        let bytes = std::mem::take(&mut self.current_bytes);
+        let trees = self.trees.clone();
+        self.pending.push_back(tokio::spawn(async move {
+            store_range(&trees, entries, bytes).await
+        }));
+        while self.pending.len() > RANGES_IN_FLIGHT {
+            self.collect_oldest().await?;
         }
-        let first = entries.first().map(|e| e.path.clone()).unwrap_or_default();
-        let last = entries.last().map(|e| e.path.clone()).unwrap_or_default();
-        self.ranges.push(RangeInfo {
-            id,
-            min_path: first,
-            max_path: last,
-            entries: entries.len() as u64,
-            bytes: std::mem::take(&mut self.current_bytes),
-        });
         Ok(())
     }
 
-    /// Closes the last range and writes the metarange (unless it exists).
+    async fn collect_oldest(&mut self) -> Result<(), TreeError> {
+        let Some(handle) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        let (info, written) = handle.await.map_err(|err| TreeError::Damaged {
+            file: self.trees.namespace.clone(),
+            reason: format!("writing a range was interrupted: {err}"),
+        })??;
+        if written {
+            self.stats.ranges_written += 1;
+        } else {
+            self.stats.ranges_reused += 1;
+        }
+        self.ranges.push(info);
+        Ok(())
+    }
+
+    /// Closes the last range, waits for every range, and writes the metarange
+    /// (unless it exists).
     pub async fn finish(mut self) -> Result<(Tree, WriteStats), TreeError> {
         self.close_range().await?;
+        while !self.pending.is_empty() {
+            self.collect_oldest().await?;
+        }
         let id = metarange_id(&self.ranges);
         let url = self.trees.metarange_url(&id);
         if let Err(StorageError::NotFound { .. }) = self.trees.store.size(&url).await {
@@ -326,12 +344,63 @@ impl TreeWriter<'_> {
     }
 }
 
+/// Hashes a range, and encodes and stores it unless a range with its id exists;
+/// returns its descriptor and whether it was written.
+async fn store_range(
+    trees: &TreeStore,
+    entries: Vec<Entry>,
+    bytes: u64,
+) -> Result<(RangeInfo, bool), TreeError> {
+    let interrupted = |err: tokio::task::JoinError| TreeError::Damaged {
+        file: trees.namespace.clone(),
+        reason: format!("writing a range was interrupted: {err}"),
+    };
+    let min_path = entries.first().map(|e| e.path.clone()).unwrap_or_default();
+    let max_path = entries.last().map(|e| e.path.clone()).unwrap_or_default();
+    let count = entries.len() as u64;
+    let (entries, id) = tokio::task::spawn_blocking(move || {
+        let id = range_id(&entries);
+        (entries, id)
+    })
+    .await
+    .map_err(interrupted)?;
+    let url = trees.range_url(&id);
+    let written = match trees.store.size(&url).await {
+        Ok(_) => false,
+        Err(StorageError::NotFound { .. }) => {
+            let encoded = tokio::task::spawn_blocking(move || encode_range(&entries))
+                .await
+                .map_err(interrupted)?
+                .map_err(|reason| TreeError::Damaged {
+                    file: url.clone(),
+                    reason,
+                })?;
+            trees.store.put(&url, encoded).await?;
+            true
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let info = RangeInfo {
+        id,
+        min_path,
+        max_path,
+        entries: count,
+        bytes,
+    };
+    Ok((info, written))
+}
+
+/// A range being loaded on another thread.
+type RangeLoad = tokio::task::JoinHandle<Result<Vec<Entry>, TreeError>>;
+
 /// Reads a tree's entries in order, one range at a time; can skip whole ranges.
 pub struct Cursor<'a> {
     trees: &'a TreeStore,
     ranges: &'a [RangeInfo],
     next_range: usize,
     buffered: VecDeque<Entry>,
+    /// The range at `next_range`, being loaded on another thread.
+    prefetched: Option<(usize, RangeLoad)>,
 }
 
 impl Cursor<'_> {
@@ -388,16 +457,39 @@ impl Cursor<'_> {
         Ok(self.buffered.pop_front())
     }
 
-    /// Loads the next range when nothing is buffered; false at the end.
+    /// Loads the next range when nothing is buffered; false at the end. The range
+    /// after it is loaded on another thread meanwhile.
     async fn fill(&mut self) -> Result<bool, TreeError> {
         while self.buffered.is_empty() {
             let Some(range) = self.ranges.get(self.next_range) else {
                 return Ok(false);
             };
+            let entries = match self.prefetched.take() {
+                Some((index, handle)) if index == self.next_range => {
+                    handle.await.map_err(|err| TreeError::Damaged {
+                        file: self.trees.range_url(&range.id),
+                        reason: format!("reading was interrupted: {err}"),
+                    })??
+                }
+                _ => self.trees.range(&range.id).await?,
+            };
             self.next_range += 1;
-            self.buffered = self.trees.range(&range.id).await?.into();
+            self.buffered = entries.into();
+            if let Some(next) = self.ranges.get(self.next_range) {
+                let (trees, id) = (self.trees.clone(), next.id.clone());
+                let handle = tokio::spawn(async move { trees.range(&id).await });
+                self.prefetched = Some((self.next_range, handle));
+            }
         }
         Ok(true)
+    }
+}
+
+impl Drop for Cursor<'_> {
+    fn drop(&mut self) {
+        if let Some((_, handle)) = self.prefetched.take() {
+            handle.abort();
+        }
     }
 }
 
@@ -481,8 +573,12 @@ fn metarange_schema() -> SchemaRef {
 
 fn write_parquet(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<Bytes, String> {
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
+    // Paths, addresses, ETags and version ids are all distinct: dictionaries would
+    // only be built to be dropped. Storage classes repeat and keep theirs.
     let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_dictionary_enabled(false)
+        .set_column_dictionary_enabled("storage_class".into(), true)
         .build();
     let options = ArrowWriterOptions::new().with_properties(properties);
     let mut out = Vec::new();
