@@ -30,6 +30,25 @@ pub enum DevCommand {
     /// Benchmark trees: write a tree of N entries, write it again with some entries
     /// changed, and diff the two; prints times and peak memory
     BenchTree(BenchTreeArgs),
+    /// Benchmark the import's stages on local files: decoding data files, staged
+    /// batch sizes, the committer's merge, diff and tree write, a dry run's diff
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Directory for the generated inventories and trees (reused between runs)
+    #[arg(long, value_name = "DIR", default_value = "bench/data/stages")]
+    dir: std::path::PathBuf,
+    /// Objects in the previous inventory
+    #[arg(long, default_value_t = 1_000_000)]
+    objects: u64,
+    /// Parquet data files per inventory
+    #[arg(long, default_value_t = 2)]
+    files: usize,
+    /// Random seed of the generated inventory
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Args, Debug)]
@@ -140,6 +159,7 @@ pub async fn run(command: DevCommand, catalog: &CatalogArgs) -> Result<()> {
             Ok(())
         }
         DevCommand::BenchTree(args) => bench_tree(args, catalog.json()).await,
+        DevCommand::Bench(args) => bench_stages(args, catalog.json()).await,
         DevCommand::GenerateInventory(args) => generate(args, catalog.json()).await,
     }
 }
@@ -271,5 +291,46 @@ async fn bench_tree(args: BenchTreeArgs, json: bool) -> Result<()> {
             println!("peak RSS       {}", HumanBytes(peak));
         }
     }
+    Ok(())
+}
+
+async fn bench_stages(args: BenchArgs, json: bool) -> Result<()> {
+    let options = inventory_core::bench::BenchOptions {
+        root: args.dir.clone(),
+        objects: args.objects,
+        files: args.files,
+        seed: args.seed,
+    };
+    let report = inventory_core::bench::run(&options)
+        .await
+        .with_context(|| format!("benchmarking in {}", args.dir.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let c = &report.expected;
+    println!(
+        "inventories      {} objects, then {} added, {} changed, {} deleted",
+        HumanCount(report.previous.objects),
+        HumanCount(c.added),
+        HumanCount(c.changed),
+        HumanCount(c.deleted)
+    );
+    println!(
+        "decode           {} rows/s per thread",
+        HumanCount(report.decode.rows_per_second as u64)
+    );
+    println!(
+        "staging          {:.1} bytes/entry; {} write units per million entries ({:.0}x fewer than one item per object)",
+        report.staging.bytes_per_entry,
+        HumanCount(report.staging.write_units_per_million as u64),
+        report.staging.naive_over_batched
+    );
+    println!(
+        "committer        {} entries/s ({:.2} s)",
+        HumanCount(report.committer.entries_per_second as u64),
+        report.committer.seconds
+    );
+    println!("dry run          {:.2} s", report.dry_run.seconds);
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! benchmarks.
 
 pub mod aws;
+pub mod bench;
 pub mod catalog;
 pub mod diff;
 pub mod dynamo;
