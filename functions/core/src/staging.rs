@@ -35,85 +35,106 @@ pub enum StagingError {
     Missing { key: String },
 }
 
-/// Encodes sorted entries: keys share prefixes with the previous key; hex ETags are
-/// stored as bytes.
+/// The columns of an encoded batch, each a byte stream of its own: zstd then finds
+/// the repetitions within a column (sizes near sizes, classes near classes) that a
+/// row-by-row layout interleaves with random ETag bytes.
+#[derive(Default)]
+struct Columns {
+    /// Per entry: bytes shared with the previous key, and the suffix's length.
+    key_lengths: Vec<u8>,
+    key_suffixes: Vec<u8>,
+    version_ids: Vec<u8>,
+    sizes: Vec<u8>,
+    etags: Vec<u8>,
+    modified: Vec<u8>,
+    storage_classes: Vec<u8>,
+}
+
+/// Encodes sorted entries column by column: keys share prefixes with the previous
+/// key; hex ETags are stored as bytes.
 pub fn encode_entries(entries: &[InventoryEntry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(entries.len() * 48);
-    put_varint(&mut out, entries.len() as u64);
+    let mut c = Columns::default();
     let mut previous: &[u8] = &[];
     for e in entries {
         let key = e.key.as_bytes();
         let shared = key.iter().zip(previous).take_while(|(a, b)| a == b).count();
-        put_varint(&mut out, shared as u64);
-        put_bytes(&mut out, &key[shared..]);
+        put_varint(&mut c.key_lengths, shared as u64);
+        put_varint(&mut c.key_lengths, (key.len() - shared) as u64);
+        c.key_suffixes.extend_from_slice(&key[shared..]);
         previous = key;
-        match &e.version_id {
-            Some(v) => {
-                out.push(1);
-                put_bytes(&mut out, v.as_bytes());
-            }
-            None => out.push(0),
-        }
-        put_varint(&mut out, e.size);
+        put_optional(&mut c.version_ids, e.version_id.as_deref());
+        put_varint(&mut c.sizes, e.size);
         match hex_etag(&e.etag) {
             Some((digest, parts)) => {
-                out.push(if parts.is_some() { 2 } else { 1 });
-                out.extend_from_slice(&digest);
+                c.etags.push(if parts.is_some() { 2 } else { 1 });
+                c.etags.extend_from_slice(&digest);
                 if let Some(parts) = parts {
-                    put_varint(&mut out, parts);
+                    put_varint(&mut c.etags, parts);
                 }
             }
             None => {
-                out.push(0);
-                put_bytes(&mut out, e.etag.as_bytes());
+                c.etags.push(0);
+                put_bytes(&mut c.etags, e.etag.as_bytes());
             }
         }
-        put_varint(&mut out, zigzag(e.last_modified_ms));
-        match &e.storage_class {
-            Some(c) => {
-                out.push(1);
-                put_bytes(&mut out, c.as_bytes());
-            }
-            None => out.push(0),
-        }
+        put_varint(&mut c.modified, zigzag(e.last_modified_ms));
+        put_optional(&mut c.storage_classes, e.storage_class.as_deref());
+    }
+    let columns = [
+        &c.key_lengths,
+        &c.key_suffixes,
+        &c.version_ids,
+        &c.sizes,
+        &c.etags,
+        &c.modified,
+        &c.storage_classes,
+    ];
+    let mut out = Vec::with_capacity(16 + columns.iter().map(|c| c.len()).sum::<usize>());
+    put_varint(&mut out, entries.len() as u64);
+    for column in columns {
+        put_bytes(&mut out, column);
     }
     out
 }
 
 pub fn decode_entries(mut data: &[u8]) -> Result<Vec<InventoryEntry>, String> {
     let count = get_varint(&mut data)? as usize;
+    let mut key_lengths = get_bytes(&mut data)?;
+    let mut key_suffixes = get_bytes(&mut data)?;
+    let mut version_ids = get_bytes(&mut data)?;
+    let mut sizes = get_bytes(&mut data)?;
+    let mut etags = get_bytes(&mut data)?;
+    let mut modified = get_bytes(&mut data)?;
+    let mut storage_classes = get_bytes(&mut data)?;
     let mut entries = Vec::with_capacity(count.min(1 << 20));
     let mut previous = Vec::new();
     for _ in 0..count {
-        let shared = get_varint(&mut data)? as usize;
-        let suffix = get_bytes(&mut data)?;
+        let shared = get_varint(&mut key_lengths)? as usize;
+        let suffix = take(&mut key_suffixes, get_varint(&mut key_lengths)? as usize)?;
         if shared > previous.len() {
             return Err("shared prefix longer than the previous key".into());
         }
         previous.truncate(shared);
         previous.extend_from_slice(suffix);
-        let key = String::from_utf8(previous.clone()).map_err(|_| "key is not UTF-8")?;
-        let version_id = match get_u8(&mut data)? {
-            0 => None,
-            _ => Some(get_string(&mut data)?),
-        };
-        let size = get_varint(&mut data)?;
-        let etag = match get_u8(&mut data)? {
-            0 => get_string(&mut data)?,
+        let key = std::str::from_utf8(&previous)
+            .map_err(|_| "key is not UTF-8")?
+            .to_string();
+        let version_id = get_optional(&mut version_ids)?;
+        let size = get_varint(&mut sizes)?;
+        let etag = match get_u8(&mut etags)? {
+            0 => get_string(&mut etags)?,
             tag => {
-                let digest = take(&mut data, 16)?;
+                let digest = take(&mut etags, 16)?;
                 let mut etag = hex::encode(digest);
                 if tag == 2 {
-                    etag.push_str(&format!("-{}", get_varint(&mut data)?));
+                    etag.push('-');
+                    etag.push_str(&get_varint(&mut etags)?.to_string());
                 }
                 etag
             }
         };
-        let last_modified_ms = unzigzag(get_varint(&mut data)?);
-        let storage_class = match get_u8(&mut data)? {
-            0 => None,
-            _ => Some(get_string(&mut data)?),
-        };
+        let last_modified_ms = unzigzag(get_varint(&mut modified)?);
+        let storage_class = get_optional(&mut storage_classes)?;
         entries.push(InventoryEntry {
             key,
             version_id,
@@ -124,6 +145,23 @@ pub fn decode_entries(mut data: &[u8]) -> Result<Vec<InventoryEntry>, String> {
         });
     }
     Ok(entries)
+}
+
+fn put_optional(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        Some(v) => {
+            out.push(1);
+            put_bytes(out, v.as_bytes());
+        }
+        None => out.push(0),
+    }
+}
+
+fn get_optional(data: &mut &[u8]) -> Result<Option<String>, String> {
+    match get_u8(data)? {
+        0 => Ok(None),
+        _ => get_string(data).map(Some),
+    }
 }
 
 /// `0123…ef` (32 lowercase hex digits), optionally followed by `-<parts>`.
