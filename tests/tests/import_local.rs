@@ -166,3 +166,84 @@ async fn notifications_drive_an_import_into_main() {
     let main = ok_json(cli().args(["ls", "photos", "main", "--recursive", "--json"]));
     assert_eq!(main["entries"].as_array().unwrap().len(), 3000);
 }
+
+#[tokio::test]
+async fn each_function_can_run_in_a_process_of_its_own() {
+    let stack = LocalStack::start().await;
+    stack.create_bucket("inventory-dest").await;
+    stack.create_bucket("catalog-storage").await;
+    let cli = || stack.cli();
+    ok_json(cli().args([
+        "dev",
+        "init",
+        "--inventory-bucket",
+        "inventory-dest",
+        "--json",
+    ]));
+    ok_json(cli().args([
+        "repo",
+        "create",
+        "photos",
+        "s3://catalog-storage/photos",
+        "--json",
+    ]));
+    ok_json(cli().args([
+        "source",
+        "add",
+        "photos",
+        "--inventory",
+        "s3://inventory-dest/inv/photos-source/daily/",
+        "--json",
+    ]));
+    ok_json(cli().args([
+        "dev",
+        "generate-inventory",
+        "--destination",
+        "s3://inventory-dest/inv",
+        "--source-bucket",
+        "photos-source",
+        "--objects",
+        "500",
+        "--files",
+        "2",
+        "--created-at",
+        "2026-11-25T01:00:00Z",
+        "--json",
+    ]));
+
+    // The trigger alone starts the job and leaves its shard tasks queued. Its
+    // notifications: S3's test event, manifest.json and manifest.checksum.
+    let trigger = ok_json(cli().args(["local", "--function", "trigger", "--until-idle", "--json"]));
+    assert_eq!(
+        (
+            trigger["notifications"].as_u64(),
+            trigger["shard_tasks"].as_u64()
+        ),
+        (Some(3), Some(0))
+    );
+    let jobs = ok_json(cli().args(["jobs", "photos", "--json"]));
+    assert_eq!(jobs[0]["state"], "staging");
+    assert_eq!(jobs[0]["shards_done"], 0);
+
+    // Workers and committer, in another process, finish it.
+    let rest = ok_json(cli().args([
+        "local",
+        "--function",
+        "worker",
+        "--function",
+        "committer",
+        "--until-idle",
+        "--json",
+    ]));
+    assert_eq!(
+        (
+            rest["notifications"].as_u64(),
+            rest["commit_tasks"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+    assert_eq!(rest["shard_tasks"], jobs[0]["shards_total"]);
+    let jobs = ok_json(cli().args(["jobs", "photos", "--json"]));
+    assert_eq!(jobs[0]["state"], "committed");
+    assert_eq!(jobs[0]["summary"]["added"], 500);
+}

@@ -3,17 +3,37 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use indicatif::{HumanCount, ProgressBar, ProgressStyle};
 use inventory_core::S3Url;
 use inventory_core::catalog::ImportSource;
-use inventory_core::handlers::{DirectInvocation, Handlers};
+use inventory_core::handlers::{DirectInvocation, Function, Handlers};
 use inventory_core::jobs::{Job, JobState};
 use inventory_core::local::LocalRunner;
 use inventory_core::pipeline::Started;
 use serde_json::json;
 
 use crate::catalog::print_json;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LocalFunction {
+    /// Manifest events: validates deliveries and starts jobs
+    Trigger,
+    /// Shard tasks: stages shards
+    Worker,
+    /// Commit tasks: commits jobs
+    Committer,
+}
+
+impl From<LocalFunction> for Function {
+    fn from(function: LocalFunction) -> Self {
+        match function {
+            LocalFunction::Trigger => Function::Trigger,
+            LocalFunction::Worker => Function::Worker,
+            LocalFunction::Committer => Function::Committer,
+        }
+    }
+}
 
 #[derive(Subcommand, Debug)]
 pub enum SourceCommand {
@@ -72,6 +92,10 @@ pub enum ImportCommand {
         /// Exit when the queues are empty and no message is in flight
         #[arg(long)]
         until_idle: bool,
+        /// Run only these functions (repeat for several; default all three), e.g. to
+        /// run more workers in other processes or to measure one function alone
+        #[arg(long = "function", value_enum, value_name = "FUNCTION")]
+        functions: Vec<LocalFunction>,
     },
 }
 
@@ -177,10 +201,22 @@ pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
             print_job(&job);
             Ok(())
         }
-        ImportCommand::Local { until_idle } => {
-            let runner = LocalRunner::new(handlers).await?;
+        ImportCommand::Local {
+            until_idle,
+            functions,
+        } => {
+            let mut runner = LocalRunner::new(handlers).await?;
+            if !functions.is_empty() {
+                runner.functions = functions.into_iter().map(Function::from).collect();
+            }
+            let names: Vec<String> = runner
+                .functions
+                .iter()
+                .map(|f| format!("{f:?}").to_lowercase())
+                .collect();
             eprintln!(
-                "Running trigger, worker and committer on the local queues{}",
+                "Running {} on the local queues{}",
+                names.join(", "),
                 if until_idle {
                     " until idle"
                 } else {

@@ -41,6 +41,9 @@ pub struct LocalRunner {
     pub visibility_timeout: Duration,
     /// How long a failed message waits before it is received again (whole seconds).
     pub retry_delay: Duration,
+    /// The functions this runner plays; the others' queues are left to other
+    /// processes (so that each can be measured, or scaled, on its own).
+    pub functions: Vec<Function>,
 }
 
 impl LocalRunner {
@@ -51,6 +54,7 @@ impl LocalRunner {
             manifest_queue_url,
             visibility_timeout: Duration::from_secs(300),
             retry_delay: Duration::from_secs(1),
+            functions: vec![Function::Trigger, Function::Worker, Function::Committer],
         })
     }
 
@@ -58,12 +62,15 @@ impl LocalRunner {
         &self.handlers
     }
 
-    fn queues(&self) -> [(Function, String); 3] {
+    fn queues(&self) -> Vec<(Function, String)> {
         [
             (Function::Trigger, self.manifest_queue_url.clone()),
             (Function::Worker, self.handlers.shard_queue_url.clone()),
             (Function::Committer, self.handlers.commit_queue_url.clone()),
         ]
+        .into_iter()
+        .filter(|(function, _)| self.functions.contains(function))
+        .collect()
     }
 
     /// Polls the queues; with `until_idle`, returns once every queue is empty and
