@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""`make bench`: the import's stages, each beside a reference measured in the same run.
+
+1. Inventory decode: rows/s of the core reader, beside pyarrow reading the same
+   columns of the same files single-threaded.
+2. Staging: bytes per staged entry and DynamoDB write units, beside one item per object.
+3. Committer: merge + diff + tree write of the next inventory's staged entries against
+   the previous import's tree, storage on local disk.
+4. Dry-run diff through the core library, beside DuckDB's full outer join of the two
+   inventories' Parquet files; the counts must agree.
+5. End to end on the local stack (moto): wall time from the delivery's notification to
+   the commit, and the peak RSS of the trigger, worker and committer processes.
+6. The same end-to-end figure at several sizes.
+
+Benchmarks never fail on time; they fail when a result is wrong. Prints a table and
+writes bench/results.json. BENCH_OBJECTS sets the size of steps 1-4 (default
+1,000,000); BENCH_SCALE the sizes of step 6 (default "100000 1000000").
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = ROOT / "target" / "release" / "inventory-import"
+VENV_BIN = ROOT / ".venv" / "bin"
+RESULTS = ROOT / "bench" / "results.json"
+
+
+def cli(*args, env=None):
+    out = subprocess.run([str(CLI), *args, "--json"], env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def stages(objects):
+    return cli("dev", "bench", "--objects", str(objects), "--dir", str(ROOT / "bench" / "data" / "stages"))
+
+
+def pyarrow_decode(files):
+    """pyarrow reads the columns the importer reads, single-threaded."""
+    import pyarrow.parquet as pq
+
+    wanted = ["bucket", "key", "version_id", "is_latest", "is_delete_marker", "size",
+              "last_modified_date", "e_tag", "storage_class"]
+    rows = 0
+    started = time.perf_counter()
+    for path in files:
+        present = set(pq.read_schema(path).names)
+        table = pq.read_table(path, columns=[c for c in wanted if c in present], use_threads=False)
+        rows += table.num_rows
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds}
+
+
+def duckdb_diff(previous, following):
+    """DuckDB's full outer join of the two inventories on the key (all cores)."""
+    import duckdb
+
+    con = duckdb.connect()
+    query = """
+        SELECT count(*) FILTER (WHERE a.key IS NULL) AS added,
+               count(*) FILTER (WHERE a.key IS NOT NULL AND b.key IS NOT NULL
+                                  AND (a.e_tag <> b.e_tag OR a.size <> b.size)) AS changed,
+               count(*) FILTER (WHERE b.key IS NULL) AS deleted,
+               count(*) FILTER (WHERE a.e_tag = b.e_tag AND a.size = b.size) AS unchanged
+        FROM read_parquet(?) a FULL OUTER JOIN read_parquet(?) b ON a.key = b.key
+    """
+    started = time.perf_counter()
+    added, changed, deleted, unchanged = con.execute(query, [previous, following]).fetchone()
+    seconds = time.perf_counter() - started
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    return {"seconds": seconds, "threads": threads,
+            "counts": {"added": added, "changed": changed, "deleted": deleted, "unchanged": unchanged}}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def end_to_end(objects, files):
+    """A delivery lands on moto; trigger, worker and committer run as separate
+    `inventory-import local --function …` processes; the clock runs from the moment
+    manifest.checksum is written until the job is committed."""
+    port = free_port()
+    logs = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    moto = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=open(logs / "moto.log", "w"), stderr=subprocess.STDOUT)
+    env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
+    env.pop("AWS_PROFILE", None)
+    functions = []
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        for bucket in ("bench-inventory", "bench-catalog"):
+            s3.create_bucket(Bucket=bucket)
+        cli("dev", "init", "--inventory-bucket", "bench-inventory", env=env)
+        cli("repo", "create", "bench", "s3://bench-catalog/bench", env=env)
+        cli("source", "add", "bench", "--inventory", "s3://bench-inventory/inv/bench-source/daily/", env=env)
+        for function in ("trigger", "worker", "committer"):
+            functions.append((function, subprocess.Popen(
+                [str(CLI), "local", "--function", function], env=env,
+                stdout=subprocess.DEVNULL, stderr=open(logs / f"{function}.log", "w"))))
+        generated = cli("dev", "generate-inventory", "--destination", "s3://bench-inventory/inv",
+                        "--source-bucket", "bench-source", "--objects", str(objects), "--files", str(files),
+                        "--shuffle", "--created-at", "2026-11-25T01:00:00Z", env=env)
+        landed = time.perf_counter()
+        while True:
+            jobs = cli("jobs", "bench", env=env)
+            if jobs and jobs[0]["state"] in ("committed", "failed"):
+                break
+            if time.perf_counter() - landed > 1800:
+                raise RuntimeError(f"the import of {objects} objects did not finish in 30 minutes")
+            time.sleep(0.2)
+        wall = time.perf_counter() - landed
+        job = jobs[0]
+        if job["state"] != "committed" or job["summary"]["added"] != objects:
+            raise RuntimeError(f"the import of {objects} objects ended as {json.dumps(job)}")
+        rss = {function: peak_rss(process.pid) for function, process in functions}
+        return {"objects": objects, "files": files, "inventory_bytes": generated["bytes"],
+                "shards": job["shards_total"], "wall_seconds": wall, "times": job["times"],
+                "peak_rss_bytes": rss}
+    finally:
+        for _, process in functions:
+            process.send_signal(signal.SIGTERM)
+        for _, process in functions:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        moto.terminate()
+        moto.wait()
+
+
+def mib(n):
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def main():
+    objects = int(os.environ.get("BENCH_OBJECTS", "1000000"))
+    scale = [int(n) for n in os.environ.get("BENCH_SCALE", "100000 1000000").split()]
+    results = {"objects": objects}
+
+    print(f"Stages on local disk, {objects:,} objects ...", flush=True)
+    report = stages(objects)
+    results["stages"] = report
+    previous = [str(p) for p in report["previous"]["data_files"]]
+    following = [str(p) for p in report["next"]["data_files"]]
+    results["pyarrow"] = pyarrow_decode(previous)
+    results["duckdb"] = duckdb_diff(previous, following)
+    if results["duckdb"]["counts"] != report["dry_run"]["counts"]:
+        sys.exit(f"DuckDB counts {results['duckdb']['counts']} differ from the dry run's {report['dry_run']['counts']}")
+
+    results["end_to_end"] = []
+    for n in scale:
+        print(f"End to end on the local stack, {n:,} objects ...", flush=True)
+        results["end_to_end"].append(end_to_end(n, max(1, n // 250_000)))
+
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+    decode, arrow = report["decode"], results["pyarrow"]
+    staging, commit, dry, duck = report["staging"], report["committer"], report["dry_run"], results["duckdb"]
+    rows = [
+        ("1 decode", f"{decode['rows_per_second']:,.0f} rows/s",
+         f"pyarrow {arrow['rows_per_second']:,.0f} rows/s", f"ratio {decode['rows_per_second'] / arrow['rows_per_second']:.2f}", ">= 1.0"),
+        ("2 staging", f"{staging['bytes_per_entry']:.1f} B/entry, {staging['write_units_per_million']:,.0f} WCU/M",
+         f"one item/object {staging['naive_write_units_per_million']:,.0f} WCU/M", f"{staging['naive_over_batched']:.0f}x fewer", "<= 24 B, >= 40x"),
+        ("3 committer", f"{commit['entries_per_second']:,.0f} entries/s", f"{commit['seconds']:.2f} s for {commit['entries']:,}", "", ">= 1,000,000/s"),
+        ("4 dry-run diff", f"{dry['seconds']:.2f} s", f"DuckDB {duck['seconds']:.2f} s ({duck['threads']} threads)",
+         f"{duck['seconds'] / dry['seconds']:.2f}x", "faster than DuckDB"),
+    ]
+    for e in results["end_to_end"]:
+        rss = e["peak_rss_bytes"]
+        rows.append((f"5 end to end", f"{e['objects']:,} objects: {e['wall_seconds']:.1f} s",
+                     f"trigger {mib(rss['trigger'])}, worker {mib(rss['worker'])}, committer {mib(rss['committer'])}",
+                     f"{e['shards']} shard(s)", "< 60 s; 256/512 MiB"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    print()
+    for r in [("step", "measured", "reference", "", "target"), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
+    print(f"\nWritten to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
