@@ -497,16 +497,44 @@ struct RunStream<'a> {
     buffered: VecDeque<InventoryEntry>,
 }
 
+/// The next entry of one run, ordered by key (then run) in the merge's heap.
+struct Head {
+    entry: InventoryEntry,
+    run: usize,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Head {}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.entry.key, self.run).cmp(&(&other.entry.key, other.run))
+    }
+}
+
 /// K-way merge of staged runs.
 pub struct MergedEntries<'a, S> {
     source: &'a S,
     job: &'a str,
     runs: Vec<RunStream<'a>>,
-    heap: BinaryHeap<std::cmp::Reverse<(String, usize)>>,
+    heap: BinaryHeap<std::cmp::Reverse<Head>>,
     started: bool,
 }
 
 impl<S: BatchSource> MergedEntries<'_, S> {
+    /// Moves the next entry of run `index` (loading its next batch when needed) into
+    /// the heap.
     async fn refill(&mut self, index: usize) -> Result<(), StagingError> {
         let stream = &mut self.runs[index];
         while stream.buffered.is_empty() && stream.next_batch < stream.run.batches {
@@ -517,9 +545,9 @@ impl<S: BatchSource> MergedEntries<'_, S> {
             stream.next_batch += 1;
             stream.buffered = batch.into();
         }
-        if let Some(front) = stream.buffered.front() {
+        if let Some(entry) = stream.buffered.pop_front() {
             self.heap
-                .push(std::cmp::Reverse((front.key.clone(), index)));
+                .push(std::cmp::Reverse(Head { entry, run: index }));
         }
         Ok(())
     }
@@ -532,12 +560,11 @@ impl<S: BatchSource> MergedEntries<'_, S> {
                 self.refill(index).await?;
             }
         }
-        let Some(std::cmp::Reverse((_, index))) = self.heap.pop() else {
+        let Some(std::cmp::Reverse(head)) = self.heap.pop() else {
             return Ok(None);
         };
-        let entry = self.runs[index].buffered.pop_front();
-        self.refill(index).await?;
-        Ok(entry)
+        self.refill(head.run).await?;
+        Ok(Some(head.entry))
     }
 }
 

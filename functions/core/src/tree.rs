@@ -71,8 +71,13 @@ impl Entry {
 
     /// An entry for an object imported from `bucket`, at its own key.
     pub fn from_inventory(bucket: &str, entry: crate::inventory::InventoryEntry) -> Entry {
+        let mut address = String::with_capacity(6 + bucket.len() + entry.key.len());
+        address.push_str("s3://");
+        address.push_str(bucket);
+        address.push('/');
+        address.push_str(&entry.key);
         Entry {
-            address: format!("s3://{bucket}/{}", entry.key),
+            address,
             path: entry.key,
             version_id: entry.version_id,
             size: entry.size,
