@@ -619,7 +619,7 @@ impl StagedRuns {
 /// of the new tree to `writer` (none for a dry run). A key staged more than once keeps
 /// its newest row and is counted as a duplicate.
 pub async fn diff_staged<S: BatchSource>(
-    mut merged: MergedEntries<'_, S>,
+    mut merged: MergedEntries<S>,
     mut base: Cursor<'_>,
     mut writer: Option<&mut TreeWriter<'_>>,
     source_bucket: &str,

@@ -370,7 +370,7 @@ impl StagingTable {
 }
 
 /// Where the committer reads staged batches from.
-pub trait BatchSource {
+pub trait BatchSource: Clone + Send + Sync + 'static {
     /// The entries of one batch of a run.
     fn batch(
         &self,
@@ -413,9 +413,9 @@ impl BatchSource for StagingTable {
 
 /// Staged batches kept in memory, keyed like the staging table's items: the same
 /// packing without DynamoDB, for measuring the committer on its own.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct MemoryStaging {
-    batches: HashMap<String, Vec<u8>>,
+    batches: std::sync::Arc<HashMap<String, Vec<u8>>>,
 }
 
 impl MemoryStaging {
@@ -432,8 +432,9 @@ impl MemoryStaging {
             run,
             batches: batches.len(),
         };
+        let held = std::sync::Arc::make_mut(&mut self.batches);
         for (i, batch) in batches.into_iter().enumerate() {
-            self.batches.insert(batch_key(job, &staged, i), batch);
+            held.insert(batch_key(job, &staged, i), batch);
         }
         staged
     }
@@ -470,20 +471,17 @@ fn unpack_batch(key: &str, blob: &[u8]) -> Result<Vec<InventoryEntry>, StagingEr
 }
 
 /// Every staged entry of a job in key order, merging its runs' sorted batches.
-pub fn merge_staged<'a, S: BatchSource>(
-    source: &'a S,
-    job: &'a str,
-    runs: &'a [StagedRun],
-) -> MergedEntries<'a, S> {
+pub fn merge_staged<S: BatchSource>(source: &S, job: &str, runs: &[StagedRun]) -> MergedEntries<S> {
     MergedEntries {
-        source,
-        job,
+        source: source.clone(),
+        job: job.to_string(),
         runs: runs
             .iter()
-            .map(|run| RunStream {
+            .map(|&run| RunStream {
                 run,
                 next_batch: 0,
                 buffered: VecDeque::new(),
+                loading: None,
             })
             .collect(),
         heap: BinaryHeap::new(),
@@ -491,10 +489,38 @@ pub fn merge_staged<'a, S: BatchSource>(
     }
 }
 
-struct RunStream<'a> {
-    run: &'a StagedRun,
+/// A batch being read and decoded on another thread.
+type BatchLoad = tokio::task::JoinHandle<Result<Vec<InventoryEntry>, StagingError>>;
+
+struct RunStream {
+    run: StagedRun,
     next_batch: usize,
     buffered: VecDeque<InventoryEntry>,
+    /// The run's next batch, loading while `buffered` is consumed.
+    loading: Option<BatchLoad>,
+}
+
+impl RunStream {
+    /// Starts loading the run's next batch, if it has one.
+    fn load_next<S: BatchSource>(&mut self, source: &S, job: &str) {
+        if self.next_batch >= self.run.batches {
+            return;
+        }
+        let (source, job, run, batch) =
+            (source.clone(), job.to_string(), self.run, self.next_batch);
+        self.next_batch += 1;
+        self.loading = Some(tokio::spawn(async move {
+            source.batch(&job, &run, batch).await
+        }));
+    }
+}
+
+impl Drop for RunStream {
+    fn drop(&mut self) {
+        if let Some(loading) = self.loading.take() {
+            loading.abort();
+        }
+    }
 }
 
 /// The next entry of one run, ordered by key (then run) in the merge's heap.
@@ -523,27 +549,34 @@ impl Ord for Head {
     }
 }
 
-/// K-way merge of staged runs.
-pub struct MergedEntries<'a, S> {
-    source: &'a S,
-    job: &'a str,
-    runs: Vec<RunStream<'a>>,
+/// K-way merge of staged runs. Each run's next batch is read and decoded on another
+/// thread while the current one is merged.
+pub struct MergedEntries<S> {
+    source: S,
+    job: String,
+    runs: Vec<RunStream>,
     heap: BinaryHeap<std::cmp::Reverse<Head>>,
     started: bool,
 }
 
-impl<S: BatchSource> MergedEntries<'_, S> {
-    /// Moves the next entry of run `index` (loading its next batch when needed) into
-    /// the heap.
+impl<S: BatchSource> MergedEntries<S> {
+    /// Moves the next entry of run `index` (waiting for its next batch when needed)
+    /// into the heap.
     async fn refill(&mut self, index: usize) -> Result<(), StagingError> {
         let stream = &mut self.runs[index];
-        while stream.buffered.is_empty() && stream.next_batch < stream.run.batches {
-            let batch = self
-                .source
-                .batch(self.job, stream.run, stream.next_batch)
-                .await?;
-            stream.next_batch += 1;
+        while stream.buffered.is_empty() {
+            if stream.loading.is_none() {
+                stream.load_next(&self.source, &self.job);
+            }
+            let Some(loading) = stream.loading.take() else {
+                break;
+            };
+            let batch = loading.await.map_err(|err| StagingError::Damaged {
+                key: format!("{}#{:05}#{:05}", self.job, stream.run.shard, stream.run.run),
+                reason: format!("reading was interrupted: {err}"),
+            })??;
             stream.buffered = batch.into();
+            stream.load_next(&self.source, &self.job);
         }
         if let Some(entry) = stream.buffered.pop_front() {
             self.heap
@@ -556,6 +589,10 @@ impl<S: BatchSource> MergedEntries<'_, S> {
     pub async fn next_entry(&mut self) -> Result<Option<InventoryEntry>, StagingError> {
         if !self.started {
             self.started = true;
+            // Every run's first batch loads at once.
+            for stream in &mut self.runs {
+                stream.load_next(&self.source, &self.job);
+            }
             for index in 0..self.runs.len() {
                 self.refill(index).await?;
             }
