@@ -4,10 +4,16 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PY_TOOLS := moto[server]==5.2.* cfn-lint cargo-lambda==1.9.* ziglang duckdb
+# The AWS SAM CLI pins its own boto3, click and pydantic: it gets a virtual environment of
+# its own inside .venv (linked as .venv/bin/sam), installed by `make build` only.
+SAM_VENV  := $(VENV)/sam
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM_CLI   := aws-sam-cli==1.170.*
+LAMBDA_FUNCTIONS := trigger worker committer
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup test lint fmt build demo bench clean
+.PHONY: setup test lint fmt build lambda sam-build demo bench clean
 
 ## setup: create .venv with the local AWS stack (moto) and the build/lint tools
 setup: $(STAMP)
@@ -33,9 +39,26 @@ lint: setup
 fmt:
 	cargo fmt --all
 
-## build: release Lambda bootstrap binaries for x86_64 (target/lambda/<function>/bootstrap)
-build: setup
-	cargo lambda build --release --x86-64 --bin trigger --bin worker --bin committer
+## build: release Lambda bootstrap binaries for x86_64 (target/lambda/<function>/bootstrap),
+## then `sam build` of infra/template.yaml from them (infra/.aws-sam/build)
+build: lambda sam-build
+
+lambda: setup
+	cargo lambda build --release --x86-64 --locked $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
+	@for f in $(LAMBDA_FUNCTIONS); do ls -l target/lambda/$$f/bootstrap; done
+
+# SAM's rust-cargolambda build method runs `cargo lambda build --release --bin <function>`
+# in the workspace for each function: after `lambda` it finds everything built. Offline:
+# no telemetry, and the template's Architecture parameter set to what was built.
+sam-build: lambda $(SAM_STAMP)
+	cd infra && SAM_CLI_TELEMETRY=0 sam build --beta-features --parameter-overrides Architecture=x86_64
+
+$(SAM_STAMP): Makefile | $(STAMP)
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check '$(SAM_CLI)'
+	ln -sf ../sam/bin/sam $(VENV)/bin/sam
+	touch $@
 
 ## demo: generate a source bucket and its inventory on a local moto server and inspect it
 demo: setup

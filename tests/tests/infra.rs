@@ -21,8 +21,6 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// The template as JSON, its short-form tags (`!Ref X`, `!GetAtt X.Arn`, `!Sub …`)
-/// turned into the long forms (`{"Ref": "X"}`, `{"Fn::GetAtt": ["X", "Arn"]}`, …).
 /// The name the local stack gives a resource, less the `inventory-import-` prefix: a
 /// stack named `inventory-import` (samconfig.toml's default) has the same names.
 fn default_name(logical_id: &str) -> String {
@@ -41,6 +39,8 @@ fn default_name(logical_id: &str) -> String {
         .to_string()
 }
 
+/// The template as JSON, its short-form tags (`!Ref X`, `!GetAtt X.Arn`, `!Sub …`)
+/// turned into the long forms (`{"Ref": "X"}`, `{"Fn::GetAtt": ["X", "Arn"]}`, …).
 fn template() -> Value {
     let path = workspace().join("infra/template.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -949,7 +949,7 @@ fn tables_keep_what_they_must() {
         );
         assert_eq!(
             properties["TableName"],
-            json!({ "Fn::Sub": format!("${{AWS::StackName}}-{}", default_name(&id)) }),
+            json!({ "Fn::Sub": format!("${{AWS::StackName}}-{}", default_name(id)) }),
             "{id}: named like the local stack's table"
         );
     }
