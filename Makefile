@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PY_TOOLS := moto[server]==5.2.* cfn-lint cargo-lambda==1.9.* ziglang duckdb
+PY_TOOLS := moto[server]==5.2.* cfn-lint cargo-lambda==1.9.* ziglang duckdb pyarrow
 # The AWS SAM CLI pins its own boto3, click and pydantic: it gets a virtual environment of
 # its own inside .venv (linked as .venv/bin/sam), installed by `make build` only.
 SAM_VENV  := $(VENV)/sam
@@ -65,8 +65,11 @@ demo: setup
 	cargo build --locked -p inventory-import
 	scripts/demo.sh
 
-## bench: reader on a 1 GiB single-row-group data file; trees of 1,000,000 entries
+## bench: the import's stages beside pyarrow and DuckDB, end to end on moto at several sizes
+## (bench/results.json); the reader on a 1 GiB single-row-group data file; trees of 1,000,000 entries
 bench: setup
+	cargo build --release --locked -p inventory-import
+	$(PY) scripts/bench.py
 	scripts/bench-reader.sh
 	scripts/bench-tree.sh
 
