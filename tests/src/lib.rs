@@ -267,3 +267,16 @@ fn kill_with_parent(command: &mut Command) {
         });
     }
 }
+
+/// Runs a CLI command that must succeed and print JSON; its stderr is the failure
+/// message otherwise.
+pub fn ok_json(command: &mut Command) -> serde_json::Value {
+    let output = command.output().expect("the CLI runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
+}

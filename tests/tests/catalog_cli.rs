@@ -3,10 +3,9 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use integration_tests::{LocalStack, workspace_root};
+use integration_tests::{LocalStack, ok_json, workspace_root};
 use inventory_core::catalog::CommitInfo;
 use inventory_core::tree::{Entry, RangeParams};
-use serde_json::Value;
 
 fn run(command: &mut Command) -> (bool, String, String) {
     let output = command.output().expect("the command runs");
@@ -15,12 +14,6 @@ fn run(command: &mut Command) -> (bool, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
-}
-
-fn ok_json(command: &mut Command) -> Value {
-    let (ok, stdout, stderr) = run(command);
-    assert!(ok, "{stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
 }
 
 fn entry(path: &str, etag: &str, version: Option<&str>) -> Entry {

@@ -1,21 +1,9 @@
 //! The whole product on the local stack, as a user drives it: S3 notifications to
 //! SQS, the three functions run by `inventory-import local`, the CLI.
 
-use std::process::Command;
-
-use integration_tests::LocalStack;
-use serde_json::Value;
-
-fn ok_json(command: &mut Command) -> Value {
-    let output = command.output().expect("the CLI runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
-}
+use integration_tests::{LocalStack, ok_json};
+use inventory_core::pipeline::{ImportRequest, Started};
+use inventory_core::tree::RangeParams;
 
 #[tokio::test]
 async fn notifications_drive_an_import_into_main() {
@@ -246,4 +234,72 @@ async fn each_function_can_run_in_a_process_of_its_own() {
     let jobs = ok_json(cli().args(["jobs", "photos", "--json"]));
     assert_eq!(jobs[0]["state"], "committed");
     assert_eq!(jobs[0]["summary"]["added"], 500);
+}
+
+#[tokio::test]
+async fn a_job_whose_tasks_were_never_sent_is_finished_by_a_later_notification() {
+    let stack = LocalStack::start().await;
+    stack.create_bucket("inventory-dest").await;
+    stack.create_bucket("catalog-storage").await;
+    let cli = || stack.cli();
+    ok_json(cli().args([
+        "dev",
+        "init",
+        "--inventory-bucket",
+        "inventory-dest",
+        "--json",
+    ]));
+    ok_json(cli().args([
+        "repo",
+        "create",
+        "photos",
+        "s3://catalog-storage/photos",
+        "--json",
+    ]));
+    ok_json(cli().args([
+        "source",
+        "add",
+        "photos",
+        "--inventory",
+        "s3://inventory-dest/inv/photos-source/daily/",
+        "--json",
+    ]));
+    let generated = ok_json(cli().args([
+        "dev",
+        "generate-inventory",
+        "--destination",
+        "s3://inventory-dest/inv",
+        "--source-bucket",
+        "photos-source",
+        "--objects",
+        "300",
+        "--files",
+        "3",
+        "--created-at",
+        "2026-11-25T01:00:00Z",
+        "--json",
+    ]));
+    // A trigger recorded the job, then failed before sending its shard tasks.
+    let pipeline = stack.pipeline(RangeParams::default()).await;
+    let request = ImportRequest {
+        repository: "photos".into(),
+        manifest: generated["manifest"].as_str().unwrap().parse().unwrap(),
+        dry_run: false,
+        force: false,
+    };
+    let Started::Started { job, tasks } = pipeline.start(&request).await.unwrap() else {
+        panic!("expected a new job")
+    };
+    assert!(!job.tasks_sent);
+
+    // The delivery's notifications find the job and send its tasks once.
+    let stats = ok_json(cli().args(["local", "--until-idle", "--json"]));
+    assert_eq!(stats["shard_tasks"], tasks.len());
+    assert_eq!(stats["commit_tasks"], 1);
+    let jobs = ok_json(cli().args(["jobs", "photos", "--json"]));
+    assert_eq!(jobs.as_array().unwrap().len(), 1);
+    assert_eq!(jobs[0]["id"], job.id);
+    assert_eq!(jobs[0]["state"], "committed");
+    assert_eq!(jobs[0]["tasks_sent"], true);
+    assert_eq!(jobs[0]["summary"]["added"], 300);
 }

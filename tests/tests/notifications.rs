@@ -3,11 +3,10 @@
 //! from their queues (the core's local runner, or `inventory-import local`).
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use integration_tests::{LocalStack, aws_fixture};
+use integration_tests::{LocalStack, aws_fixture, ok_json};
 use inventory_core::diff::ChangeKind;
 use inventory_core::generator::{
     GeneratedInventory, GeneratorOptions, generate_inventory, write_inventory,
@@ -181,17 +180,6 @@ impl Env {
             .await
             .unwrap();
     }
-}
-
-fn ok_json(command: &mut Command) -> Value {
-    let output = command.output().expect("the CLI runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
 }
 
 /// A delivery of `photos-source`'s configuration `daily` into the notified bucket.

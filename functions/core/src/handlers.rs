@@ -152,12 +152,43 @@ impl Handlers {
         })
     }
 
-    /// Starts an import and sends its shard tasks to the workers.
+    /// Starts an import and sends its shard tasks to the workers. A delivery whose
+    /// job exists but whose tasks were never sent (the trigger failed in between) has
+    /// the tasks of its unfinished shards sent now.
     pub async fn start(&self, request: &ImportRequest) -> Result<Started, HandlerError> {
         let started = self.pipeline.start(request).await?;
-        if let Started::Started { tasks, .. } = &started {
-            self.queues.send_all(&self.shard_queue_url, tasks).await?;
-        }
+        let (job, tasks) = match &started {
+            Started::Started { job, tasks } => (job, tasks.clone()),
+            Started::Existing { job } if job.state == JobState::Staging && !job.tasks_sent => {
+                let shards = self
+                    .pipeline
+                    .jobs
+                    .shards(&job.id)
+                    .await
+                    .map_err(PipelineError::from)?;
+                let tasks: Vec<ShardTask> = shards
+                    .iter()
+                    .filter(|s| !s.done)
+                    .map(|s| ShardTask {
+                        repository: job.repository.clone(),
+                        job: job.id.clone(),
+                        shard: s.index,
+                    })
+                    .collect();
+                tracing::warn!(
+                    shards = tasks.len(),
+                    "the job's shard tasks were never sent; sending them"
+                );
+                (job, tasks)
+            }
+            _ => return Ok(started),
+        };
+        self.queues.send_all(&self.shard_queue_url, &tasks).await?;
+        self.pipeline
+            .jobs
+            .update(&job.repository, &job.id, |j| j.tasks_sent = true)
+            .await
+            .map_err(PipelineError::from)?;
         Ok(started)
     }
 

@@ -97,6 +97,10 @@ pub struct Job {
     pub files_total: usize,
     pub bytes_total: u64,
     pub shards_total: usize,
+    /// The shard tasks were sent to the workers (a trigger that failed before that
+    /// leaves it false, and the delivery's next notification sends them).
+    #[serde(default)]
+    pub tasks_sent: bool,
     #[serde(default)]
     pub shards_done: usize,
     #[serde(default)]

@@ -175,6 +175,7 @@ impl Pipeline {
             bytes_total: 0,
             shards_total: 0,
             shards_done: 0,
+            tasks_sent: false,
             files_done: 0,
             rows: 0,
             entries_staged: 0,
