@@ -23,7 +23,7 @@ use crate::jobs::ImportSummary;
 use crate::manifest::Manifest;
 use crate::pipeline::{PipelineError, diff_staged, sort_and_dedup};
 use crate::staging::{MemoryStaging, RUN_ENTRIES, StagedRun, merge_staged, pack_batches};
-use crate::storage::ObjectStore;
+use crate::storage::{ObjectStore, StorageError};
 use crate::tree::{Entry, RangeParams, TreeError, TreeStore};
 
 const SOURCE_BUCKET: &str = "bench-source";
@@ -163,8 +163,18 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
     let staging = staging_figures(&staged, &shards, pack_seconds);
     drop(shards);
 
-    // The previous import's tree, as the committer finds it.
+    // The previous import's tree, as the committer finds it; trees of an earlier run
+    // are removed first, or the committer would find its ranges written already.
     let namespace = S3Url::new("bench-catalog", "repo");
+    let catalog_dir = options.root.join(&namespace.bucket);
+    if catalog_dir.exists() {
+        std::fs::remove_dir_all(&catalog_dir).map_err(|source| {
+            TreeError::Storage(StorageError::Io {
+                url: namespace.clone(),
+                source,
+            })
+        })?;
+    }
     store
         .ensure_bucket(&namespace.bucket)
         .await
