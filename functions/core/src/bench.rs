@@ -151,12 +151,13 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
     let store = ObjectStore::Local(options.root.clone());
     let (previous, next, expected) = inventories(&store, options).await?;
 
-    // Decode: the previous inventory's data files, bytes already local.
-    let (decoded, decode) = decode_inventory(&store, &previous.manifest).await?;
+    // Decode: the previous inventory's data files one after the other, bytes already
+    // local.
+    let (decoded, decode) = decode_inventory(&store, &previous.manifest, true).await?;
 
     // Staging: what the workers would write for the next inventory.
     let started = Instant::now();
-    let shards = decode_inventory(&store, &next.manifest).await?.0;
+    let shards = decode_inventory(&store, &next.manifest, false).await?.0;
     let mut staged = MemoryStaging::default();
     let runs = stage_runs(&mut staged, &shards);
     let pack_seconds = started.elapsed().as_secs_f64();
@@ -216,7 +217,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
 
     // Dry run: decode the next inventory, sort, stage and diff against the base tree.
     let started = Instant::now();
-    let shards = decode_inventory(&store, &next.manifest).await?.0;
+    let shards = decode_inventory(&store, &next.manifest, false).await?.0;
     let mut staged = MemoryStaging::default();
     let runs = stage_runs(&mut staged, &shards);
     let mut summary = ImportSummary::default();
@@ -374,33 +375,47 @@ fn next_entries(previous: &[InventoryEntry]) -> (Vec<InventoryEntry>, Counts) {
     (next, counts)
 }
 
-/// Decodes every data file of a delivery at once, as workers do in parallel; returns
-/// the entries of each file, and the decode figures with the time spent decoding
-/// summed over the files (rows per second per thread).
+/// Decodes the data files of a delivery, all at once as workers do in parallel, or
+/// one after the other (`sequential`, for a figure per thread comparable with a
+/// single-threaded reader); returns the entries of each file, and the decode figures
+/// with the time spent decoding summed over the files.
 async fn decode_inventory(
     store: &ObjectStore,
     manifest_url: &S3Url,
+    sequential: bool,
 ) -> Result<(Vec<Vec<InventoryEntry>>, DecodeFigures), BenchError> {
     let manifest = Manifest::load(store, manifest_url)
         .await
         .map_err(InspectError::from)?;
-    let mut readers = tokio::task::JoinSet::new();
-    for (index, file) in manifest.files.iter().enumerate() {
-        let (store, manifest, file) = (store.clone(), manifest.clone(), file.clone());
-        readers.spawn(async move {
-            let temp_dir = std::env::temp_dir();
-            read_data_file(&store, &manifest, &file, &temp_dir, Vec::new())
-                .await
-                .map(|(report, _, entries)| (index, report, entries))
-        });
+    let temp_dir = std::env::temp_dir();
+    let mut decoded = Vec::new();
+    if sequential {
+        for (index, file) in manifest.files.iter().enumerate() {
+            let (report, _, entries) =
+                read_data_file(store, &manifest, file, &temp_dir, Vec::new()).await?;
+            decoded.push((index, report, entries));
+        }
+    } else {
+        let mut readers = tokio::task::JoinSet::new();
+        for (index, file) in manifest.files.iter().enumerate() {
+            let (store, manifest, file) = (store.clone(), manifest.clone(), file.clone());
+            let temp_dir = temp_dir.clone();
+            readers.spawn(async move {
+                read_data_file(&store, &manifest, &file, &temp_dir, Vec::new())
+                    .await
+                    .map(|(report, _, entries)| (index, report, entries))
+            });
+        }
+        while let Some(joined) = readers.join_next().await {
+            decoded.push(joined.map_err(|err| InspectError::Interrupted {
+                file: manifest_url.clone(),
+                reason: err.to_string(),
+            })??);
+        }
     }
     let mut files = vec![Vec::new(); manifest.files.len()];
     let (mut rows, mut seconds) = (0, 0.0);
-    while let Some(joined) = readers.join_next().await {
-        let (index, report, entries) = joined.map_err(|err| InspectError::Interrupted {
-            file: manifest_url.clone(),
-            reason: err.to_string(),
-        })??;
+    for (index, report, entries) in decoded {
         rows += report.rows;
         seconds += report.decode_seconds;
         files[index] = entries;

@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRe
 use crate::dynamo::DynamoError;
 use crate::inventory::InventoryEntry;
 
-/// Entries a worker sorts and stages at a time (about 60 MB of entries in memory).
-pub const RUN_ENTRIES: usize = 200_000;
+/// Entries a worker sorts and stages at a time (about 30 MB of entries in memory).
+pub const RUN_ENTRIES: usize = 100_000;
 /// Largest compressed batch stored in one item.
 pub const MAX_BATCH_BYTES: usize = 300_000;
 /// Entries are encoded in chunks of at most this many raw bytes before compression.
