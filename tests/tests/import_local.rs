@@ -4,6 +4,7 @@
 use integration_tests::{LocalStack, ok_json};
 use inventory_core::pipeline::{ImportRequest, Started};
 use inventory_core::tree::RangeParams;
+use serde_json::Value;
 
 #[tokio::test]
 async fn notifications_drive_an_import_into_main() {
@@ -155,9 +156,10 @@ async fn notifications_drive_an_import_into_main() {
     assert_eq!(main["entries"].as_array().unwrap().len(), 3000);
 }
 
-#[tokio::test]
-async fn each_function_can_run_in_a_process_of_its_own() {
-    let stack = LocalStack::start().await;
+/// The product's resources on the stack, a repository `photos` fed by the inventory
+/// configuration `daily` of `photos-source`, and one delivery of it landed (its
+/// notifications wait in the manifest-events queue). Returns the generator's report.
+async fn landed_delivery(stack: &LocalStack, objects: u64, files: usize) -> Value {
     stack.create_bucket("inventory-dest").await;
     stack.create_bucket("catalog-storage").await;
     let cli = || stack.cli();
@@ -191,13 +193,20 @@ async fn each_function_can_run_in_a_process_of_its_own() {
         "--source-bucket",
         "photos-source",
         "--objects",
-        "500",
+        &objects.to_string(),
         "--files",
-        "2",
+        &files.to_string(),
         "--created-at",
         "2026-11-25T01:00:00Z",
         "--json",
-    ]));
+    ]))
+}
+
+#[tokio::test]
+async fn each_function_can_run_in_a_process_of_its_own() {
+    let stack = LocalStack::start().await;
+    landed_delivery(&stack, 500, 2).await;
+    let cli = || stack.cli();
 
     // The trigger alone starts the job and leaves its shard tasks queued. Its
     // notifications: S3's test event, manifest.json and manifest.checksum.
@@ -239,46 +248,8 @@ async fn each_function_can_run_in_a_process_of_its_own() {
 #[tokio::test]
 async fn a_job_whose_tasks_were_never_sent_is_finished_by_a_later_notification() {
     let stack = LocalStack::start().await;
-    stack.create_bucket("inventory-dest").await;
-    stack.create_bucket("catalog-storage").await;
+    let generated = landed_delivery(&stack, 300, 3).await;
     let cli = || stack.cli();
-    ok_json(cli().args([
-        "dev",
-        "init",
-        "--inventory-bucket",
-        "inventory-dest",
-        "--json",
-    ]));
-    ok_json(cli().args([
-        "repo",
-        "create",
-        "photos",
-        "s3://catalog-storage/photos",
-        "--json",
-    ]));
-    ok_json(cli().args([
-        "source",
-        "add",
-        "photos",
-        "--inventory",
-        "s3://inventory-dest/inv/photos-source/daily/",
-        "--json",
-    ]));
-    let generated = ok_json(cli().args([
-        "dev",
-        "generate-inventory",
-        "--destination",
-        "s3://inventory-dest/inv",
-        "--source-bucket",
-        "photos-source",
-        "--objects",
-        "300",
-        "--files",
-        "3",
-        "--created-at",
-        "2026-11-25T01:00:00Z",
-        "--json",
-    ]));
     // A trigger recorded the job, then failed before sending its shard tasks.
     let pipeline = stack.pipeline(RangeParams::default()).await;
     let request = ImportRequest {
