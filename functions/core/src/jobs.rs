@@ -137,15 +137,20 @@ pub struct Shard {
 impl Shard {
     /// The sorted runs this shard staged.
     pub fn staged_runs(&self) -> impl Iterator<Item = StagedRun> + '_ {
-        self.runs
-            .iter()
-            .enumerate()
-            .map(|(run, &batches)| StagedRun {
-                shard: self.index,
-                run,
-                batches,
-            })
+        runs_of(self.index, &self.runs)
     }
+}
+
+/// The runs of shard `shard`, given each run's batch count.
+pub fn runs_of(shard: usize, batches: &[usize]) -> impl Iterator<Item = StagedRun> + '_ {
+    batches
+        .iter()
+        .enumerate()
+        .map(move |(run, &batches)| StagedRun {
+            shard,
+            run,
+            batches,
+        })
 }
 
 /// Every sorted run the shards staged.

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Catalog, CatalogError, CommitInfo};
 use crate::inspect::{InspectError, check_data_files_exist, read_data_file};
 use crate::inventory::{InventoryEntry, SkipCounts};
-use crate::jobs::{ImportSummary, Job, JobError, JobState, JobTable, Shard, job_id, staged_runs};
+use crate::jobs::{
+    ImportSummary, Job, JobError, JobState, JobTable, Shard, job_id, runs_of, staged_runs,
+};
 use crate::location::S3Url;
 use crate::manifest::{Manifest, ManifestFile};
 use crate::staging::{
@@ -344,7 +346,7 @@ impl Pipeline {
             Ok(read) => read,
             Err(err) => {
                 // A retry writes the same runs again; a last failure must leave none.
-                let written: Vec<StagedRun> = staged.runs(shard.index).collect();
+                let written: Vec<StagedRun> = runs_of(shard.index, &staged.batches).collect();
                 if let Err(cleanup) = self.staging.delete_job(&job.id, &written).await {
                     tracing::warn!(error = %cleanup, "staged runs left for their TTL");
                 }
@@ -601,17 +603,6 @@ impl StagedRuns {
         self.bytes += bytes;
         run.clear();
         Ok(())
-    }
-
-    fn runs(&self, shard: usize) -> impl Iterator<Item = StagedRun> + '_ {
-        self.batches
-            .iter()
-            .enumerate()
-            .map(move |(run, &batches)| StagedRun {
-                shard,
-                run,
-                batches,
-            })
     }
 }
 
