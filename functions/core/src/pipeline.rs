@@ -19,7 +19,7 @@ use crate::jobs::{
     ImportSummary, Job, JobError, JobState, JobTable, Shard, job_id, runs_of, staged_runs,
 };
 use crate::location::S3Url;
-use crate::manifest::{Manifest, ManifestFile};
+use crate::manifest::{Manifest, ManifestError, ManifestFile};
 use crate::staging::{
     BatchSource, MergedEntries, RUN_ENTRIES, StagedRun, StagingError, StagingTable, merge_staged,
 };
@@ -56,6 +56,23 @@ pub enum PipelineError {
     },
     #[error("job {job} has no shard {shard}")]
     UnknownShard { job: String, shard: usize },
+}
+
+impl PipelineError {
+    /// Whether the error is about the delivery itself (its manifest or data files, or
+    /// its age), so that trying again cannot help.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            PipelineError::OlderThanLastImport { .. } => true,
+            PipelineError::Inspect(err) => match err {
+                InspectError::Manifest(ManifestError::Unreadable { .. })
+                | InspectError::Interrupted { .. } => false,
+                InspectError::Storage(storage) => storage.is_not_found(),
+                _ => true,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// `{"repository": …, "manifest": …, "dry_run": …, "force": …}`
@@ -189,13 +206,16 @@ impl Pipeline {
         let planned = self.plan(request, &mut job).await;
         let shards = match planned {
             Ok(shards) => shards,
-            Err(err) => {
-                // The job records why it failed, for `jobs` and `status`.
+            // A delivery that is wrong stays wrong: the job records why, for `jobs` and
+            // `status`. Anything else (S3 or DynamoDB failing for a moment) is left to
+            // the queue's retries, with no job recorded.
+            Err(err) if err.is_refusal() => {
                 job.state = JobState::Failed;
                 job.error = Some(err.to_string());
                 self.jobs.create(&job, &[]).await?;
                 return Err(err);
             }
+            Err(err) => return Err(err),
         };
         job.times.planning = started.elapsed().as_secs_f64();
         if !self.jobs.create(&job, &shards).await? {
@@ -756,12 +776,65 @@ fn import_metadata(job: &Job, summary: &ImportSummary) -> BTreeMap<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::StorageError;
 
     fn file(key: &str, size: u64) -> ManifestFile {
         ManifestFile {
             key: key.into(),
             size,
             md5_checksum: "0".repeat(32),
+        }
+    }
+
+    #[test]
+    fn only_faults_of_the_delivery_refuse_it() {
+        let url = S3Url::new("inventory", "inv/manifest.json");
+        let storage = |not_found: bool| {
+            if not_found {
+                StorageError::NotFound { url: url.clone() }
+            } else {
+                StorageError::S3 {
+                    url: url.clone(),
+                    message: "SlowDown".into(),
+                }
+            }
+        };
+        let refusals = [
+            PipelineError::Inspect(InspectError::Manifest(ManifestError::Missing {
+                url: url.clone(),
+            })),
+            PipelineError::Inspect(InspectError::Manifest(ManifestError::UnsupportedFormat {
+                url: url.clone(),
+                found: "CSV".into(),
+            })),
+            PipelineError::Inspect(InspectError::MissingDataFiles {
+                manifest: url.clone(),
+                files: vec![url.clone()],
+            }),
+            PipelineError::Inspect(InspectError::Storage(storage(true))),
+            PipelineError::OlderThanLastImport {
+                manifest: url.clone(),
+                repository: "photos".into(),
+                created: "2026-11-19T01:00:00+00:00".into(),
+                last: "2026-11-20T01:00:00+00:00".into(),
+            },
+        ];
+        for err in &refusals {
+            assert!(err.is_refusal(), "{err}");
+        }
+        let passing = [
+            PipelineError::Inspect(InspectError::Manifest(ManifestError::Unreadable {
+                url: url.clone(),
+                source: storage(false),
+            })),
+            PipelineError::Inspect(InspectError::Storage(storage(false))),
+            PipelineError::UnknownShard {
+                job: "j".into(),
+                shard: 3,
+            },
+        ];
+        for err in &passing {
+            assert!(!err.is_refusal(), "{err}");
         }
     }
 
