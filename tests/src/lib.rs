@@ -280,3 +280,15 @@ pub fn ok_json(command: &mut Command) -> serde_json::Value {
     );
     serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
 }
+
+/// The tree entries an import of `entries` from `bucket` must produce.
+pub fn as_tree(
+    bucket: &str,
+    entries: &[inventory_core::InventoryEntry],
+) -> Vec<inventory_core::tree::Entry> {
+    entries
+        .iter()
+        .cloned()
+        .map(|e| inventory_core::tree::Entry::from_inventory(bucket, e))
+        .collect()
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use integration_tests::{LocalStack, aws_fixture, ok_json};
+use integration_tests::{LocalStack, as_tree, aws_fixture, ok_json};
 use inventory_core::diff::ChangeKind;
 use inventory_core::generator::{
     GeneratedInventory, GeneratorOptions, generate_inventory, write_inventory,
@@ -199,14 +199,6 @@ fn stats(notifications: u64, shard_tasks: u64, commit_tasks: u64, failures: u64)
         commit_tasks,
         failures,
     }
-}
-
-fn as_tree(bucket: &str, entries: &[InventoryEntry]) -> Vec<Entry> {
-    entries
-        .iter()
-        .cloned()
-        .map(|e| Entry::from_inventory(bucket, e))
-        .collect()
 }
 
 /// Compares two trees entry by entry, naming the first difference.

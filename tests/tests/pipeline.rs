@@ -2,7 +2,7 @@
 //! the local stack.
 
 use chrono::{DateTime, Utc};
-use integration_tests::LocalStack;
+use integration_tests::{LocalStack, as_tree};
 use inventory_core::generator::{
     GeneratedInventory, GeneratorOptions, generate_inventory, write_inventory,
 };
@@ -70,14 +70,6 @@ async fn imported(pipeline: &Pipeline) -> Vec<Entry> {
         entries.push(e);
     }
     entries
-}
-
-fn as_tree(bucket: &str, entries: &[InventoryEntry]) -> Vec<Entry> {
-    entries
-        .iter()
-        .cloned()
-        .map(|e| Entry::from_inventory(bucket, e))
-        .collect()
 }
 
 #[tokio::test]
