@@ -274,3 +274,76 @@ async fn a_job_whose_tasks_were_never_sent_is_finished_by_a_later_notification()
     assert_eq!(jobs[0]["tasks_sent"], true);
     assert_eq!(jobs[0]["summary"]["added"], 300);
 }
+
+#[tokio::test]
+async fn inspect_against_a_repository_predicts_the_import_and_records_nothing() {
+    let stack = LocalStack::start().await;
+    landed_delivery(&stack, 3000, 3).await;
+    let cli = || stack.cli();
+    ok_json(cli().args(["local", "--until-idle", "--json"]));
+    let head =
+        ok_json(cli().args(["log", "photos", "import-from-inventory", "--json"]))[0]["id"].clone();
+
+    // The next day's delivery of the same bucket.
+    let next = ok_json(cli().args([
+        "dev",
+        "generate-inventory",
+        "--destination",
+        "s3://inventory-dest/inv",
+        "--source-bucket",
+        "photos-source",
+        "--objects",
+        "3000",
+        "--files",
+        "3",
+        "--added",
+        "30",
+        "--changed",
+        "40",
+        "--deleted",
+        "20",
+        "--created-at",
+        "2026-11-26T01:00:00Z",
+        "--json",
+    ]));
+    let manifest = next["manifest"].as_str().unwrap();
+    let preview = ok_json(cli().args(["inspect", manifest, "--against", "photos", "--json"]));
+    assert_eq!(preview["branch"], "import-from-inventory");
+    assert_eq!(preview["commit_id"], head);
+    let summary = &preview["summary"];
+    assert_eq!(
+        [
+            &summary["added"],
+            &summary["changed"],
+            &summary["deleted"],
+            &summary["unchanged"],
+            &summary["total"],
+        ],
+        [30, 40, 20, 2940, 3010]
+    );
+
+    // Nothing was recorded: one job, the branch where it was.
+    let jobs = ok_json(cli().args(["jobs", "photos", "--json"]));
+    assert_eq!(jobs.as_array().unwrap().len(), 1);
+    let log = ok_json(cli().args(["log", "photos", "import-from-inventory", "--json"]));
+    assert_eq!(log[0]["id"], head);
+
+    // The import itself reports exactly what was predicted.
+    ok_json(cli().args(["local", "--until-idle", "--json"]));
+    let jobs = ok_json(cli().args(["jobs", "photos", "--json"]));
+    assert_eq!(jobs[0]["state"], "committed");
+    assert_eq!(jobs[0]["summary"], *summary);
+
+    // An unknown repository is named in the error, and nothing is read for it.
+    let missing = cli()
+        .args(["inspect", manifest, "--against", "nosuch"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr),
+        format!(
+            "error: diffing {manifest} against repository nosuch: repository nosuch does not exist\n"
+        )
+    );
+}

@@ -9,9 +9,11 @@ use std::collections::BinaryHeap;
 
 use inventory_core::inspect::{EntrySink, InspectOptions, ManifestReport, inspect_manifest};
 use inventory_core::inventory::EntryBatch;
-use inventory_core::{InventoryEntry, S3Url};
+use inventory_core::preview::preview_import;
+use inventory_core::{InventoryEntry, Manifest, ObjectStore, S3Url};
 
 use crate::StoreArgs;
+use crate::catalog::CatalogArgs;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
@@ -23,15 +25,25 @@ pub struct InspectArgs {
     /// Directory for temporary copies of data files (default: the system's)
     #[arg(long, value_name = "DIR")]
     temp_dir: Option<PathBuf>,
+    /// Dry-run the import here: diff the delivery against this repository's import
+    /// branch (its default branch before the first import) and print what would be
+    /// added, changed, deleted and unchanged. Records nothing; needs no running
+    /// functions. Holds the delivery in memory (about 200 bytes per object)
+    #[arg(long, value_name = "REPOSITORY", conflicts_with = "entries")]
+    against: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
 
-pub async fn run(args: InspectArgs, json: bool) -> Result<()> {
+pub async fn run(args: InspectArgs, catalog: &CatalogArgs) -> Result<()> {
+    let json = catalog.json();
     let store = args.store.open().await;
     let mut options = InspectOptions::default();
     if let Some(dir) = &args.temp_dir {
         options.temp_dir = dir.clone();
+    }
+    if let Some(repository) = &args.against {
+        return against(&store, &args.manifest, repository, &options, catalog).await;
     }
     let progress = if json {
         ProgressBar::hidden()
@@ -76,6 +88,72 @@ pub async fn run(args: InspectArgs, json: bool) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// `inspect --against`: the dry run of an import, worked out in this process.
+async fn against(
+    store: &ObjectStore,
+    manifest_url: &S3Url,
+    repository: &str,
+    options: &InspectOptions,
+    catalog: &CatalogArgs,
+) -> Result<()> {
+    let spinner = if catalog.json() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar.set_message(format!(
+            "reading {manifest_url} and diffing it against {repository}"
+        ));
+        bar
+    };
+    let started = std::time::Instant::now();
+    let manifest = Manifest::load(store, manifest_url)
+        .await
+        .with_context(|| format!("reading {manifest_url}"))?;
+    let preview = preview_import(
+        &catalog.open().await,
+        repository,
+        store,
+        &manifest,
+        &options.temp_dir,
+    )
+    .await
+    .with_context(|| format!("diffing {manifest_url} against repository {repository}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    spinner.finish_and_clear();
+    if catalog.json() {
+        let mut value = serde_json::to_value(&preview)?;
+        value["manifest"] = serde_json::json!(manifest_url.to_string());
+        value["seconds"] = serde_json::json!(seconds);
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let s = &preview.summary;
+    println!("Manifest     {manifest_url}");
+    println!(
+        "Against      {}, branch {} at {}",
+        preview.repository, preview.branch, preview.commit_id
+    );
+    println!(
+        "Would import {} objects: {} added, {} changed, {} deleted, {} unchanged",
+        HumanCount(s.total),
+        HumanCount(s.added),
+        HumanCount(s.changed),
+        HumanCount(s.deleted),
+        HumanCount(s.unchanged)
+    );
+    println!(
+        "Skipped      {} rows: {} noncurrent versions, {} delete markers, {} incomplete rows; {} keys listed more than once",
+        HumanCount(s.skipped.total()),
+        HumanCount(s.skipped.noncurrent_version),
+        HumanCount(s.skipped.delete_marker),
+        HumanCount(s.skipped.incomplete_row),
+        HumanCount(s.duplicate_keys)
+    );
+    println!("Took         {seconds:.2} s; nothing was recorded");
     Ok(())
 }
 

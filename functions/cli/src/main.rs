@@ -93,7 +93,7 @@ fn init_logs() {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Inspect(args) => inspect::run(args, cli.catalog.json()).await,
+        Command::Inspect(args) => inspect::run(args, &cli.catalog).await,
         Command::Import(command) => imports::run(cli.catalog.json(), command).await,
         Command::Catalog(command) => catalog::run(&cli.catalog, command).await,
         Command::Dev(command) => dev::run(command, &cli.catalog).await,

@@ -21,6 +21,7 @@ pub mod local;
 pub mod location;
 pub mod manifest;
 pub mod pipeline;
+pub mod preview;
 pub mod process;
 pub mod queues;
 pub mod resources;

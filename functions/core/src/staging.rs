@@ -125,7 +125,7 @@ pub fn decode_entries(mut data: &[u8]) -> Result<Vec<InventoryEntry>, String> {
             0 => get_string(&mut etags)?,
             tag => {
                 let digest = take(&mut etags, 16)?;
-                let mut etag = hex::encode(digest);
+                let mut etag = hex_digest(digest);
                 if tag == 2 {
                     etag.push('-');
                     etag.push_str(&get_varint(&mut etags)?.to_string());
@@ -145,6 +145,18 @@ pub fn decode_entries(mut data: &[u8]) -> Result<Vec<InventoryEntry>, String> {
         });
     }
     Ok(entries)
+}
+
+/// A 16-byte digest as 32 lowercase hex digits (the `hex` crate's `encode` goes
+/// character by character, and this runs once per staged entry).
+fn hex_digest(digest: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(2 * digest.len() + 8);
+    for &byte in digest {
+        text.push(DIGITS[usize::from(byte >> 4)] as char);
+        text.push(DIGITS[usize::from(byte & 0xf)] as char);
+    }
+    text
 }
 
 fn put_optional(out: &mut Vec<u8>, value: Option<&str>) {

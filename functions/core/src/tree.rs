@@ -595,13 +595,16 @@ fn write_parquet(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<Bytes, Str
 }
 
 fn encode_range(entries: &[Entry]) -> Result<Bytes, String> {
-    let mut path = StringBuilder::new();
-    let mut address = StringBuilder::new();
-    let mut version_id = StringBuilder::new();
-    let mut size = Int64Builder::new();
-    let mut etag = StringBuilder::new();
-    let mut modified = TimestampMillisecondBuilder::new().with_timezone("UTC");
-    let mut storage_class = StringBuilder::new();
+    let rows = entries.len();
+    // Sized up front: growing these buffers would copy every path twice over.
+    let text_builder = |bytes: usize| StringBuilder::with_capacity(rows, bytes);
+    let mut path = text_builder(entries.iter().map(|e| e.path.len()).sum());
+    let mut address = text_builder(entries.iter().map(|e| e.address.len()).sum());
+    let mut version_id = text_builder(0);
+    let mut size = Int64Builder::with_capacity(rows);
+    let mut etag = text_builder(rows * 32);
+    let mut modified = TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC");
+    let mut storage_class = text_builder(rows * 8);
     for e in entries {
         path.append_value(&e.path);
         address.append_value(&e.address);
@@ -682,8 +685,9 @@ fn text(array: &ArrayRef, row: usize) -> Option<String> {
 }
 
 fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
-    let mut entries = Vec::new();
-    for batch in read_batches(bytes, &range_schema())? {
+    let batches = read_batches(bytes, &range_schema())?;
+    let mut entries = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    for batch in batches {
         let c = batch.columns();
         let sizes = c[3]
             .as_primitive_opt::<Int64Type>()
