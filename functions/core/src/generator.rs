@@ -479,6 +479,10 @@ fn object_row(key: &str, version_id: Option<String>, modified_ms: i64, rng: &mut
     };
     let multipart = size > 16 * 1024 * 1024 && rng.random_bool(0.8);
     let mut etag = hex::encode(rng.random::<[u8; 16]>());
+    if size == 0 {
+        // Every empty object has the MD5 of nothing as its ETag.
+        etag = "d41d8cd98f00b204e9800998ecf8427e".to_string();
+    }
     if multipart {
         etag.push_str(&format!("-{}", size / (8 * 1024 * 1024) + 1));
     }
@@ -494,7 +498,7 @@ fn object_row(key: &str, version_id: Option<String>, modified_ms: i64, rng: &mut
         is_latest: true,
         is_delete_marker: false,
         size: Some(size),
-        last_modified_ms: modified_ms,
+        last_modified_ms: whole_seconds(modified_ms),
         etag: Some(etag),
         storage_class: Some(storage_class.to_string()),
         multipart: Some(multipart),
@@ -508,11 +512,17 @@ fn delete_marker(key: &str, is_latest: bool, modified_ms: i64, rng: &mut StdRng)
         is_latest,
         is_delete_marker: true,
         size: None,
-        last_modified_ms: modified_ms,
+        last_modified_ms: whole_seconds(modified_ms),
         etag: None,
         storage_class: None,
         multipart: None,
     }
+}
+
+/// S3 keeps last-modified times in whole seconds (inventories written by AWS show
+/// `.000` milliseconds throughout).
+fn whole_seconds(ms: i64) -> i64 {
+    ms.div_euclid(1000) * 1000
 }
 
 /// A version id shaped like S3's: 32 URL-safe characters.

@@ -22,9 +22,6 @@ use crate::pipeline::{IMPORT_BRANCH, PipelineError, diff_staged, sort_and_dedup}
 use crate::staging::{BatchSource, StagedRun, StagingError, merge_staged};
 use crate::tree::Cursor;
 
-/// Entries handed to the merge at a time, per run.
-const BATCH_ENTRIES: usize = 4096;
-
 /// The merge's name for the runs it reads; they are never stored anywhere.
 const PREVIEW: &str = "preview";
 
@@ -141,46 +138,29 @@ async fn sorted_runs(
     Ok((SortedRuns::new(files), skipped, duplicates))
 }
 
-/// A batch of a run held in memory; `None` once the merge has taken it.
-type HeldBatch = Mutex<Option<Vec<InventoryEntry>>>;
+/// A sorted run held in memory; `None` once the merge has taken it.
+type HeldRun = Mutex<Option<Vec<InventoryEntry>>>;
 
-/// Sorted runs held in memory, one per data file, cut into batches that the merge
-/// takes (moves) one at a time.
+/// Sorted runs held in memory, one per data file, each handed to the merge whole as
+/// its only batch (moved, not copied).
 #[derive(Clone)]
 struct SortedRuns {
-    runs: Arc<Vec<Vec<HeldBatch>>>,
+    runs: Arc<Vec<HeldRun>>,
 }
 
 impl SortedRuns {
     fn new(files: Vec<Vec<InventoryEntry>>) -> Self {
-        let runs = files
-            .into_iter()
-            .map(|entries| {
-                let mut batches = Vec::with_capacity(entries.len().div_ceil(BATCH_ENTRIES));
-                let mut entries = entries.into_iter();
-                loop {
-                    let batch: Vec<InventoryEntry> = entries.by_ref().take(BATCH_ENTRIES).collect();
-                    if batch.is_empty() {
-                        break;
-                    }
-                    batches.push(Mutex::new(Some(batch)));
-                }
-                batches
-            })
-            .collect();
         Self {
-            runs: Arc::new(runs),
+            runs: Arc::new(files.into_iter().map(|f| Mutex::new(Some(f))).collect()),
         }
     }
 
     fn staged_runs(&self) -> Vec<StagedRun> {
-        self.runs
-            .iter()
-            .enumerate()
-            .map(|(shard, batches)| StagedRun {
+        (0..self.runs.len())
+            .map(|shard| StagedRun {
                 shard,
                 run: 0,
-                batches: batches.len(),
+                batches: 1,
             })
             .collect()
     }
@@ -196,8 +176,8 @@ impl BatchSource for SortedRuns {
         let taken = self
             .runs
             .get(run.shard)
-            .and_then(|batches| batches.get(batch))
-            .and_then(|slot| slot.lock().ok()?.take());
+            .filter(|_| batch == 0)
+            .and_then(|held| held.lock().ok()?.take());
         taken.ok_or_else(|| StagingError::Missing {
             key: format!("{job}#{:05}#{:05}#{batch:05}", run.shard, run.run),
         })

@@ -47,6 +47,7 @@ struct Columns {
     sizes: Vec<u8>,
     etags: Vec<u8>,
     modified: Vec<u8>,
+    millis: Vec<u8>,
     storage_classes: Vec<u8>,
 }
 
@@ -55,6 +56,7 @@ struct Columns {
 pub fn encode_entries(entries: &[InventoryEntry]) -> Vec<u8> {
     let mut c = Columns::default();
     let mut previous: &[u8] = &[];
+    let mut previous_seconds = 0i64;
     for e in entries {
         let key = e.key.as_bytes();
         let shared = key.iter().zip(previous).take_while(|(a, b)| a == b).count();
@@ -77,7 +79,16 @@ pub fn encode_entries(entries: &[InventoryEntry]) -> Vec<u8> {
                 put_bytes(&mut c.etags, e.etag.as_bytes());
             }
         }
-        put_varint(&mut c.modified, zigzag(e.last_modified_ms));
+        // Seconds, as the change from the previous entry's, then milliseconds apart:
+        // S3's times are whole seconds, and neighbouring keys were often written
+        // together.
+        let seconds = e.last_modified_ms.div_euclid(1000);
+        put_varint(
+            &mut c.modified,
+            zigzag(seconds.wrapping_sub(previous_seconds)),
+        );
+        put_varint(&mut c.millis, e.last_modified_ms.rem_euclid(1000) as u64);
+        previous_seconds = seconds;
         put_optional(&mut c.storage_classes, e.storage_class.as_deref());
     }
     let columns = [
@@ -87,6 +98,7 @@ pub fn encode_entries(entries: &[InventoryEntry]) -> Vec<u8> {
         &c.sizes,
         &c.etags,
         &c.modified,
+        &c.millis,
         &c.storage_classes,
     ];
     let mut out = Vec::with_capacity(16 + columns.iter().map(|c| c.len()).sum::<usize>());
@@ -105,9 +117,11 @@ pub fn decode_entries(mut data: &[u8]) -> Result<Vec<InventoryEntry>, String> {
     let mut sizes = get_bytes(&mut data)?;
     let mut etags = get_bytes(&mut data)?;
     let mut modified = get_bytes(&mut data)?;
+    let mut millis = get_bytes(&mut data)?;
     let mut storage_classes = get_bytes(&mut data)?;
     let mut entries = Vec::with_capacity(count.min(1 << 20));
     let mut previous = Vec::new();
+    let mut previous_seconds = 0i64;
     for _ in 0..count {
         let shared = get_varint(&mut key_lengths)? as usize;
         let suffix = take(&mut key_suffixes, get_varint(&mut key_lengths)? as usize)?;
@@ -133,7 +147,11 @@ pub fn decode_entries(mut data: &[u8]) -> Result<Vec<InventoryEntry>, String> {
                 etag
             }
         };
-        let last_modified_ms = unzigzag(get_varint(&mut modified)?);
+        let seconds = previous_seconds.wrapping_add(unzigzag(get_varint(&mut modified)?));
+        previous_seconds = seconds;
+        let last_modified_ms = seconds
+            .wrapping_mul(1000)
+            .wrapping_add(get_varint(&mut millis)? as i64);
         let storage_class = get_optional(&mut storage_classes)?;
         entries.push(InventoryEntry {
             key,
@@ -648,6 +666,18 @@ mod tests {
                 storage_class: None,
                 version_id: None,
                 ..entry("c", "")
+            },
+            InventoryEntry {
+                last_modified_ms: i64::MIN,
+                ..entry("d", "")
+            },
+            InventoryEntry {
+                last_modified_ms: i64::MAX,
+                ..entry("e", "")
+            },
+            InventoryEntry {
+                last_modified_ms: 1_700_000_000_000,
+                ..entry("f", "")
             },
         ];
         assert_eq!(decode_entries(&encode_entries(&entries)).unwrap(), entries);

@@ -225,7 +225,7 @@ impl TreeStore {
             ranges: &tree.ranges,
             next_range: 0,
             buffered: VecDeque::new(),
-            prefetched: None,
+            prefetched: VecDeque::new(),
         }
     }
 
@@ -398,14 +398,18 @@ async fn store_range(
 /// A range being loaded on another thread.
 type RangeLoad = tokio::task::JoinHandle<Result<Vec<Entry>, TreeError>>;
 
+/// Ranges a cursor loads ahead of the one it stands in: decoding a range takes
+/// longer than walking it, so one thread alone would keep a diff waiting.
+const RANGES_AHEAD: usize = 2;
+
 /// Reads a tree's entries in order, one range at a time; can skip whole ranges.
 pub struct Cursor<'a> {
     trees: &'a TreeStore,
     ranges: &'a [RangeInfo],
     next_range: usize,
     buffered: VecDeque<Entry>,
-    /// The range at `next_range`, being loaded on another thread.
-    prefetched: Option<(usize, RangeLoad)>,
+    /// The ranges from `next_range` on, being loaded on other threads, in order.
+    prefetched: VecDeque<(usize, RangeLoad)>,
 }
 
 impl Cursor<'_> {
@@ -462,28 +466,48 @@ impl Cursor<'_> {
         Ok(self.buffered.pop_front())
     }
 
-    /// Loads the next range when nothing is buffered; false at the end. The range
-    /// after it is loaded on another thread meanwhile.
+    /// Loads the next range when nothing is buffered; false at the end. The ranges
+    /// after it are loaded on other threads meanwhile.
     async fn fill(&mut self) -> Result<bool, TreeError> {
         while self.buffered.is_empty() {
             let Some(range) = self.ranges.get(self.next_range) else {
                 return Ok(false);
             };
-            let entries = match self.prefetched.take() {
+            // Loads of ranges skipped over (`seek`, `skip_range`) are not needed.
+            while let Some((index, _)) = self.prefetched.front()
+                && *index < self.next_range
+            {
+                if let Some((_, handle)) = self.prefetched.pop_front() {
+                    handle.abort();
+                }
+            }
+            let entries = match self.prefetched.pop_front() {
                 Some((index, handle)) if index == self.next_range => {
                     handle.await.map_err(|err| TreeError::Damaged {
                         file: self.trees.range_url(&range.id),
                         reason: format!("reading was interrupted: {err}"),
                     })??
                 }
-                _ => self.trees.range(&range.id).await?,
+                other => {
+                    if let Some((index, handle)) = other {
+                        self.prefetched.push_front((index, handle));
+                    }
+                    self.trees.range(&range.id).await?
+                }
             };
             self.next_range += 1;
             self.buffered = entries.into();
-            if let Some(next) = self.ranges.get(self.next_range) {
-                let (trees, id) = (self.trees.clone(), next.id.clone());
+            let mut next = self
+                .prefetched
+                .back()
+                .map_or(self.next_range, |(index, _)| index + 1);
+            while self.prefetched.len() < RANGES_AHEAD
+                && let Some(range) = self.ranges.get(next)
+            {
+                let (trees, id) = (self.trees.clone(), range.id.clone());
                 let handle = tokio::spawn(async move { trees.range(&id).await });
-                self.prefetched = Some((self.next_range, handle));
+                self.prefetched.push_back((next, handle));
+                next += 1;
             }
         }
         Ok(true)
@@ -492,7 +516,7 @@ impl Cursor<'_> {
 
 impl Drop for Cursor<'_> {
     fn drop(&mut self) {
-        if let Some((_, handle)) = self.prefetched.take() {
+        for (_, handle) in self.prefetched.drain(..) {
             handle.abort();
         }
     }
@@ -696,7 +720,8 @@ fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or("last_modified is not a timestamp")?;
         for row in 0..batch.num_rows() {
-            let required = |i: usize, name: &str| text(&c[i], row).ok_or(format!("{name} is null"));
+            let required =
+                |i: usize, name: &str| text(&c[i], row).ok_or_else(|| format!("{name} is null"));
             entries.push(Entry {
                 path: required(0, "path")?,
                 address: required(1, "address")?,
@@ -722,7 +747,8 @@ fn decode_metarange(bytes: Bytes) -> Result<Vec<RangeInfo>, String> {
             .as_primitive_opt::<UInt64Type>()
             .ok_or("bytes is not uint64")?;
         for row in 0..batch.num_rows() {
-            let required = |i: usize, name: &str| text(&c[i], row).ok_or(format!("{name} is null"));
+            let required =
+                |i: usize, name: &str| text(&c[i], row).ok_or_else(|| format!("{name} is null"));
             ranges.push(RangeInfo {
                 id: required(0, "range_id")?,
                 min_path: required(1, "min_path")?,
