@@ -14,7 +14,10 @@
 
 Benchmarks never fail on time; they fail when a result is wrong. Prints a table and
 writes bench/results.json. BENCH_OBJECTS sets the size of steps 1-4 (default
-1,000,000); BENCH_SCALE the sizes of step 6 (default "100000 1000000").
+1,000,000); BENCH_SCALE the sizes of step 6 (default "100000 1000000"). Steps 1-4 and
+their references are each run BENCH_REPEAT times (default 3) and the best time is
+kept, the same rule for ours and the references', so that a busy moment of a shared
+machine is not what is reported.
 """
 
 import json
@@ -38,8 +41,24 @@ def cli(*args, env=None):
     return json.loads(out.stdout)
 
 
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
+
+
+def best_of(measure, key):
+    """Runs `measure` REPEAT times and keeps the run whose `key` is smallest."""
+    return min((measure() for _ in range(REPEAT)), key=key)
+
+
 def stages(objects):
-    return cli("dev", "bench", "--objects", str(objects), "--dir", str(ROOT / "bench" / "data" / "stages"))
+    """`dev bench` REPEAT times; each step's best run is kept."""
+    runs = [cli("dev", "bench", "--objects", str(objects), "--dir", str(ROOT / "bench" / "data" / "stages"))
+            for _ in range(REPEAT)]
+    report = runs[0]
+    report["decode"] = max((r["decode"] for r in runs), key=lambda d: d["rows_per_second"])
+    report["committer"] = min((r["committer"] for r in runs), key=lambda c: c["seconds"])
+    report["dry_run"] = min((r["dry_run"] for r in runs), key=lambda d: d["seconds"])
+    report["runs"] = REPEAT
+    return report
 
 
 def pyarrow_decode(files):
@@ -170,8 +189,8 @@ def main():
     results["stages"] = report
     previous = [str(p) for p in report["previous"]["data_files"]]
     following = [str(p) for p in report["next"]["data_files"]]
-    results["pyarrow"] = pyarrow_decode(previous)
-    results["duckdb"] = duckdb_diff(previous, following)
+    results["pyarrow"] = best_of(lambda: pyarrow_decode(previous), key=lambda r: r["seconds"])
+    results["duckdb"] = best_of(lambda: duckdb_diff(previous, following), key=lambda r: r["seconds"])
     if results["duckdb"]["counts"] != report["dry_run"]["counts"]:
         sys.exit(f"DuckDB counts {results['duckdb']['counts']} differ from the dry run's {report['dry_run']['counts']}")
 
@@ -190,8 +209,10 @@ def main():
          f"pyarrow {arrow['rows_per_second']:,.0f} rows/s", f"ratio {decode['rows_per_second'] / arrow['rows_per_second']:.2f}", ">= 1.0"),
         ("2 staging", f"{staging['bytes_per_entry']:.1f} B/entry, {staging['write_units_per_million']:,.0f} WCU/M",
          f"one item/object {staging['naive_write_units_per_million']:,.0f} WCU/M", f"{staging['naive_over_batched']:.0f}x fewer", "<= 24 B, >= 40x"),
-        ("3 committer", f"{commit['entries_per_second']:,.0f} entries/s", f"{commit['seconds']:.2f} s for {commit['entries']:,}", "", ">= 1,000,000/s"),
-        ("4 dry-run diff", f"{dry['seconds']:.2f} s", f"DuckDB {duck['seconds']:.2f} s ({duck['threads']} threads)",
+        ("3 committer", f"{commit['entries_per_second']:,.0f} entries/s",
+         f"{commit['seconds']:.2f} s ({commit['cpu_seconds']:.2f} CPU s) for {commit['entries']:,}", "", ">= 1,000,000/s"),
+        ("4 dry-run diff", f"{dry['seconds']:.2f} s ({dry['cpu_seconds']:.2f} CPU s)",
+         f"DuckDB {duck['seconds']:.2f} s ({duck['threads']} threads)",
          f"{duck['seconds'] / dry['seconds']:.2f}x", "faster than DuckDB"),
     ]
     for e in results["end_to_end"]:
@@ -203,7 +224,7 @@ def main():
     print()
     for r in [("step", "measured", "reference", "", "target"), *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
-    print(f"\nWritten to {RESULTS.relative_to(ROOT)}")
+    print(f"\nSteps 1-4: best of {REPEAT} runs, ours and the references alike. Written to {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -257,13 +257,18 @@ pub struct TreeWriter<'a> {
     current_bytes: u64,
     ranges: Vec<RangeInfo>,
     pending: VecDeque<tokio::task::JoinHandle<Result<(RangeInfo, bool), TreeError>>>,
+    /// The last path of the ranges already closed.
     previous: Option<String>,
     stats: WriteStats,
 }
 
 impl TreeWriter<'_> {
     pub async fn add(&mut self, entry: Entry) -> Result<(), TreeError> {
-        if let Some(previous) = &self.previous
+        let previous = match self.current.last() {
+            Some(last) => Some(&last.path),
+            None => self.previous.as_ref(),
+        };
+        if let Some(previous) = previous
             && entry.path.as_str() <= previous.as_str()
         {
             return Err(TreeError::OutOfOrder {
@@ -274,10 +279,6 @@ impl TreeWriter<'_> {
         let params = self.trees.params;
         let split_here = path_hash(&entry.path).is_multiple_of(params.split_modulus.max(1));
         self.current_bytes += entry.approximate_bytes();
-        match &mut self.previous {
-            Some(previous) => previous.clone_from(&entry.path),
-            None => self.previous = Some(entry.path.clone()),
-        }
         self.current.push(entry);
         self.stats.entries += 1;
         if (split_here && self.current.len() >= params.min_entries)
@@ -294,7 +295,11 @@ impl TreeWriter<'_> {
         if self.current.is_empty() {
             return Ok(());
         }
-        let entries = std::mem::take(&mut self.current);
+        // The next range is likely to be about as long: room for it up front saves
+        // growing (and copying) the vector again and again.
+        let room = self.current.len();
+        let entries = std::mem::replace(&mut self.current, Vec::with_capacity(room));
+        self.previous = entries.last().map(|e| e.path.clone());
         let bytes = std::mem::take(&mut self.current_bytes);
         let trees = self.trees.clone();
         self.pending.push_back(tokio::spawn(async move {
@@ -849,6 +854,17 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "entries must be added in strictly increasing path order: \"a\" came after \"b\""
+        );
+
+        // Also right after a range closed: a range holds at most 64 entries here.
+        let mut writer = trees.writer();
+        for i in 0..64 {
+            writer.add(entry(&format!("k/{i:03}"), "x")).await.unwrap();
+        }
+        let err = writer.add(entry("k/063", "x")).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "entries must be added in strictly increasing path order: \"k/063\" came after \"k/063\""
         );
     }
 }
