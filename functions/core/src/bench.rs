@@ -388,8 +388,12 @@ fn next_entries(previous: &[InventoryEntry]) -> (Vec<InventoryEntry>, Counts) {
     (next, counts)
 }
 
+/// Passes over the data files for the decode figure; the fastest is kept.
+pub const DECODE_PASSES: usize = 3;
+
 /// Decodes the data files of a delivery one after the other into entries that are
-/// dropped batch by batch; the time is the decoding's alone, summed over the files.
+/// dropped batch by batch; the time is the decoding's alone, summed over the files,
+/// of the fastest of [`DECODE_PASSES`] passes.
 async fn decode_speed(
     store: &ObjectStore,
     manifest_url: &S3Url,
@@ -397,18 +401,28 @@ async fn decode_speed(
     let manifest = Manifest::load(store, manifest_url)
         .await
         .map_err(InspectError::from)?;
-    let (mut rows, mut seconds) = (0, 0.0);
-    for file in &manifest.files {
-        let (report, _, ()) =
-            read_data_file(store, &manifest, file, &std::env::temp_dir(), ()).await?;
-        rows += report.rows;
-        seconds += report.decode_seconds;
+    let mut best: Option<DecodeFigures> = None;
+    for _ in 0..DECODE_PASSES {
+        let (mut rows, mut seconds) = (0, 0.0);
+        for file in &manifest.files {
+            let (report, _, ()) =
+                read_data_file(store, &manifest, file, &std::env::temp_dir(), ()).await?;
+            rows += report.rows;
+            seconds += report.decode_seconds;
+        }
+        if best.as_ref().is_none_or(|b| seconds < b.seconds) {
+            best = Some(DecodeFigures {
+                rows,
+                seconds,
+                rows_per_second: rows as f64 / seconds,
+            });
+        }
     }
-    Ok(DecodeFigures {
-        rows,
-        seconds,
-        rows_per_second: rows as f64 / seconds,
-    })
+    Ok(best.unwrap_or(DecodeFigures {
+        rows: 0,
+        seconds: 0.0,
+        rows_per_second: 0.0,
+    }))
 }
 
 /// Decodes the data files of a delivery all at once, as workers do in parallel;

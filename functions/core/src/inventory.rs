@@ -245,8 +245,8 @@ impl InventoryFileReader {
         let storage_class = c.storage_class.map(|i| StrColumn::new(batch.column(i)));
         let is_latest = c.is_latest.map(|i| batch.column(i).as_boolean());
         let is_delete_marker = c.is_delete_marker.map(|i| batch.column(i).as_boolean());
-        let size = batch.column(c.size);
-        let last_modified = batch.column(c.last_modified);
+        let size = IntColumn::new(batch.column(c.size));
+        let last_modified = IntColumn::new(batch.column(c.last_modified));
 
         let mut out = EntryBatch {
             rows: batch.num_rows() as u64,
@@ -275,33 +275,36 @@ impl InventoryFileReader {
                 out.skipped.delete_marker += 1;
                 continue;
             }
-            let (Some(size), Some(last_modified_ms), Some(etag)) = (
-                int_value(size, row),
-                timestamp_millis(last_modified, row),
-                etag.get(row),
-            ) else {
+            let (Some(size), Some(last_modified_ms), Some(etag)) =
+                (size.get(row), last_modified.get(row), etag.text(row))
+            else {
                 out.skipped.incomplete_row += 1;
                 continue;
             };
-            let key = key
-                .get(row)
-                .and_then(|k| std::str::from_utf8(k).ok())
-                .ok_or_else(|| InventoryError::InvalidKey {
+            let Some(Ok(key)) = key.text(row) else {
+                return Err(InventoryError::InvalidKey {
                     file: file.to_string(),
                     row: row_number,
-                })?;
-            let text = |col: &Option<StrColumn>| {
-                col.as_ref()
-                    .and_then(|c| c.get(row))
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                });
             };
+            // Values other than keys are kept even when not UTF-8, with U+FFFD in place.
+            let owned = |text: Result<&str, &[u8]>| match text {
+                Ok(text) => text.to_string(),
+                Err(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            };
+            let optional =
+                |col: &Option<StrColumn>| col.as_ref().and_then(|c| c.text(row)).map(owned);
             out.entries.push(InventoryEntry {
                 key: key.to_string(),
-                version_id: text(&version_id).filter(|v| !v.is_empty() && v != "null"),
+                version_id: version_id
+                    .as_ref()
+                    .and_then(|c| c.text(row))
+                    .filter(|v| !matches!(v, Ok("" | "null")))
+                    .map(owned),
                 size: size.max(0) as u64,
-                etag: String::from_utf8_lossy(etag).into_owned(),
+                etag: owned(etag),
                 last_modified_ms,
-                storage_class: text(&storage_class),
+                storage_class: optional(&storage_class),
             });
         }
         self.rows_read += out.rows;
@@ -351,37 +354,60 @@ fn check_type(file: &str, column: &str, found: &DataType) -> Result<(), Inventor
     }
 }
 
-fn int_value(array: &ArrayRef, row: usize) -> Option<i64> {
-    if array.is_null(row) {
-        return None;
-    }
-    match array.data_type() {
-        DataType::Int64 => Some(array.as_primitive::<Int64Type>().value(row)),
-        DataType::Int32 => Some(array.as_primitive::<Int32Type>().value(row) as i64),
-        DataType::UInt64 => i64::try_from(array.as_primitive::<UInt64Type>().value(row)).ok(),
-        _ => None,
-    }
+/// An integer or timestamp column, its Arrow type resolved once per batch; times in
+/// milliseconds.
+#[derive(Clone, Copy)]
+enum IntColumn<'a> {
+    Int64(&'a arrow_array::Int64Array),
+    Int32(&'a arrow_array::Int32Array),
+    UInt64(&'a arrow_array::UInt64Array),
+    Seconds(&'a arrow_array::TimestampSecondArray),
+    Millis(&'a arrow_array::TimestampMillisecondArray),
+    Micros(&'a arrow_array::TimestampMicrosecondArray),
+    Nanos(&'a arrow_array::TimestampNanosecondArray),
+    /// Any other type: every value reads as missing.
+    Other,
 }
 
-fn timestamp_millis(array: &ArrayRef, row: usize) -> Option<i64> {
-    if array.is_null(row) {
-        return None;
+impl<'a> IntColumn<'a> {
+    fn new(array: &'a ArrayRef) -> Self {
+        match array.data_type() {
+            DataType::Int64 => IntColumn::Int64(array.as_primitive::<Int64Type>()),
+            DataType::Int32 => IntColumn::Int32(array.as_primitive::<Int32Type>()),
+            DataType::UInt64 => IntColumn::UInt64(array.as_primitive::<UInt64Type>()),
+            DataType::Timestamp(TimeUnit::Second, _) => {
+                IntColumn::Seconds(array.as_primitive::<TimestampSecondType>())
+            }
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                IntColumn::Millis(array.as_primitive::<TimestampMillisecondType>())
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                IntColumn::Micros(array.as_primitive::<TimestampMicrosecondType>())
+            }
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                IntColumn::Nanos(array.as_primitive::<TimestampNanosecondType>())
+            }
+            _ => IntColumn::Other,
+        }
     }
-    match array.data_type() {
-        DataType::Int64 => Some(array.as_primitive::<Int64Type>().value(row)),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            Some(array.as_primitive::<TimestampMillisecondType>().value(row))
+
+    fn get(&self, row: usize) -> Option<i64> {
+        fn value<T: arrow_array::ArrowPrimitiveType>(
+            a: &arrow_array::PrimitiveArray<T>,
+            row: usize,
+        ) -> Option<T::Native> {
+            a.is_valid(row).then(|| a.value(row))
         }
-        DataType::Timestamp(TimeUnit::Second, _) => {
-            Some(array.as_primitive::<TimestampSecondType>().value(row) * 1000)
+        match *self {
+            IntColumn::Int64(a) => value(a, row),
+            IntColumn::Int32(a) => value(a, row).map(i64::from),
+            IntColumn::UInt64(a) => value(a, row).and_then(|v| i64::try_from(v).ok()),
+            IntColumn::Seconds(a) => value(a, row).map(|v| v.saturating_mul(1000)),
+            IntColumn::Millis(a) => value(a, row),
+            IntColumn::Micros(a) => value(a, row).map(|v| v / 1000),
+            IntColumn::Nanos(a) => value(a, row).map(|v| v / 1_000_000),
+            IntColumn::Other => None,
         }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            Some(array.as_primitive::<TimestampMicrosecondType>().value(row) / 1000)
-        }
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            Some(array.as_primitive::<TimestampNanosecondType>().value(row) / 1_000_000)
-        }
-        _ => None,
     }
 }
 
@@ -421,6 +447,19 @@ impl<'a> StrColumn<'a> {
         }
     }
 
+    /// The value as text: Arrow's string types are valid UTF-8 already; binary values
+    /// are checked (`Err` with the bytes when they are not UTF-8).
+    fn text(&self, row: usize) -> Option<Result<&'a str, &'a [u8]>> {
+        match *self {
+            StrColumn::Utf8(a) => a.is_valid(row).then(|| Ok(a.value(row))),
+            StrColumn::LargeUtf8(a) => a.is_valid(row).then(|| Ok(a.value(row))),
+            StrColumn::Utf8View(a) => a.is_valid(row).then(|| Ok(a.value(row))),
+            _ => self
+                .get(row)
+                .map(|bytes| std::str::from_utf8(bytes).map_err(|_| bytes)),
+        }
+    }
+
     fn get(&self, row: usize) -> Option<&'a [u8]> {
         match *self {
             StrColumn::Utf8(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
@@ -430,5 +469,112 @@ impl<'a> StrColumn<'a> {
             StrColumn::LargeBinary(a) => a.is_valid(row).then(|| a.value(row)),
             StrColumn::BinaryView(a) => a.is_valid(row).then(|| a.value(row)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{
+        BinaryArray, Int32Array, LargeStringArray, StringArray, TimestampSecondArray,
+    };
+    use arrow_schema::{Field, Schema};
+    use parquet::arrow::ArrowWriter;
+
+    use super::*;
+
+    /// Writes a data file with the columns given (name, array) and reads it back.
+    fn read(columns: Vec<(&str, ArrayRef)>) -> Result<Vec<EntryBatch>, InventoryError> {
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let batch =
+            RecordBatch::try_new(schema.clone(), columns.into_iter().map(|c| c.1).collect())
+                .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.parquet");
+        let mut writer = ArrowWriter::try_new(File::create(&path).unwrap(), schema, None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        InventoryFileReader::open(&path, "data.parquet", Some("src"))?.collect()
+    }
+
+    #[test]
+    fn reads_other_arrow_types_than_aws_writes() {
+        let batches = read(vec![
+            (
+                "bucket",
+                Arc::new(LargeStringArray::from(vec!["src", "src"])),
+            ),
+            (
+                "key",
+                Arc::new(BinaryArray::from(vec![&b"a/b"[..], "é".as_bytes()])),
+            ),
+            ("size", Arc::new(Int32Array::from(vec![5, 7]))),
+            (
+                "last_modified_date",
+                Arc::new(TimestampSecondArray::from(vec![
+                    1_700_000_000,
+                    1_700_000_001,
+                ])),
+            ),
+            (
+                "e_tag",
+                Arc::new(BinaryArray::from(vec![&b"abc"[..], &b"\xff"[..]])),
+            ),
+            (
+                "version_id",
+                Arc::new(StringArray::from(vec![Some("null"), Some("v1")])),
+            ),
+        ])
+        .unwrap();
+        let entries: Vec<&InventoryEntry> = batches.iter().flat_map(|b| &b.entries).collect();
+        assert_eq!(
+            entries,
+            [
+                &InventoryEntry {
+                    key: "a/b".into(),
+                    version_id: None,
+                    size: 5,
+                    etag: "abc".into(),
+                    last_modified_ms: 1_700_000_000_000,
+                    storage_class: None,
+                },
+                &InventoryEntry {
+                    key: "é".into(),
+                    version_id: Some("v1".into()),
+                    size: 7,
+                    etag: "\u{fffd}".into(),
+                    last_modified_ms: 1_700_000_001_000,
+                    storage_class: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_key_that_is_not_utf8_is_an_error_naming_its_row() {
+        let err = read(vec![
+            ("bucket", Arc::new(StringArray::from(vec!["src", "src"]))),
+            (
+                "key",
+                Arc::new(BinaryArray::from(vec![&b"ok"[..], &b"\xc3("[..]])),
+            ),
+            ("size", Arc::new(Int32Array::from(vec![1, 2]))),
+            (
+                "last_modified_date",
+                Arc::new(TimestampSecondArray::from(vec![1, 2])),
+            ),
+            ("e_tag", Arc::new(StringArray::from(vec!["x", "y"]))),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "data file data.parquet: row 1 has a key that is not valid UTF-8"
+        );
     }
 }

@@ -19,7 +19,7 @@ use crate::inventory::{InventoryEntry, SkipCounts};
 use crate::jobs::ImportSummary;
 use crate::manifest::Manifest;
 use crate::pipeline::{IMPORT_BRANCH, PipelineError, diff_staged, sort_and_dedup};
-use crate::staging::{BatchSource, StagedRun, StagingError, merge_staged};
+use crate::staging::{BatchSource, StagedRun, StagingError, batch_key, merge_staged};
 use crate::tree::Cursor;
 
 /// The merge's name for the runs it reads; they are never stored anywhere.
@@ -179,7 +179,7 @@ impl BatchSource for SortedRuns {
             .filter(|_| batch == 0)
             .and_then(|held| held.lock().ok()?.take());
         taken.ok_or_else(|| StagingError::Missing {
-            key: format!("{job}#{:05}#{:05}#{batch:05}", run.shard, run.run),
+            key: batch_key(job, run, batch),
         })
     }
 }

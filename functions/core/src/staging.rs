@@ -322,7 +322,7 @@ pub struct StagedRun {
     pub batches: usize,
 }
 
-fn batch_key(job: &str, run: &StagedRun, batch: usize) -> String {
+pub(crate) fn batch_key(job: &str, run: &StagedRun, batch: usize) -> String {
     format!("{job}#{:05}#{:05}#{batch:06}", run.shard, run.run)
 }
 
