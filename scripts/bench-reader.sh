@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OBJECTS="${BENCH_OBJECTS:-8000000}"
-DATA=bench/data
+DATA=bench/data/reader
 CLI=target/release/inventory-import
 MANIFEST=s3://bench-inventory/inv/bench-source/daily/2026-11-25T01-00Z/manifest.json
 

@@ -899,3 +899,35 @@ async fn every_log_line_about_a_job_carries_its_id() {
         "{last}"
     );
 }
+
+#[tokio::test]
+async fn a_forced_import_refused_while_planning_is_logged_with_its_job() {
+    let env = Env::start("photos-source", 1).await;
+    let store = env.stack.store();
+    let generated = generate_inventory(&store, &options("2026-11-20T01:00:00Z", 100, 2))
+        .await
+        .unwrap();
+    env.stack.delete(&generated.data_files[0]).await;
+    let manifest = generated.manifest.to_string();
+    let output = env
+        .stack
+        .cli()
+        .args(["import", REPO, "--manifest", &manifest, "--force"])
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let jobs = env.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, JobState::Failed);
+    assert_eq!(
+        log_lines(&stderr),
+        [(
+            "direct invocation failed".to_string(),
+            Some(jobs[0].id.clone())
+        )],
+        "{stderr}"
+    );
+}

@@ -176,6 +176,9 @@ impl Pipeline {
             )
         });
         let id = job_id(&repository.name, &request.manifest, run.as_deref());
+        // The caller's span names the job from here on (a forced run's or dry run's id
+        // is only known now), so that a failure while planning is logged with it.
+        tracing::Span::current().record("job", id.as_str());
         if let Ok(job) = self.jobs.get(&repository.name, &id).await {
             return Ok(Started::Existing { job });
         }
