@@ -66,6 +66,9 @@ step "A dry run of it first (the trigger's direct invocation): the counts, and n
 $CLI import photos --manifest "$MANIFEST2" --dry-run
 $CLI branch list photos
 
+step "The same prediction worked out in this one process, with no job and no functions"
+$CLI inspect "$MANIFEST2" --against photos
+
 step "Its notifications: imported gradually, on top of the first import"
 functions
 
