@@ -389,7 +389,7 @@ fn next_entries(previous: &[InventoryEntry]) -> (Vec<InventoryEntry>, Counts) {
 }
 
 /// Passes over the data files for the decode figure; the fastest is kept.
-pub const DECODE_PASSES: usize = 3;
+const DECODE_PASSES: usize = 3;
 
 /// Decodes the data files of a delivery one after the other into entries that are
 /// dropped batch by batch; the time is the decoding's alone, summed over the files,
