@@ -861,13 +861,13 @@ async fn every_log_line_about_a_job_carries_its_id() {
     files[0].1.truncate(100);
     deliver(&env.stack, "2026-11-21T01:00:00Z", files).await;
     let stderr = local();
-    let failed = env
-        .jobs()
-        .await
-        .into_iter()
+    let jobs = env.jobs().await;
+    let failed = jobs
+        .iter()
         .find(|j| j.state == JobState::Failed)
-        .unwrap()
-        .id;
+        .unwrap_or_else(|| panic!("no job failed: {jobs:?}\n{stderr}"))
+        .id
+        .clone();
     let lines = log_lines(&stderr);
     let on_failed = |message: &str| (message.to_string(), Some(failed.clone()));
     let mut sorted = lines.clone();

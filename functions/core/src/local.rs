@@ -77,15 +77,28 @@ impl LocalRunner {
     /// no message is in flight.
     pub async fn run(&self, until_idle: bool) -> Result<RunnerStats, QueueError> {
         let mut stats = RunnerStats::default();
+        // Idle means found idle twice in a row, a poll apart: an emulator may count a
+        // message whose visibility timeout ends during the count as neither visible
+        // nor in flight.
+        let mut idle_checks = 0;
         loop {
             let pass = self.run_once().await?;
             stats.add(&pass);
-            if pass.handled() == 0 {
-                if until_idle && self.idle().await? {
+            if pass.handled() > 0 {
+                idle_checks = 0;
+                continue;
+            }
+            if until_idle {
+                idle_checks = if self.idle().await? {
+                    idle_checks + 1
+                } else {
+                    0
+                };
+                if idle_checks >= 2 {
                     return Ok(stats);
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
             }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
