@@ -535,11 +535,6 @@ fn path_hash(path: &str) -> u64 {
     })
 }
 
-fn hash_field(hasher: &mut Sha256, field: &[u8]) {
-    hasher.update((field.len() as u64).to_le_bytes());
-    hasher.update(field);
-}
-
 /// The id of a range: SHA-256 over its entries, each field length-prefixed.
 pub fn range_id(entries: &[Entry]) -> String {
     // The fields are laid out in a buffer and hashed a block at a time: a call to the
@@ -565,7 +560,7 @@ pub fn range_id(entries: &[Entry]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// A field as [`range_id`] hashes it: its length (8 bytes, little-endian), then its bytes.
+/// A field as [`range_id`] and [`metarange_id`] hash it: its length (8 bytes, little-endian), then its bytes.
 fn put_field(block: &mut Vec<u8>, field: &[u8]) {
     block.extend_from_slice(&(field.len() as u64).to_le_bytes());
     block.extend_from_slice(field);
@@ -586,12 +581,14 @@ fn put_optional_field(block: &mut Vec<u8>, field: Option<&str>) {
 pub fn metarange_id(ranges: &[RangeInfo]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"metarange/v1");
+    let mut block = Vec::new();
     for r in ranges {
-        hash_field(&mut hasher, r.id.as_bytes());
-        hash_field(&mut hasher, r.min_path.as_bytes());
-        hash_field(&mut hasher, r.max_path.as_bytes());
-        hasher.update(r.entries.to_le_bytes());
+        put_field(&mut block, r.id.as_bytes());
+        put_field(&mut block, r.min_path.as_bytes());
+        put_field(&mut block, r.max_path.as_bytes());
+        block.extend_from_slice(&r.entries.to_le_bytes());
     }
+    hasher.update(&block);
     hex::encode(hasher.finalize())
 }
 
@@ -857,8 +854,9 @@ mod tests {
     }
 
     #[test]
-    fn range_ids_stay_the_same_across_releases() {
-        // Range ids name files already stored: the bytes hashed must never change.
+    fn tree_ids_stay_the_same_across_releases() {
+        // Range and metarange ids name files already stored: the bytes hashed must never
+        // change.
         let entries = [
             entry("a", "d41d8cd98f00b204e9800998ecf8427e"),
             Entry {
@@ -870,6 +868,17 @@ mod tests {
         assert_eq!(
             range_id(&entries),
             "30b59478aced917b20a20874f08a7f5fe5d9cfba6f413ae59f6f7666e963dd8c"
+        );
+        let ranges = [RangeInfo {
+            id: range_id(&entries),
+            min_path: "a".into(),
+            max_path: "b/é".into(),
+            entries: 2,
+            bytes: 100,
+        }];
+        assert_eq!(
+            metarange_id(&ranges),
+            "fbb9e0e811a8436ea4d1b41bc0c33a202fdc23dc4aa9a099956b75f4235a3e82"
         );
     }
 
