@@ -227,20 +227,14 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
     };
 
     // Dry run: what the next delivery would change, worked out in this process as
-    // `inspect --against` does: fetch, verify, decode and sort each file, then merge
-    // and diff against the base tree.
+    // `inspect --against` does: fetch, verify and decode each file, index its keys,
+    // then look up every entry of the base tree.
     let started = Instant::now();
     let cpu_started = cpu_seconds();
     let manifest = Manifest::load(&store, &next.manifest)
         .await
         .map_err(InspectError::from)?;
-    let summary = preview_delivery(
-        &store,
-        &manifest,
-        trees.cursor(&base),
-        &std::env::temp_dir(),
-    )
-    .await?;
+    let summary = preview_delivery(&store, &manifest, &trees, &base, &std::env::temp_dir()).await?;
     let dry_run = DryRunFigures {
         seconds: started.elapsed().as_secs_f64(),
         cpu_seconds: cpu_seconds() - cpu_started,

@@ -16,7 +16,7 @@ use crate::inventory::{
 };
 use crate::location::S3Url;
 use crate::manifest::{Manifest, ManifestError, ManifestFile};
-use crate::storage::{ObjectStore, StorageError};
+use crate::storage::{LocalCopy, ObjectStore, StorageError};
 
 /// How many data files are checked for existence at once.
 const HEAD_CONCURRENCY: usize = 16;
@@ -250,23 +250,8 @@ pub async fn read_data_file<S: EntrySink>(
     temp_dir: &Path,
     mut sink: S,
 ) -> Result<(FileReport, u64, S), InspectError> {
-    let url = manifest.file_url(file);
     let started = Instant::now();
-    let copy = store.fetch_to_local(&url, temp_dir).await?;
-    if copy.size != file.size {
-        return Err(InspectError::SizeMismatch {
-            file: url,
-            expected: file.size,
-            actual: copy.size,
-        });
-    }
-    if !copy.md5_hex.eq_ignore_ascii_case(&file.md5_checksum) {
-        return Err(InspectError::Md5Mismatch {
-            file: url,
-            expected: file.md5_checksum.to_ascii_lowercase(),
-            actual: copy.md5_hex,
-        });
-    }
+    let (url, copy) = fetch_verified(store, manifest, file, temp_dir).await?;
     let fetch_seconds = started.elapsed().as_secs_f64();
 
     let name = url.to_string();
@@ -294,6 +279,33 @@ pub async fn read_data_file<S: EntrySink>(
         decode_seconds,
     };
     Ok((report, counts.object_bytes, sink))
+}
+
+/// Fetches one data file to local disk (or finds it there) and verifies its size and
+/// MD5 against the manifest.
+pub(crate) async fn fetch_verified(
+    store: &ObjectStore,
+    manifest: &Manifest,
+    file: &ManifestFile,
+    temp_dir: &Path,
+) -> Result<(S3Url, LocalCopy), InspectError> {
+    let url = manifest.file_url(file);
+    let copy = store.fetch_to_local(&url, temp_dir).await?;
+    if copy.size != file.size {
+        return Err(InspectError::SizeMismatch {
+            file: url,
+            expected: file.size,
+            actual: copy.size,
+        });
+    }
+    if !copy.md5_hex.eq_ignore_ascii_case(&file.md5_checksum) {
+        return Err(InspectError::Md5Mismatch {
+            file: url,
+            expected: file.md5_checksum.to_ascii_lowercase(),
+            actual: copy.md5_hex,
+        });
+    }
+    Ok((url, copy))
 }
 
 /// Totals of one decoded data file.

@@ -5,6 +5,7 @@
 //! reader keeps rows that are the latest version and not a delete marker, and counts
 //! the rows it skips by reason. Sorting and merging entries is the pipeline's job.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::path::Path;
 
@@ -71,6 +72,45 @@ pub struct InventoryEntry {
     pub storage_class: Option<String>,
 }
 
+impl InventoryEntry {
+    /// What decides which of two rows of one key is the newer: see [`Recency`].
+    pub fn recency(&self) -> Recency<'_> {
+        (
+            self.last_modified_ms,
+            self.version_id.as_deref(),
+            self.etag.as_str(),
+        )
+    }
+}
+
+/// Of two rows of one key, the newer has the greater last-modified time, then the
+/// greater version id and ETag, so that the choice never depends on the order of rows.
+pub type Recency<'a> = (i64, Option<&'a str>, &'a str);
+
+/// A row to import, borrowed from the decoded batch: what [`InventoryEntry`] owns.
+#[derive(Debug)]
+pub struct InventoryRow<'a> {
+    pub key: &'a str,
+    pub version_id: Option<Cow<'a, str>>,
+    pub size: u64,
+    pub etag: Cow<'a, str>,
+    pub last_modified_ms: i64,
+    pub storage_class: Option<Cow<'a, str>>,
+}
+
+impl InventoryRow<'_> {
+    pub fn into_entry(self) -> InventoryEntry {
+        InventoryEntry {
+            key: self.key.to_string(),
+            version_id: self.version_id.map(Cow::into_owned),
+            size: self.size,
+            etag: self.etag.into_owned(),
+            last_modified_ms: self.last_modified_ms,
+            storage_class: self.storage_class.map(Cow::into_owned),
+        }
+    }
+}
+
 /// Rows that are not imported, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkipCounts {
@@ -125,6 +165,7 @@ pub struct InventoryFileReader {
     rows_read: u64,
     total_rows: u64,
     row_groups: usize,
+    text_bytes: u64,
 }
 
 impl std::fmt::Debug for InventoryFileReader {
@@ -144,10 +185,12 @@ impl InventoryFileReader {
         file: &str,
         expected_bucket: Option<&str>,
     ) -> Result<Self, InventoryError> {
-        let handle = File::open(path).map_err(|source| InventoryError::Io {
+        let io_error = |source| InventoryError::Io {
             file: file.to_string(),
             source,
-        })?;
+        };
+        let handle = File::open(path).map_err(io_error)?;
+        let file_bytes = handle.metadata().map_err(io_error)?.len();
         let corrupt = |err: parquet::errors::ParquetError| InventoryError::Corrupt {
             file: file.to_string(),
             reason: err.to_string(),
@@ -155,6 +198,7 @@ impl InventoryFileReader {
         let builder = ParquetRecordBatchReaderBuilder::try_new(handle).map_err(corrupt)?;
         let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
         let row_groups = builder.metadata().num_row_groups();
+        let text_bytes = text_bytes(builder.metadata(), file_bytes);
         let schema = builder.schema().clone();
         let names: Vec<String> = schema
             .fields()
@@ -222,6 +266,7 @@ impl InventoryFileReader {
             rows_read: 0,
             total_rows,
             row_groups,
+            text_bytes,
         })
     }
 
@@ -230,12 +275,44 @@ impl InventoryFileReader {
         self.total_rows
     }
 
+    /// About how many bytes of text the file's keys, ETags and version ids hold, from
+    /// its footer, to size buffers up front; never more than 16 times the file.
+    pub fn text_bytes(&self) -> u64 {
+        self.text_bytes
+    }
+
     /// Row groups in the file, from its footer.
     pub fn row_groups(&self) -> usize {
         self.row_groups
     }
 
-    fn convert(&mut self, batch: &RecordBatch) -> Result<EntryBatch, InventoryError> {
+    /// Decodes the next row batch and hands each row to import to `keep`, borrowed
+    /// from the batch; returns the batch's row count and the rows it skipped, or
+    /// `None` at the end of the file.
+    pub fn next_rows(
+        &mut self,
+        keep: impl FnMut(InventoryRow<'_>),
+    ) -> Option<Result<(u64, SkipCounts), InventoryError>> {
+        let batch = match self.batches.next()? {
+            Ok(batch) => batch,
+            Err(err) => {
+                return Some(Err(InventoryError::Corrupt {
+                    file: self.file.clone(),
+                    reason: err.to_string(),
+                }));
+            }
+        };
+        let skipped = self.visit(&batch, keep);
+        let rows = batch.num_rows() as u64;
+        self.rows_read += rows;
+        Some(skipped.map(|skipped| (rows, skipped)))
+    }
+
+    fn visit(
+        &self,
+        batch: &RecordBatch,
+        mut keep: impl FnMut(InventoryRow<'_>),
+    ) -> Result<SkipCounts, InventoryError> {
         let c = self.columns;
         let file = self.file.as_str();
         let bucket = StrColumn::new(batch.column(c.bucket));
@@ -248,11 +325,7 @@ impl InventoryFileReader {
         let size = IntColumn::new(batch.column(c.size));
         let last_modified = IntColumn::new(batch.column(c.last_modified));
 
-        let mut out = EntryBatch {
-            rows: batch.num_rows() as u64,
-            entries: Vec::with_capacity(batch.num_rows()),
-            skipped: SkipCounts::default(),
-        };
+        let mut skipped = SkipCounts::default();
         for row in 0..batch.num_rows() {
             let row_number = self.rows_read + row as u64;
             if let Some(expected) = &self.expected_bucket {
@@ -268,17 +341,17 @@ impl InventoryFileReader {
             }
             // A null `is_latest` (or no such column) means the row is current.
             if is_latest.is_some_and(|a| a.is_valid(row) && !a.value(row)) {
-                out.skipped.noncurrent_version += 1;
+                skipped.noncurrent_version += 1;
                 continue;
             }
             if is_delete_marker.is_some_and(|a| a.is_valid(row) && a.value(row)) {
-                out.skipped.delete_marker += 1;
+                skipped.delete_marker += 1;
                 continue;
             }
             let (Some(size), Some(last_modified_ms), Some(etag)) =
                 (size.get(row), last_modified.get(row), etag.text(row))
             else {
-                out.skipped.incomplete_row += 1;
+                skipped.incomplete_row += 1;
                 continue;
             };
             let Some(Ok(key)) = key.text(row) else {
@@ -287,28 +360,20 @@ impl InventoryFileReader {
                     row: row_number,
                 });
             };
-            // Values other than keys are kept even when not UTF-8, with U+FFFD in place.
-            let owned = |text: Result<&str, &[u8]>| match text {
-                Ok(text) => text.to_string(),
-                Err(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-            };
-            let optional =
-                |col: &Option<StrColumn>| col.as_ref().and_then(|c| c.text(row)).map(owned);
-            out.entries.push(InventoryEntry {
-                key: key.to_string(),
+            keep(InventoryRow {
+                key,
                 version_id: version_id
                     .as_ref()
                     .and_then(|c| c.text(row))
                     .filter(|v| !matches!(v, Ok("" | "null")))
-                    .map(owned),
+                    .map(lossy),
                 size: size.max(0) as u64,
-                etag: owned(etag),
+                etag: lossy(etag),
                 last_modified_ms,
-                storage_class: optional(&storage_class),
+                storage_class: storage_class.as_ref().and_then(|c| c.text(row)).map(lossy),
             });
         }
-        self.rows_read += out.rows;
-        Ok(out)
+        Ok(skipped)
     }
 }
 
@@ -316,16 +381,40 @@ impl Iterator for InventoryFileReader {
     type Item = Result<EntryBatch, InventoryError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let batch = match self.batches.next()? {
-            Ok(batch) => batch,
-            Err(err) => {
-                return Some(Err(InventoryError::Corrupt {
-                    file: self.file.clone(),
-                    reason: err.to_string(),
-                }));
-            }
-        };
-        Some(self.convert(&batch))
+        let mut entries = Vec::with_capacity(BATCH_ROWS);
+        let counted = self.next_rows(|row| entries.push(row.into_entry()))?;
+        Some(counted.map(|(rows, skipped)| EntryBatch {
+            rows,
+            entries,
+            skipped,
+        }))
+    }
+}
+
+/// The uncompressed size the footer gives for the key, ETag and version id columns,
+/// capped: a damaged footer must not make a reader reserve more than the file could
+/// hold.
+fn text_bytes(metadata: &parquet::file::metadata::ParquetMetaData, file_bytes: u64) -> u64 {
+    let text_columns = ["key", "e_tag", "version_id"];
+    let total = metadata
+        .row_groups()
+        .iter()
+        .flat_map(|group| group.columns())
+        .filter(|column| {
+            let name = column.column_path().parts().first().map(String::as_str);
+            name.is_some_and(|n| text_columns.iter().any(|t| n.eq_ignore_ascii_case(t)))
+        })
+        .fold(0u64, |total, column| {
+            total.saturating_add(column.uncompressed_size().max(0) as u64)
+        });
+    total.min(file_bytes.saturating_mul(16))
+}
+
+/// Values other than keys are kept even when not UTF-8, with U+FFFD in place.
+fn lossy<'a>(text: Result<&'a str, &'a [u8]>) -> Cow<'a, str> {
+    match text {
+        Ok(text) => Cow::Borrowed(text),
+        Err(bytes) => String::from_utf8_lossy(bytes),
     }
 }
 

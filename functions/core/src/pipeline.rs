@@ -757,10 +757,9 @@ fn newest(a: InventoryEntry, b: InventoryEntry) -> InventoryEntry {
     if is_newer(&b, &a) { b } else { a }
 }
 
-/// Whether `b` is a newer row of the key than `a`: later last-modified time, then the
-/// greater version id and ETag, so that the choice never depends on the order of rows.
+/// Whether `b` is a newer row of the key than `a` (see [`crate::inventory::Recency`]).
 fn is_newer(b: &InventoryEntry, a: &InventoryEntry) -> bool {
-    (b.last_modified_ms, &b.version_id, &b.etag) > (a.last_modified_ms, &a.version_id, &a.etag)
+    b.recency() > a.recency()
 }
 
 /// Sorts by key and keeps one entry per key, the newest; returns how many were

@@ -2,28 +2,45 @@
 //! an operator runs by hand (`inspect --against`), with no job, no queue and no
 //! staging table.
 //!
-//! The data files are fetched, verified and decoded as workers do, several at a time;
-//! each file's entries are sorted on their own thread and kept in memory as one run.
-//! The runs are then merged and diffed against the branch's tree by the committer's
-//! own code ([`merge_staged`], [`diff_staged`]), so the counts are exactly those an
-//! import would report. Memory grows with the delivery (about 200 bytes per object).
+//! It is a hash join, not the committer's merge: nothing needs to be sorted or
+//! written, only counted.
+//! 1. Each data file is fetched and its MD5 verified, as a worker does, then decoded
+//!    by the same reader, on as many threads as there are cores. The rows to import
+//!    are packed into one buffer per file and their keys hashed.
+//! 2. The rows are indexed by key in hash tables, one per partition of the hashes,
+//!    built in parallel. A key listed twice keeps its newest row, as in an import.
+//! 3. Each range of the branch's tree is read (only the path and the columns that
+//!    decide whether an object changed) and its entries looked up: found and the
+//!    same object, found and changed, or deleted. What was never found is added.
+//!
+//! The rules come from where an import takes them: the reader's skips, the newest of
+//! two rows ([`Recency`]) and what counts as the same object ([`ObjectIdentity`]).
+//! Memory grows with the delivery (about 200 bytes per object).
 
+use std::hash::BuildHasher;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use crate::catalog::{Catalog, CatalogError};
-use crate::inspect::{InspectError, read_data_file};
-use crate::inventory::{InventoryEntry, SkipCounts};
+use crate::inspect::{InspectError, fetch_verified};
+use crate::inventory::{InventoryError, InventoryFileReader, InventoryRow, Recency, SkipCounts};
 use crate::jobs::ImportSummary;
+use crate::location::S3Url;
 use crate::manifest::Manifest;
-use crate::pipeline::{IMPORT_BRANCH, PipelineError, diff_staged, sort_and_dedup};
-use crate::staging::{BatchSource, StagedRun, StagingError, batch_key, merge_staged};
-use crate::tree::Cursor;
+use crate::pipeline::{IMPORT_BRANCH, PipelineError};
+use crate::tree::{Address, ObjectIdentity, RangeFile, Tree, TreeError, TreeStore};
 
-/// The merge's name for the runs it reads; they are never stored anywhere.
-const PREVIEW: &str = "preview";
+/// Partitions of the key hashes, each with its own table: enough for every core to
+/// build some, and small tables stay in cache longer.
+const PARTITIONS: usize = 64;
+
+/// Ranges of the base tree being fetched or diffed at once: fetches from S3 wait on
+/// the network, so more are in flight than there are cores.
+const RANGES_IN_FLIGHT: usize = 8;
 
 /// What importing a delivery into a repository would do.
 #[derive(Debug, Clone, Serialize)]
@@ -57,7 +74,7 @@ pub async fn preview_import(
     let head = catalog.resolve(&repository.name, &branch.commit_id).await?;
     let base = catalog.tree_of(&repository, &head).await?;
     let trees = catalog.trees(&repository);
-    let summary = preview_delivery(store, manifest, trees.cursor(&base), temp_dir).await?;
+    let summary = preview_delivery(store, manifest, &trees, &base, temp_dir).await?;
     Ok(Preview {
         repository: repository.name,
         branch: branch.name,
@@ -66,120 +83,622 @@ pub async fn preview_import(
     })
 }
 
-/// Diffs the delivery described by `manifest` against `base` (the branch's tree).
+/// Diffs the delivery described by `manifest` against `base`, a tree in `trees`.
 /// Returns the summary an import of it would report: added, changed, deleted,
 /// unchanged, skipped rows and duplicate keys.
 pub async fn preview_delivery(
     store: &crate::ObjectStore,
     manifest: &Manifest,
-    base: Cursor<'_>,
+    trees: &TreeStore,
+    base: &Tree,
     temp_dir: &Path,
 ) -> Result<ImportSummary, PipelineError> {
-    let (runs, skipped, duplicates) = sorted_runs(store, manifest, temp_dir).await?;
-    let mut summary = ImportSummary {
+    let (files, skipped) = read_delivery(store, manifest, temp_dir).await?;
+    let bucket = manifest.source_bucket.clone();
+    let built = tokio::task::spawn_blocking(move || DeliveryIndex::build(files, &bucket))
+        .await
+        .map_err(|err| err.to_string())
+        .and_then(|built| built)
+        .map_err(|reason| InspectError::Interrupted {
+            file: manifest.url.clone(),
+            reason,
+        })?;
+    let (index, duplicate_keys) = built;
+    let index = Arc::new(index);
+    let found = diff_base(&index, trees, base).await?;
+    let total = index.keys();
+    Ok(ImportSummary {
+        added: total - (found.unchanged + found.changed),
+        changed: found.changed,
+        deleted: found.deleted,
+        unchanged: found.unchanged,
+        total,
         skipped,
-        duplicate_keys: duplicates,
-        ..ImportSummary::default()
-    };
-    let staged = runs.staged_runs();
-    diff_staged(
-        merge_staged(&runs, PREVIEW, &staged),
-        base,
-        None,
-        &manifest.source_bucket,
-        &mut summary,
-    )
-    .await?;
-    Ok(summary)
+        duplicate_keys,
+    })
 }
 
-/// Fetches, verifies and decodes every data file, as many at once as there are
-/// cores, and sorts each file's entries on a blocking thread.
-async fn sorted_runs(
+/// The rows to import of one data file, packed: their text back to back in one
+/// string, the rest in fixed-size rows, grouped by the partition of their key's hash.
+struct DeliveryFile {
+    text: String,
+    partitions: Vec<Vec<DeliveryRow>>,
+}
+
+/// One row to import; its key, ETag and version id lie at `start` in the text of data
+/// file number `file`, in that order.
+struct DeliveryRow {
+    hash: u64,
+    size: u64,
+    last_modified_ms: i64,
+    start: usize,
+    file: u32,
+    key_len: u32,
+    etag_len: u32,
+    version_len: Option<u32>,
+}
+
+impl DeliveryFile {
+    fn new(text_bytes: usize, rows: usize) -> Self {
+        let per_partition = rows / PARTITIONS + rows / PARTITIONS / 8;
+        Self {
+            text: String::with_capacity(text_bytes),
+            partitions: (0..PARTITIONS)
+                .map(|_| Vec::with_capacity(per_partition))
+                .collect(),
+        }
+    }
+
+    /// Packs a row of data file number `file`; `Err` names the first field too long.
+    fn push(&mut self, file: u32, row: &InventoryRow<'_>) -> Result<(), &'static str> {
+        let length = |text: &str, field| u32::try_from(text.len()).map_err(|_| field);
+        let key_len = length(row.key, "key")?;
+        let etag_len = length(&row.etag, "ETag")?;
+        let version_len = row
+            .version_id
+            .as_deref()
+            .map(|v| length(v, "version id"))
+            .transpose()?;
+        let hash = key_hash(row.key);
+        let start = self.text.len();
+        self.text.push_str(row.key);
+        self.text.push_str(&row.etag);
+        self.text
+            .push_str(row.version_id.as_deref().unwrap_or_default());
+        self.partitions[partition(hash)].push(DeliveryRow {
+            hash,
+            size: row.size,
+            last_modified_ms: row.last_modified_ms,
+            start,
+            file,
+            key_len,
+            etag_len,
+            version_len,
+        });
+        Ok(())
+    }
+}
+
+impl DeliveryRow {
+    fn key<'a>(&self, texts: &'a [String]) -> &'a str {
+        &texts[self.file as usize][self.start..self.start + self.key_len as usize]
+    }
+
+    fn etag<'a>(&self, texts: &'a [String]) -> &'a str {
+        let start = self.start + self.key_len as usize;
+        &texts[self.file as usize][start..start + self.etag_len as usize]
+    }
+
+    fn version_id<'a>(&self, texts: &'a [String]) -> Option<&'a str> {
+        let start = self.start + self.key_len as usize + self.etag_len as usize;
+        self.version_len
+            .map(|len| &texts[self.file as usize][start..start + len as usize])
+    }
+
+    fn recency<'a>(&self, texts: &'a [String]) -> Recency<'a> {
+        (
+            self.last_modified_ms,
+            self.version_id(texts),
+            self.etag(texts),
+        )
+    }
+
+    fn identity<'a>(&self, texts: &'a [String], bucket: &'a str) -> ObjectIdentity<'a> {
+        ObjectIdentity {
+            address: Address::Imported {
+                bucket,
+                key: self.key(texts),
+            },
+            version_id: self.version_id(texts),
+            size: self.size,
+            etag: self.etag(texts),
+        }
+    }
+}
+
+fn key_hash(key: &str) -> u64 {
+    foldhash::fast::FixedState::default().hash_one(key)
+}
+
+/// The partition of a hash, from bits the tables use for neither their slot (low
+/// bits) nor their tag (top bits).
+fn partition(hash: u64) -> usize {
+    (hash >> 32) as usize % PARTITIONS
+}
+
+/// Fetches, verifies and decodes every data file, as many at once as there are cores.
+async fn read_delivery(
     store: &crate::ObjectStore,
     manifest: &Manifest,
     temp_dir: &Path,
-) -> Result<(SortedRuns, SkipCounts, u64), PipelineError> {
-    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
-    let mut readers = tokio::task::JoinSet::new();
+) -> Result<(Vec<DeliveryFile>, SkipCounts), PipelineError> {
+    let permits = Arc::new(Semaphore::new(cores()));
+    let mut readers = JoinSet::new();
     for (index, file) in manifest.files.iter().enumerate() {
         let (store, manifest, file) = (store.clone(), manifest.clone(), file.clone());
         let (temp_dir, permits) = (temp_dir.to_path_buf(), permits.clone());
         readers.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            let (report, _, mut entries) =
-                read_data_file(&store, &manifest, &file, &temp_dir, Vec::new()).await?;
-            let sorted = tokio::task::spawn_blocking(move || {
-                let duplicates = sort_and_dedup(&mut entries);
-                (entries, duplicates)
-            })
-            .await;
-            let (entries, duplicates) = sorted.map_err(|err| InspectError::Interrupted {
-                file: report.file.clone(),
-                reason: err.to_string(),
+            let (url, copy) = fetch_verified(&store, &manifest, &file, &temp_dir).await?;
+            let name = url.to_string();
+            let bucket = manifest.source_bucket.clone();
+            let number = u32::try_from(index).map_err(|_| InspectError::Interrupted {
+                file: url.clone(),
+                reason: "the manifest lists more than 4 billion data files".into(),
             })?;
-            Ok::<_, PipelineError>((index, report.skipped, entries, duplicates))
+            let packed =
+                tokio::task::spawn_blocking(move || pack_file(&copy.path, &name, &bucket, number))
+                    .await
+                    .map_err(|err| interrupted(&url, err))??;
+            Ok::<_, InspectError>((index, packed))
         });
     }
-    let mut files = vec![Vec::new(); manifest.files.len()];
+    let mut files: Vec<Option<DeliveryFile>> = (0..manifest.files.len()).map(|_| None).collect();
     let mut skipped = SkipCounts::default();
-    let mut duplicates = 0;
     while let Some(joined) = readers.join_next().await {
-        let (index, file_skipped, entries, file_duplicates) =
-            joined.map_err(|err| InspectError::Interrupted {
-                file: manifest.url.clone(),
-                reason: err.to_string(),
-            })??;
+        let (index, (file, file_skipped)) =
+            joined.map_err(|err| interrupted(&manifest.url, err))??;
         skipped.add(&file_skipped);
-        duplicates += file_duplicates;
-        files[index] = entries;
+        files[index] = Some(file);
     }
-    Ok((SortedRuns::new(files), skipped, duplicates))
+    Ok((files.into_iter().flatten().collect(), skipped))
 }
 
-/// A sorted run held in memory; `None` once the merge has taken it.
-type HeldRun = Mutex<Option<Vec<InventoryEntry>>>;
-
-/// Sorted runs held in memory, one per data file, each handed to the merge whole as
-/// its only batch (moved, not copied).
-#[derive(Clone)]
-struct SortedRuns {
-    runs: Arc<Vec<HeldRun>>,
+/// Decodes data file number `number`, on local disk, into packed rows.
+fn pack_file(
+    path: &Path,
+    name: &str,
+    bucket: &str,
+    number: u32,
+) -> Result<(DeliveryFile, SkipCounts), InventoryError> {
+    let mut reader = InventoryFileReader::open(path, name, Some(bucket))?;
+    let mut file = DeliveryFile::new(reader.text_bytes() as usize, reader.total_rows() as usize);
+    let mut skipped = SkipCounts::default();
+    let mut too_long = None;
+    while let Some(batch) = reader.next_rows(|row| {
+        if let Err(field) = file.push(number, &row) {
+            too_long.get_or_insert(field);
+        }
+    }) {
+        skipped.add(&batch?.1);
+        if let Some(field) = too_long {
+            return Err(InventoryError::Corrupt {
+                file: name.to_string(),
+                reason: format!("a {field} is larger than 4 GiB"),
+            });
+        }
+    }
+    Ok((file, skipped))
 }
 
-impl SortedRuns {
-    fn new(files: Vec<Vec<InventoryEntry>>) -> Self {
-        Self {
-            runs: Arc::new(files.into_iter().map(|f| Mutex::new(Some(f))).collect()),
+/// The delivery's rows to import, findable by key: one row per key, the newest.
+struct DeliveryIndex {
+    texts: Vec<String>,
+    tables: Vec<RowTable>,
+    bucket: String,
+}
+
+impl DeliveryIndex {
+    /// Indexes the packed files' rows, one table per partition, the partitions shared
+    /// between as many threads as there are cores. Returns the index and how many
+    /// rows were dropped because their key was listed again with a newer row.
+    fn build(files: Vec<DeliveryFile>, bucket: &str) -> Result<(Self, u64), String> {
+        let builders = cores().min(PARTITIONS);
+        // Each builder takes its partitions' rows from every file.
+        let mut work: Vec<Vec<(usize, Vec<Vec<DeliveryRow>>)>> =
+            (0..builders).map(|_| Vec::new()).collect();
+        let mut texts = Vec::with_capacity(files.len());
+        let mut by_partition: Vec<Vec<Vec<DeliveryRow>>> =
+            (0..PARTITIONS).map(|_| Vec::new()).collect();
+        for file in files {
+            texts.push(file.text);
+            for (partition, rows) in file.partitions.into_iter().enumerate() {
+                by_partition[partition].push(rows);
+            }
+        }
+        for (partition, rows) in by_partition.into_iter().enumerate() {
+            work[partition % builders].push((partition, rows));
+        }
+        let mut tables: Vec<Option<RowTable>> = (0..PARTITIONS).map(|_| None).collect();
+        let mut duplicates = 0;
+        std::thread::scope(|scope| {
+            let texts = &texts;
+            let tasks: Vec<_> = work
+                .into_iter()
+                .map(|partitions| {
+                    scope.spawn(move || {
+                        partitions
+                            .into_iter()
+                            .map(|(partition, rows)| (partition, RowTable::build(texts, rows)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for task in tasks {
+                let built = task
+                    .join()
+                    .map_err(|_| "a thread indexing the delivery stopped".to_string())?;
+                for (partition, table) in built {
+                    let (table, dropped) = table?;
+                    tables[partition] = Some(table);
+                    duplicates += dropped;
+                }
+            }
+            Ok::<_, String>(())
+        })?;
+        let index = Self {
+            texts,
+            tables: tables.into_iter().flatten().collect(),
+            bucket: bucket.to_string(),
+        };
+        Ok((index, duplicates))
+    }
+
+    /// Distinct keys to import.
+    fn keys(&self) -> u64 {
+        self.tables.iter().map(|t| t.keys as u64).sum()
+    }
+
+    fn table(&self, hash: u64) -> &RowTable {
+        &self.tables[partition(hash)]
+    }
+
+    /// Looks up the keys whose hashes are given, in order, handing `visit` each one's
+    /// number and what the delivery holds there. Each lookup waits on memory three
+    /// times (slot, row, text); the slots and then the rows of the lookups further on
+    /// are asked for ahead of time, so that those waits overlap.
+    fn find_each<'k>(
+        &self,
+        hashes: &[u64],
+        key: impl Fn(usize) -> &'k str,
+        mut visit: impl FnMut(usize, Option<ObjectIdentity<'_>>),
+    ) {
+        const AHEAD: usize = 8;
+        for step in 0..hashes.len() + 2 * AHEAD {
+            if let Some(&hash) = hashes.get(step) {
+                self.table(hash).fetch_slot(hash);
+            }
+            if let Some(&hash) = step.checked_sub(AHEAD).and_then(|at| hashes.get(at)) {
+                self.table(hash).fetch_row(hash);
+            }
+            if let Some(at) = step.checked_sub(2 * AHEAD).filter(|&at| at < hashes.len()) {
+                let hash = hashes[at];
+                let found = self.table(hash).find(&self.texts, hash, key(at));
+                visit(at, found.map(|row| row.identity(&self.texts, &self.bucket)));
+            }
+        }
+    }
+}
+
+/// One partition's rows to import, in an open-addressing table (linear probing, at
+/// most half full) whose memory a lookup can ask for before it needs it; hashbrown's
+/// tables do not say where a key's slot lies.
+struct RowTable {
+    /// A power of two of them.
+    slots: Vec<Slot>,
+    /// The partition's rows from each data file, where the slots point.
+    parts: Vec<Vec<DeliveryRow>>,
+    keys: usize,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    /// The high half of the key's hash.
+    tag: u32,
+    /// 0 when the slot is empty; else the index + 1 of the part holding the row.
+    part: u32,
+    row: u32,
+    /// The address of the row's text: only ever a hint for the processor, never read.
+    text: usize,
+}
+
+impl RowTable {
+    /// Builds the table of one partition's rows from every file; returns it with the
+    /// number of rows dropped as older rows of a key listed again.
+    fn build(texts: &[String], parts: Vec<Vec<DeliveryRow>>) -> Result<(Self, u64), String> {
+        let rows: usize = parts.iter().map(Vec::len).sum();
+        if parts.iter().any(|part| part.len() >= u32::MAX as usize)
+            || parts.len() >= u32::MAX as usize
+        {
+            return Err(format!(
+                "{rows} keys hash alike, more than an index can hold"
+            ));
+        }
+        let mut table = Self {
+            slots: vec![Slot::default(); (rows * 2).next_power_of_two().max(16)],
+            parts: Vec::new(),
+            keys: 0,
+        };
+        let mut dropped = 0;
+        for (number, part) in parts.iter().enumerate() {
+            for (at, row) in part.iter().enumerate() {
+                let slot = Slot {
+                    tag: tag(row.hash),
+                    part: number as u32 + 1,
+                    row: at as u32,
+                    text: texts[row.file as usize][row.start..]
+                        .as_ptr()
+                        .expose_provenance(),
+                };
+                match table.position(texts, &parts, row.hash, || row.key(texts)) {
+                    Ok(found) => {
+                        dropped += 1;
+                        let kept = table.row(&parts, table.slots[found]);
+                        if row.recency(texts) > kept.recency(texts) {
+                            table.slots[found] = slot;
+                        }
+                    }
+                    Err(empty) => {
+                        table.slots[empty] = slot;
+                        table.keys += 1;
+                    }
+                }
+            }
+        }
+        table.parts = parts;
+        Ok((table, dropped))
+    }
+
+    fn row<'a>(&self, parts: &'a [Vec<DeliveryRow>], slot: Slot) -> &'a DeliveryRow {
+        &parts[slot.part as usize - 1][slot.row as usize]
+    }
+
+    /// The slot holding `key`, or the empty slot where it would go; `key` is only
+    /// read when a slot's tag matches.
+    fn position<'k>(
+        &self,
+        texts: &[String],
+        parts: &[Vec<DeliveryRow>],
+        hash: u64,
+        key: impl Fn() -> &'k str,
+    ) -> Result<usize, usize> {
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot.part == 0 {
+                return Err(at);
+            }
+            if slot.tag == tag(hash) && self.row(parts, slot).key(texts) == key() {
+                return Ok(at);
+            }
+            at = (at + 1) & mask;
         }
     }
 
-    fn staged_runs(&self) -> Vec<StagedRun> {
-        (0..self.runs.len())
-            .map(|shard| StagedRun {
-                shard,
-                run: 0,
-                batches: 1,
-            })
-            .collect()
+    fn find(&self, texts: &[String], hash: u64, key: &str) -> Option<&DeliveryRow> {
+        let at = self.position(texts, &self.parts, hash, || key).ok()?;
+        Some(self.row(&self.parts, self.slots[at]))
+    }
+
+    /// Asks for the memory of the slot where a lookup of `hash` starts.
+    fn fetch_slot(&self, hash: u64) {
+        prefetch(&self.slots[hash as usize & (self.slots.len() - 1)]);
+    }
+
+    /// Asks for the row and text of the slot where a lookup of `hash` starts.
+    fn fetch_row(&self, hash: u64) {
+        let slot = self.slots[hash as usize & (self.slots.len() - 1)];
+        if slot.part != 0 {
+            prefetch(self.row(&self.parts, slot));
+            let text = std::ptr::with_exposed_provenance::<u8>(slot.text);
+            prefetch(text);
+            prefetch(text.wrapping_add(64));
+        }
     }
 }
 
-impl BatchSource for SortedRuns {
-    async fn batch(
-        &self,
-        job: &str,
-        run: &StagedRun,
-        batch: usize,
-    ) -> Result<Vec<InventoryEntry>, StagingError> {
-        let taken = self
-            .runs
-            .get(run.shard)
-            .filter(|_| batch == 0)
-            .and_then(|held| held.lock().ok()?.take());
-        taken.ok_or_else(|| StagingError::Missing {
-            key: batch_key(job, run, batch),
-        })
+fn tag(hash: u64) -> u32 {
+    (hash >> 32) as u32
+}
+
+/// Asks the processor to fetch the memory at `at` into its caches; never faults.
+#[inline(always)]
+fn prefetch<T>(at: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
+/// How the base tree's entries fared against the delivery.
+#[derive(Debug, Default, Clone, Copy)]
+struct BaseCounts {
+    unchanged: u64,
+    changed: u64,
+    deleted: u64,
+}
+
+/// Looks up every entry of `base` in the delivery, several ranges at once.
+async fn diff_base(
+    index: &Arc<DeliveryIndex>,
+    trees: &TreeStore,
+    base: &Tree,
+) -> Result<BaseCounts, PipelineError> {
+    let permits = Arc::new(Semaphore::new(RANGES_IN_FLIGHT.max(cores())));
+    let mut tasks = JoinSet::new();
+    for range in &base.ranges {
+        let (index, trees, permits) = (index.clone(), trees.clone(), permits.clone());
+        let id = range.id.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let file = trees.range_file(&id).await?;
+            let url = trees.range_url(&id);
+            tokio::task::spawn_blocking(move || diff_range(&index, file))
+                .await
+                .map_err(|err| TreeError::Damaged {
+                    file: url,
+                    reason: format!("reading was interrupted: {err}"),
+                })?
+        });
+    }
+    let mut total = BaseCounts::default();
+    while let Some(joined) = tasks.join_next().await {
+        let counts = joined.map_err(|err| TreeError::Damaged {
+            file: trees.metarange_url(&base.id),
+            reason: format!("reading was interrupted: {err}"),
+        })??;
+        total.unchanged += counts.unchanged;
+        total.changed += counts.changed;
+        total.deleted += counts.deleted;
+    }
+    Ok(total)
+}
+
+fn diff_range(index: &DeliveryIndex, range: RangeFile) -> Result<BaseCounts, TreeError> {
+    let mut counts = BaseCounts::default();
+    let mut hashes = Vec::new();
+    range.identities(|batch| {
+        hashes.clear();
+        hashes.extend((0..batch.len()).map(|row| key_hash(batch.path(row))));
+        index.find_each(
+            &hashes,
+            |row| batch.path(row),
+            |row, new| match new {
+                Some(new) if new == batch.identity(row) => counts.unchanged += 1,
+                Some(_) => counts.changed += 1,
+                None => counts.deleted += 1,
+            },
+        );
+    })?;
+    Ok(counts)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn interrupted(file: &S3Url, err: tokio::task::JoinError) -> InspectError {
+    InspectError::Interrupted {
+        file: file.clone(),
+        reason: err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ObjectStore;
+    use crate::generator::{GeneratorOptions, awkward_keys, write_inventory};
+    use crate::inventory::InventoryEntry;
+    use crate::tree::{Entry, RangeParams};
+
+    fn listed(key: &str, etag: &str, size: u64, modified: i64) -> InventoryEntry {
+        InventoryEntry {
+            key: key.to_string(),
+            version_id: None,
+            size,
+            etag: etag.to_string(),
+            last_modified_ms: modified,
+            storage_class: Some("STANDARD".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_what_an_import_would_by_its_rules() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ObjectStore::Local(root.path().to_path_buf());
+        let mut keys: Vec<String> = (0..200).map(|i| format!("k/{i:04}")).collect();
+        keys.extend(awkward_keys());
+        let old = |key: &str| listed(key, "e0", 10, 1_000);
+
+        // The branch: what an import of `old` made, but for three entries written or
+        // imported otherwise. Small ranges, so that the lookups span many.
+        store.ensure_bucket("ns").await.unwrap();
+        let trees = TreeStore::new(
+            store.clone(),
+            "s3://ns/repo".parse().unwrap(),
+            RangeParams {
+                min_entries: 4,
+                split_modulus: 16,
+                max_entries: 64,
+            },
+        );
+        let mut base_entries: Vec<Entry> = keys
+            .iter()
+            .map(|key| Entry::from_inventory("src", old(key)))
+            .collect();
+        base_entries.sort_by(|a, b| a.path.cmp(&b.path));
+        for entry in &mut base_entries {
+            match entry.path.as_str() {
+                "k/0003" => entry.address = "s3://ns/repo/data/written-by-a-user".into(),
+                "k/0004" => entry.address = "s3://other-bucket/k/0004".into(),
+                "k/0005" => entry.version_id = Some("v1".into()),
+                _ => {}
+            }
+        }
+        let mut writer = trees.writer();
+        for entry in base_entries {
+            writer.add(entry).await.unwrap();
+        }
+        let (base, _) = writer.finish().await.unwrap();
+        assert!(base.ranges.len() > 3, "{} ranges", base.ranges.len());
+
+        // The delivery: 10 keys gone, 15 new, 10 new ETags, and keys listed twice.
+        let mut delivery: Vec<InventoryEntry> = keys
+            .iter()
+            .filter(|key| !(key.as_str() >= "k/0190" && key.as_str() < "k/0200"))
+            .map(|key| match key.as_str() {
+                k if ("k/0010".."k/0020").contains(&k) => listed(k, "e1", 10, 2_000),
+                k => old(k),
+            })
+            .collect();
+        delivery.extend((200..215).map(|i| listed(&format!("k/{i:04}"), "e0", 1, 1_000)));
+        // Listed twice: the newer row wins, whichever file lists it.
+        delivery.push(listed("k/0020", "e9", 99, 500)); // older than the row above: unchanged
+        delivery.push(listed("k/0022", "e7", 10, 999)); // older: unchanged
+        delivery.push(listed("k/0021", "e0", 11, 3_000)); // newer, another size: changed
+        delivery.push(listed("k/0205", "e0", 1, 1_000)); // a new key, twice
+        let mut options = GeneratorOptions::new("s3://dest/inv".parse().unwrap(), "src");
+        options.files = 3;
+        options.overlap = true;
+        options.shuffle = true;
+        options.versioned = true;
+        let written = write_inventory(&store, &options, &delivery).await.unwrap();
+        let manifest = Manifest::load(&store, &written.manifest).await.unwrap();
+
+        let summary = preview_delivery(&store, &manifest, &trees, &base, root.path())
+            .await
+            .unwrap();
+        let shown = |s: &ImportSummary| {
+            (
+                s.added,
+                s.changed,
+                s.deleted,
+                s.unchanged,
+                s.total,
+                s.duplicate_keys,
+            )
+        };
+        // Changed: 10 ETags, a user's object, another bucket's object, a version id
+        // gone, and the newer row of k/0021.
+        let unchanged = keys.len() as u64 - 10 - 14;
+        assert_eq!(
+            shown(&summary),
+            (15, 14, 10, unchanged, keys.len() as u64 - 10 + 15, 4)
+        );
     }
 }

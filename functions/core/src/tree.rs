@@ -19,12 +19,12 @@ use arrow_array::builder::{
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMillisecondType, UInt64Type};
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
@@ -60,19 +60,25 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Whether two entries name the same object content: changed means ETag, size,
-    /// version id or address differ.
+    /// Whether two entries name the same object content (see [`ObjectIdentity`]).
     pub fn same_object(&self, other: &Entry) -> bool {
-        self.etag == other.etag
-            && self.size == other.size
-            && self.version_id == other.version_id
-            && self.address == other.address
+        self.identity() == other.identity()
+    }
+
+    pub fn identity(&self) -> ObjectIdentity<'_> {
+        ObjectIdentity {
+            address: Address::Url(&self.address),
+            version_id: self.version_id.as_deref(),
+            size: self.size,
+            etag: &self.etag,
+        }
     }
 
     /// An entry for an object imported from `bucket`, at its own key.
     pub fn from_inventory(bucket: &str, entry: crate::inventory::InventoryEntry) -> Entry {
-        let mut address = String::with_capacity(6 + bucket.len() + entry.key.len());
-        address.push_str("s3://");
+        let mut address =
+            String::with_capacity(IMPORTED_SCHEME.len() + bucket.len() + 1 + entry.key.len());
+        address.push_str(IMPORTED_SCHEME);
         address.push_str(bucket);
         address.push('/');
         address.push_str(&entry.key);
@@ -94,6 +100,52 @@ impl Entry {
             + self.version_id.as_ref().map_or(0, String::len)
             + self.storage_class.as_ref().map_or(0, String::len)
             + 16) as u64
+    }
+}
+
+/// How an imported object's address begins: `s3://bucket/key`.
+const IMPORTED_SCHEME: &str = "s3://";
+
+/// The fields that decide whether two entries name the same object: an entry has
+/// changed when its ETag, size, version id or address differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectIdentity<'a> {
+    pub address: Address<'a>,
+    pub version_id: Option<&'a str>,
+    pub size: u64,
+    pub etag: &'a str,
+}
+
+/// Where an object's bytes are: as a tree stores it, or as an import would write it
+/// (without building the string).
+#[derive(Debug, Clone, Copy, Eq)]
+pub enum Address<'a> {
+    /// `s3://bucket/key`, as stored.
+    Url(&'a str),
+    /// The object at `key` in `bucket`, which an import addresses as `s3://bucket/key`.
+    Imported { bucket: &'a str, key: &'a str },
+}
+
+impl PartialEq for Address<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        fn names(url: &str, bucket: &str, key: &str) -> bool {
+            url.strip_prefix(IMPORTED_SCHEME)
+                .and_then(|rest| rest.strip_prefix(bucket))
+                .and_then(|rest| rest.strip_prefix('/'))
+                == Some(key)
+        }
+        match (*self, *other) {
+            (Address::Url(a), Address::Url(b)) => a == b,
+            (Address::Url(url), Address::Imported { bucket, key })
+            | (Address::Imported { bucket, key }, Address::Url(url)) => names(url, bucket, key),
+            (
+                Address::Imported { bucket, key },
+                Address::Imported {
+                    bucket: other_bucket,
+                    key: other_key,
+                },
+            ) => bucket == other_bucket && key == other_key,
+        }
     }
 }
 
@@ -189,6 +241,13 @@ impl TreeStore {
         decode_range(bytes).map_err(|reason| TreeError::Damaged { file: url, reason })
     }
 
+    /// Fetches a range's file, to be read with [`RangeFile::identities`].
+    pub async fn range_file(&self, id: &str) -> Result<RangeFile, TreeError> {
+        let url = self.range_url(id);
+        let bytes = self.store.get(&url).await?;
+        Ok(RangeFile { url, bytes })
+    }
+
     /// Finds the entry at `path`.
     pub async fn get(&self, tree: &Tree, path: &str) -> Result<Option<Entry>, TreeError> {
         let Some(range) = tree
@@ -233,6 +292,88 @@ impl TreeStore {
     pub async fn empty_tree(&self) -> Result<Tree, TreeError> {
         let (tree, _) = self.writer().finish().await?;
         Ok(tree)
+    }
+}
+
+/// A range's file, fetched but not decoded.
+pub struct RangeFile {
+    url: S3Url,
+    bytes: Bytes,
+}
+
+impl RangeFile {
+    /// Hands the entries' paths and [`ObjectIdentity`]s to `visit` batch by batch, in
+    /// path order, decoding only those columns.
+    pub fn identities(self, mut visit: impl FnMut(&IdentityBatch<'_>)) -> Result<(), TreeError> {
+        let damaged = |reason: String| TreeError::Damaged {
+            file: self.url.clone(),
+            reason,
+        };
+        let batches =
+            read_batches(self.bytes.clone(), &range_schema(), IDENTITY_COLUMNS).map_err(damaged)?;
+        for batch in &batches {
+            let c = batch.columns();
+            let strings = |i: usize, name: &str| {
+                c[i].as_string_opt::<i32>()
+                    .ok_or_else(|| damaged(format!("{name} is not a string column")))
+            };
+            let identities = IdentityBatch {
+                paths: strings(0, "path")?,
+                addresses: strings(1, "address")?,
+                versions: strings(2, "version_id")?,
+                sizes: c[3]
+                    .as_primitive_opt::<Int64Type>()
+                    .ok_or_else(|| damaged("size is not int64".into()))?,
+                etags: strings(4, "etag")?,
+            };
+            let required = [
+                (identities.paths, "path"),
+                (identities.addresses, "address"),
+                (identities.etags, "etag"),
+            ];
+            if let Some((_, name)) = required.iter().find(|(a, _)| a.null_count() > 0) {
+                return Err(damaged(format!("{name} is null")));
+            }
+            visit(&identities);
+        }
+        Ok(())
+    }
+}
+
+/// A decoded batch of a range's paths and the columns of their [`ObjectIdentity`].
+pub struct IdentityBatch<'a> {
+    paths: &'a StringArray,
+    addresses: &'a StringArray,
+    versions: &'a StringArray,
+    sizes: &'a Int64Array,
+    etags: &'a StringArray,
+}
+
+impl IdentityBatch<'_> {
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// The path of entry `row`; `row` must be below [`len`](Self::len).
+    pub fn path(&self, row: usize) -> &str {
+        self.paths.value(row)
+    }
+
+    /// What entry `row` names; `row` must be below [`len`](Self::len).
+    pub fn identity(&self, row: usize) -> ObjectIdentity<'_> {
+        ObjectIdentity {
+            address: Address::Url(self.addresses.value(row)),
+            version_id: self
+                .versions
+                .is_valid(row)
+                .then(|| self.versions.value(row)),
+            size: self.sizes.value(row).max(0) as u64,
+            etag: self.etags.value(row),
+        }
     }
 }
 
@@ -592,6 +733,12 @@ pub fn metarange_id(ranges: &[RangeInfo]) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// Columns of a range file, and how many of them lead with the path and what
+/// [`ObjectIdentity`] compares (`path`, `address`, `version_id`, `size`, `etag`).
+const RANGE_COLUMNS: usize = 7;
+const IDENTITY_COLUMNS: usize = 5;
+const METARANGE_COLUMNS: usize = 5;
+
 fn range_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("path", DataType::Utf8, false),
@@ -695,9 +842,17 @@ fn encode_metarange(ranges: &[RangeInfo]) -> Result<Bytes, String> {
     )
 }
 
-fn read_batches(bytes: Bytes, expected: &SchemaRef) -> Result<Vec<RecordBatch>, String> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .map_err(|e| e.to_string())?
+/// Reads the first `leading` columns of a range or metarange file, checking their names
+/// against `expected`.
+fn read_batches(
+    bytes: Bytes,
+    expected: &SchemaRef,
+    leading: usize,
+) -> Result<Vec<RecordBatch>, String> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| e.to_string())?;
+    let projection = ProjectionMask::roots(builder.parquet_schema(), 0..leading);
+    let reader = builder
+        .with_projection(projection)
         .with_batch_size(65_536)
         .build()
         .map_err(|e| e.to_string())?;
@@ -711,7 +866,12 @@ fn read_batches(bytes: Bytes, expected: &SchemaRef) -> Result<Vec<RecordBatch>, 
             .iter()
             .map(|f| f.name())
             .collect();
-        let wanted: Vec<&String> = expected.fields().iter().map(|f| f.name()).collect();
+        let wanted: Vec<&String> = expected
+            .fields()
+            .iter()
+            .take(leading)
+            .map(|f| f.name())
+            .collect();
         if names != wanted {
             return Err(format!("unexpected columns {names:?}"));
         }
@@ -727,7 +887,7 @@ fn text(array: &ArrayRef, row: usize) -> Option<String> {
 }
 
 fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
-    let batches = read_batches(bytes, &range_schema())?;
+    let batches = read_batches(bytes, &range_schema(), RANGE_COLUMNS)?;
     let mut entries = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for batch in batches {
         let c = batch.columns();
@@ -756,7 +916,7 @@ fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
 
 fn decode_metarange(bytes: Bytes) -> Result<Vec<RangeInfo>, String> {
     let mut ranges = Vec::new();
-    for batch in read_batches(bytes, &metarange_schema())? {
+    for batch in read_batches(bytes, &metarange_schema(), METARANGE_COLUMNS)? {
         let c = batch.columns();
         let counts = c[3]
             .as_primitive_opt::<UInt64Type>()
