@@ -8,8 +8,14 @@
 //!
 //! Layout under the storage namespace:
 //! `_catalog/ranges/<id>.parquet` (columns `path`, `address`, `version_id`, `size`,
-//! `etag`, `last_modified`, `storage_class`) and `_catalog/metaranges/<id>.parquet`
-//! (columns `range_id`, `min_path`, `max_path`, `entries`, `bytes`).
+//! `etag`, `last_modified`, `storage_class`, `address_bucket`) and
+//! `_catalog/metaranges/<id>.parquet` (columns `range_id`, `min_path`, `max_path`,
+//! `entries`, `bytes`).
+//!
+//! An imported object's address is its own key in its bucket, `s3://bucket/path`: a
+//! range stores only the bucket (`address_bucket`, a dictionary of a few values) and
+//! leaves `address` null, so that the path is neither written nor read twice. Ranges
+//! written before `address_bucket` existed hold every address whole and read the same.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -76,14 +82,8 @@ impl Entry {
 
     /// An entry for an object imported from `bucket`, at its own key.
     pub fn from_inventory(bucket: &str, entry: crate::inventory::InventoryEntry) -> Entry {
-        let mut address =
-            String::with_capacity(IMPORTED_SCHEME.len() + bucket.len() + 1 + entry.key.len());
-        address.push_str(IMPORTED_SCHEME);
-        address.push_str(bucket);
-        address.push('/');
-        address.push_str(&entry.key);
         Entry {
-            address,
+            address: imported_address(bucket, &entry.key),
             path: entry.key,
             version_id: entry.version_id,
             size: entry.size,
@@ -105,6 +105,26 @@ impl Entry {
 
 /// How an imported object's address begins: `s3://bucket/key`.
 const IMPORTED_SCHEME: &str = "s3://";
+
+/// The address of the object at `key` in `bucket`, as an import makes it.
+fn imported_address(bucket: &str, key: &str) -> String {
+    let mut address = String::with_capacity(IMPORTED_SCHEME.len() + bucket.len() + 1 + key.len());
+    address.push_str(IMPORTED_SCHEME);
+    address.push_str(bucket);
+    address.push('/');
+    address.push_str(key);
+    address
+}
+
+/// The bucket of `address` when it is the address an import makes for `key`
+/// (`s3://bucket/key`); bucket names hold no `/`.
+fn imported_bucket<'a>(address: &'a str, key: &str) -> Option<&'a str> {
+    let bucket = address
+        .strip_prefix(IMPORTED_SCHEME)?
+        .strip_suffix(key)?
+        .strip_suffix('/')?;
+    (!bucket.is_empty() && !bucket.contains('/')).then_some(bucket)
+}
 
 /// The fields that decide whether two entries name the same object: an entry has
 /// changed when its ETag, size, version id or address differs.
@@ -128,16 +148,12 @@ pub enum Address<'a> {
 
 impl PartialEq for Address<'_> {
     fn eq(&self, other: &Self) -> bool {
-        fn names(url: &str, bucket: &str, key: &str) -> bool {
-            url.strip_prefix(IMPORTED_SCHEME)
-                .and_then(|rest| rest.strip_prefix(bucket))
-                .and_then(|rest| rest.strip_prefix('/'))
-                == Some(key)
-        }
         match (*self, *other) {
             (Address::Url(a), Address::Url(b)) => a == b,
             (Address::Url(url), Address::Imported { bucket, key })
-            | (Address::Imported { bucket, key }, Address::Url(url)) => names(url, bucket, key),
+            | (Address::Imported { bucket, key }, Address::Url(url)) => {
+                imported_bucket(url, key) == Some(bucket)
+            }
             (
                 Address::Imported { bucket, key },
                 Address::Imported {
@@ -309,8 +325,8 @@ impl RangeFile {
             file: self.url.clone(),
             reason,
         };
-        let batches =
-            read_batches(self.bytes.clone(), &range_schema(), IDENTITY_COLUMNS).map_err(damaged)?;
+        let batches = read_batches(self.bytes.clone(), &range_schema(), &IDENTITY_COLUMNS)
+            .map_err(damaged)?;
         for batch in &batches {
             let c = batch.columns();
             let strings = |i: usize, name: &str| {
@@ -325,14 +341,14 @@ impl RangeFile {
                     .as_primitive_opt::<Int64Type>()
                     .ok_or_else(|| damaged("size is not int64".into()))?,
                 etags: strings(4, "etag")?,
+                buckets: c.get(5).map(|_| strings(5, "address_bucket")).transpose()?,
             };
-            let required = [
-                (identities.paths, "path"),
-                (identities.addresses, "address"),
-                (identities.etags, "etag"),
-            ];
+            let required = [(identities.paths, "path"), (identities.etags, "etag")];
             if let Some((_, name)) = required.iter().find(|(a, _)| a.null_count() > 0) {
                 return Err(damaged(format!("{name} is null")));
+            }
+            if (0..identities.len()).any(|row| identities.address(row).is_none()) {
+                return Err(damaged("address is null".into()));
             }
             visit(&identities);
         }
@@ -347,6 +363,8 @@ pub struct IdentityBatch<'a> {
     versions: &'a StringArray,
     sizes: &'a Int64Array,
     etags: &'a StringArray,
+    /// Absent in ranges written before it existed.
+    buckets: Option<&'a StringArray>,
 }
 
 impl IdentityBatch<'_> {
@@ -363,10 +381,23 @@ impl IdentityBatch<'_> {
         self.paths.value(row)
     }
 
+    /// Where entry `row`'s bytes are: `None` when the range holds neither an address
+    /// nor a bucket for it (checked before a batch is visited).
+    fn address(&self, row: usize) -> Option<Address<'_>> {
+        if self.addresses.is_valid(row) {
+            return Some(Address::Url(self.addresses.value(row)));
+        }
+        let buckets = self.buckets.filter(|buckets| buckets.is_valid(row))?;
+        Some(Address::Imported {
+            bucket: buckets.value(row),
+            key: self.path(row),
+        })
+    }
+
     /// What entry `row` names; `row` must be below [`len`](Self::len).
     pub fn identity(&self, row: usize) -> ObjectIdentity<'_> {
         ObjectIdentity {
-            address: Address::Url(self.addresses.value(row)),
+            address: self.address(row).unwrap_or(Address::Url("")),
             version_id: self
                 .versions
                 .is_valid(row)
@@ -733,16 +764,17 @@ pub fn metarange_id(ranges: &[RangeInfo]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Columns of a range file, and how many of them lead with the path and what
-/// [`ObjectIdentity`] compares (`path`, `address`, `version_id`, `size`, `etag`).
-const RANGE_COLUMNS: usize = 7;
-const IDENTITY_COLUMNS: usize = 5;
-const METARANGE_COLUMNS: usize = 5;
+/// The columns of a range file, and those a path and its [`ObjectIdentity`] are read
+/// from (`path`, `address`, `version_id`, `size`, `etag`, `address_bucket`).
+const RANGE_COLUMNS: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
+const IDENTITY_COLUMNS: [usize; 6] = [0, 1, 2, 3, 4, 7];
+const METARANGE_COLUMNS: [usize; 5] = [0, 1, 2, 3, 4];
 
 fn range_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("path", DataType::Utf8, false),
-        Field::new("address", DataType::Utf8, false),
+        // Null when the address is `s3://{address_bucket}/{path}`.
+        Field::new("address", DataType::Utf8, true),
         Field::new("version_id", DataType::Utf8, true),
         Field::new("size", DataType::Int64, false),
         Field::new("etag", DataType::Utf8, false),
@@ -752,6 +784,7 @@ fn range_schema() -> SchemaRef {
             false,
         ),
         Field::new("storage_class", DataType::Utf8, true),
+        Field::new("address_bucket", DataType::Utf8, true),
     ]))
 }
 
@@ -768,11 +801,12 @@ fn metarange_schema() -> SchemaRef {
 fn write_parquet(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<Bytes, String> {
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
     // Paths, addresses, ETags and version ids are all distinct: dictionaries would
-    // only be built to be dropped. Storage classes repeat and keep theirs.
+    // only be built to be dropped. Storage classes and buckets repeat and keep theirs.
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_dictionary_enabled(false)
         .set_column_dictionary_enabled("storage_class".into(), true)
+        .set_column_dictionary_enabled("address_bucket".into(), true)
         .build();
     let options = ArrowWriterOptions::new().with_properties(properties);
     let mut out = Vec::new();
@@ -788,7 +822,9 @@ fn encode_range(entries: &[Entry]) -> Result<Bytes, String> {
     // Sized up front: growing these buffers would copy every path twice over.
     let text_builder = |bytes: usize| StringBuilder::with_capacity(rows, bytes);
     let mut path = text_builder(entries.iter().map(|e| e.path.len()).sum());
-    let mut address = text_builder(entries.iter().map(|e| e.address.len()).sum());
+    // Addresses other than an import's are rare: grown as they come.
+    let mut address = text_builder(0);
+    let mut address_bucket = text_builder(rows * 16);
     let mut version_id = text_builder(0);
     let mut size = Int64Builder::with_capacity(rows);
     let mut etag = text_builder(rows * 32);
@@ -796,7 +832,16 @@ fn encode_range(entries: &[Entry]) -> Result<Bytes, String> {
     let mut storage_class = text_builder(rows * 8);
     for e in entries {
         path.append_value(&e.path);
-        address.append_value(&e.address);
+        match imported_bucket(&e.address, &e.path) {
+            Some(bucket) => {
+                address.append_null();
+                address_bucket.append_value(bucket);
+            }
+            None => {
+                address.append_value(&e.address);
+                address_bucket.append_null();
+            }
+        }
         version_id.append_option(e.version_id.as_deref());
         size.append_value(i64::try_from(e.size).map_err(|e| e.to_string())?);
         etag.append_value(&e.etag);
@@ -813,6 +858,7 @@ fn encode_range(entries: &[Entry]) -> Result<Bytes, String> {
             Arc::new(etag.finish()),
             Arc::new(modified.finish()),
             Arc::new(storage_class.finish()),
+            Arc::new(address_bucket.finish()),
         ],
     )
 }
@@ -842,15 +888,18 @@ fn encode_metarange(ranges: &[RangeInfo]) -> Result<Bytes, String> {
     )
 }
 
-/// Reads the first `leading` columns of a range or metarange file, checking their names
-/// against `expected`.
+/// Reads the columns numbered `wanted` (in order) of a range or metarange file,
+/// checking their names against `expected`. Columns past the end of the file are left
+/// out: it was written before they existed.
 fn read_batches(
     bytes: Bytes,
     expected: &SchemaRef,
-    leading: usize,
+    wanted: &[usize],
 ) -> Result<Vec<RecordBatch>, String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| e.to_string())?;
-    let projection = ProjectionMask::roots(builder.parquet_schema(), 0..leading);
+    let columns = builder.parquet_schema().root_schema().get_fields().len();
+    let present: Vec<usize> = wanted.iter().copied().filter(|&i| i < columns).collect();
+    let projection = ProjectionMask::roots(builder.parquet_schema(), present.iter().copied());
     let reader = builder
         .with_projection(projection)
         .with_batch_size(65_536)
@@ -866,11 +915,9 @@ fn read_batches(
             .iter()
             .map(|f| f.name())
             .collect();
-        let wanted: Vec<&String> = expected
-            .fields()
+        let wanted: Vec<&String> = present
             .iter()
-            .take(leading)
-            .map(|f| f.name())
+            .filter_map(|&i| expected.fields().get(i).map(|f| f.name()))
             .collect();
         if names != wanted {
             return Err(format!("unexpected columns {names:?}"));
@@ -887,7 +934,7 @@ fn text(array: &ArrayRef, row: usize) -> Option<String> {
 }
 
 fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
-    let batches = read_batches(bytes, &range_schema(), RANGE_COLUMNS)?;
+    let batches = read_batches(bytes, &range_schema(), &RANGE_COLUMNS)?;
     let mut entries = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for batch in batches {
         let c = batch.columns();
@@ -897,12 +944,30 @@ fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
         let modified = c[5]
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or("last_modified is not a timestamp")?;
+        let buckets = c
+            .get(7)
+            .map(|a| {
+                a.as_string_opt::<i32>()
+                    .ok_or("address_bucket is not a string column")
+            })
+            .transpose()?;
         for row in 0..batch.num_rows() {
             let required =
                 |i: usize, name: &str| text(&c[i], row).ok_or_else(|| format!("{name} is null"));
+            let path = required(0, "path")?;
+            let address = match text(&c[1], row) {
+                Some(address) => address,
+                None => {
+                    let bucket = buckets
+                        .filter(|b| b.is_valid(row))
+                        .ok_or("address is null")?
+                        .value(row);
+                    imported_address(bucket, &path)
+                }
+            };
             entries.push(Entry {
-                path: required(0, "path")?,
-                address: required(1, "address")?,
+                path,
+                address,
                 version_id: text(&c[2], row),
                 size: sizes.value(row).max(0) as u64,
                 etag: required(4, "etag")?,
@@ -916,7 +981,7 @@ fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
 
 fn decode_metarange(bytes: Bytes) -> Result<Vec<RangeInfo>, String> {
     let mut ranges = Vec::new();
-    for batch in read_batches(bytes, &metarange_schema(), METARANGE_COLUMNS)? {
+    for batch in read_batches(bytes, &metarange_schema(), &METARANGE_COLUMNS)? {
         let c = batch.columns();
         let counts = c[3]
             .as_primitive_opt::<UInt64Type>()
@@ -1039,6 +1104,133 @@ mod tests {
         assert_eq!(
             metarange_id(&ranges),
             "fbb9e0e811a8436ea4d1b41bc0c33a202fdc23dc4aa9a099956b75f4235a3e82"
+        );
+    }
+
+    /// Entries whose addresses are an import's own (`s3://src/…`, `s3://other/…`) and
+    /// others: written by a user, or ending with the path under a prefix.
+    fn mixed_addresses() -> Vec<Entry> {
+        let mut entries: Vec<Entry> = ["a", "b/c", "d/", "e", "f", "g"]
+            .iter()
+            .map(|path| entry(path, "e0"))
+            .collect();
+        entries[2].address = "s3://other/d/".into();
+        entries[3].address = "s3://ns/repo/data/0a1b".into();
+        entries[4].address = "s3://ns/data/f".into();
+        entries[5].address = "s3:///g".into();
+        entries[5].version_id = Some("v1".into());
+        entries
+    }
+
+    /// Each entry's address as [`RangeFile::identities`] gives it, after checking that
+    /// every identity is the decoded entry's.
+    fn addresses_read(bytes: Bytes) -> Vec<String> {
+        let file = RangeFile {
+            url: "s3://ns/range".parse().unwrap(),
+            bytes,
+        };
+        let entries = decode_range(file.bytes.clone()).unwrap();
+        let mut found = Vec::new();
+        file.identities(|batch| {
+            for row in 0..batch.len() {
+                let identity = batch.identity(row);
+                let entry = &entries[found.len()];
+                assert_eq!(
+                    (batch.path(row), identity),
+                    (entry.path.as_str(), entry.identity())
+                );
+                found.push(match identity.address {
+                    Address::Url(url) => url.to_string(),
+                    Address::Imported { bucket, key } => format!("imported {bucket} {key}"),
+                });
+            }
+        })
+        .unwrap();
+        found
+    }
+
+    #[test]
+    fn a_range_keeps_only_the_bucket_of_an_imports_address() {
+        let entries = mixed_addresses();
+        let bytes = encode_range(&entries).unwrap();
+        assert_eq!(decode_range(bytes.clone()).unwrap(), entries);
+        assert_eq!(
+            addresses_read(bytes),
+            [
+                "imported src a",
+                "imported src b/c",
+                "imported other d/",
+                "s3://ns/repo/data/0a1b",
+                "s3://ns/data/f",
+                "s3:///g",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_range_written_with_whole_addresses_reads_the_same() {
+        let entries = mixed_addresses();
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            (
+                "path",
+                Arc::new(StringArray::from_iter_values(
+                    entries.iter().map(|e| &e.path),
+                )),
+            ),
+            (
+                "address",
+                Arc::new(StringArray::from_iter_values(
+                    entries.iter().map(|e| &e.address),
+                )),
+            ),
+            (
+                "version_id",
+                Arc::new(StringArray::from_iter(
+                    entries.iter().map(|e| e.version_id.as_deref()),
+                )),
+            ),
+            (
+                "size",
+                Arc::new(Int64Array::from_iter_values(
+                    entries.iter().map(|e| e.size as i64),
+                )),
+            ),
+            (
+                "etag",
+                Arc::new(StringArray::from_iter_values(
+                    entries.iter().map(|e| &e.etag),
+                )),
+            ),
+            (
+                "last_modified",
+                Arc::new(
+                    arrow_array::TimestampMillisecondArray::from_iter_values(
+                        entries.iter().map(|e| e.last_modified_ms),
+                    )
+                    .with_timezone("UTC"),
+                ),
+            ),
+            (
+                "storage_class",
+                Arc::new(StringArray::from_iter(
+                    entries.iter().map(|e| e.storage_class.as_deref()),
+                )),
+            ),
+        ];
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let bytes = write_parquet(schema, columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+        assert_eq!(decode_range(bytes.clone()).unwrap(), entries);
+        assert_eq!(
+            addresses_read(bytes),
+            entries
+                .iter()
+                .map(|e| e.address.clone())
+                .collect::<Vec<_>>()
         );
     }
 
