@@ -28,7 +28,7 @@ pub struct InspectArgs {
     /// Dry-run the import here: diff the delivery against this repository's import
     /// branch (its default branch before the first import) and print what would be
     /// added, changed, deleted and unchanged. Records nothing; needs no running
-    /// functions. Holds the delivery in memory (about 200 bytes per object)
+    /// functions. Holds the delivery in memory (about 250 bytes per object)
     #[arg(long, value_name = "REPOSITORY", conflicts_with = "entries")]
     against: Option<String>,
     #[command(flatten)]

@@ -15,7 +15,7 @@
 //!
 //! The rules come from where an import takes them: the reader's skips, the newest of
 //! two rows ([`Recency`]) and what counts as the same object ([`ObjectIdentity`]).
-//! Memory grows with the delivery (about 200 bytes per object).
+//! Memory grows with the delivery (about 250 bytes per object).
 
 use std::hash::BuildHasher;
 use std::path::Path;
