@@ -167,7 +167,8 @@ async fn catalog_commands_and_duckdb() {
     }
     let query = "import duckdb, json, sys\n\
         files = ', '.join(\"'%s'\" % f for f in sys.argv[1:])\n\
-        rows = duckdb.sql('select path, address, version_id, size, etag, epoch_ms(last_modified), storage_class \
+        rows = duckdb.sql('select path, coalesce(address, concat(\\'s3://\\', address_bucket, \\'/\\', path)), \
+        version_id, size, etag, epoch_ms(last_modified), storage_class \
         from read_parquet([%s]) order by path' % files).fetchall()\n\
         json.dump([dict(path=r[0], address=r[1], version_id=r[2], size=r[3], etag=r[4], last_modified_ms=r[5], \
         storage_class=r[6]) for r in rows], sys.stdout)";

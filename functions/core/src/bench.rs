@@ -206,7 +206,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
     let mut writer = trees.writer();
     diff_staged(
         merge_staged(&staged, JOB, &runs),
-        trees.cursor(&base),
+        trees.identity_cursor(&base),
         Some(&mut writer),
         SOURCE_BUCKET,
         &mut summary,

@@ -24,7 +24,7 @@ use crate::staging::{
     BatchSource, MergedEntries, RUN_ENTRIES, StagedRun, StagingError, StagingTable, merge_staged,
 };
 use crate::storage::ObjectStore;
-use crate::tree::{Cursor, Entry, TreeError, TreeWriter};
+use crate::tree::{Entry, IdentityCursor, TreeError, TreeWriter};
 
 /// The branch imports commit to. Nothing else writes to it.
 pub const IMPORT_BRANCH: &str = "import-from-inventory";
@@ -460,7 +460,7 @@ impl Pipeline {
             let head = self.catalog.resolve(&repository.name, &head_id).await?;
             let base = self.catalog.tree_of(&repository, &head).await?;
             let trees = self.catalog.trees(&repository);
-            let base_cursor = trees.cursor(&base);
+            let base_cursor = trees.identity_cursor(&base);
             let mut writer = (!job.dry_run).then(|| trees.writer());
             let mut summary = ImportSummary {
                 skipped,
@@ -635,7 +635,7 @@ impl StagedRuns {
 /// its newest row and is counted as a duplicate.
 pub async fn diff_staged<S: BatchSource>(
     mut merged: MergedEntries<S>,
-    mut base: Cursor<'_>,
+    mut base: IdentityCursor<'_>,
     mut writer: Option<&mut TreeWriter<'_>>,
     source_bucket: &str,
     summary: &mut ImportSummary,
@@ -663,32 +663,35 @@ pub async fn diff_staged<S: BatchSource>(
             (None, None) => break,
         };
         let entry = Entry::from_inventory(source_bucket, ready);
-        while let Some(old) = base.peek().await? {
-            if old.path >= entry.path {
-                break;
+        // Whether the base has the path, and then whether it names the same object.
+        let found = loop {
+            let Some((path, old)) = base.peek().await? else {
+                break None;
+            };
+            match path.cmp(entry.path.as_str()) {
+                std::cmp::Ordering::Less => summary.deleted += 1,
+                std::cmp::Ordering::Equal => break Some(old == entry.identity()),
+                std::cmp::Ordering::Greater => break None,
             }
-            summary.deleted += 1;
-            spent.drop_later(base.next_entry().await?);
+            base.advance();
+        };
+        match found {
+            Some(true) => summary.unchanged += 1,
+            Some(false) => summary.changed += 1,
+            None => summary.added += 1,
         }
-        match base.peek().await? {
-            Some(old) if old.path == entry.path => {
-                if old.same_object(&entry) {
-                    summary.unchanged += 1;
-                } else {
-                    summary.changed += 1;
-                }
-                spent.drop_later(base.next_entry().await?);
-            }
-            _ => summary.added += 1,
+        if found.is_some() {
+            base.advance();
         }
         summary.total += 1;
         match writer.as_mut() {
             Some(writer) => writer.add(entry).await?,
-            None => spent.drop_later(Some(entry)),
+            None => spent.drop_later(entry),
         }
     }
-    while base.next_entry().await?.is_some() {
+    while base.peek().await?.is_some() {
         summary.deleted += 1;
+        base.advance();
     }
     Ok(())
 }
@@ -709,8 +712,8 @@ impl Spent {
         }
     }
 
-    fn drop_later(&mut self, entry: Option<Entry>) {
-        let (Some(bulk), Some(entry)) = (self.bulk.as_mut(), entry) else {
+    fn drop_later(&mut self, entry: Entry) {
+        let Some(bulk) = self.bulk.as_mut() else {
             return;
         };
         bulk.push(entry);

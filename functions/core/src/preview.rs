@@ -139,14 +139,20 @@ struct DeliveryRow {
 }
 
 impl DeliveryFile {
+    /// Room for `text_bytes` of text and `rows` rows, as the file's footer gives them:
+    /// a hint only, so a footer that claims more than can be had reserves nothing.
     fn new(text_bytes: usize, rows: usize) -> Self {
+        let mut text = String::new();
+        let _ = text.try_reserve_exact(text_bytes);
         let per_partition = rows / PARTITIONS + rows / PARTITIONS / 8;
-        Self {
-            text: String::with_capacity(text_bytes),
-            partitions: (0..PARTITIONS)
-                .map(|_| Vec::with_capacity(per_partition))
-                .collect(),
-        }
+        let partitions = (0..PARTITIONS)
+            .map(|_| {
+                let mut rows = Vec::new();
+                let _ = rows.try_reserve_exact(per_partition);
+                rows
+            })
+            .collect();
+        Self { text, partitions }
     }
 
     /// Packs a row of data file number `file`; `Err` names the first field too long.
@@ -571,7 +577,7 @@ async fn diff_base(
 fn diff_range(index: &DeliveryIndex, range: RangeFile) -> Result<BaseCounts, TreeError> {
     let mut counts = BaseCounts::default();
     let mut hashes = Vec::new();
-    range.identities(|batch| {
+    for batch in range.identities()? {
         hashes.clear();
         hashes.extend((0..batch.len()).map(|row| key_hash(batch.path(row))));
         index.find_each(
@@ -583,7 +589,7 @@ fn diff_range(index: &DeliveryIndex, range: RangeFile) -> Result<BaseCounts, Tre
                 None => counts.deleted += 1,
             },
         );
-    })?;
+    }
     Ok(counts)
 }
 

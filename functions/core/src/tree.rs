@@ -304,6 +304,18 @@ impl TreeStore {
         }
     }
 
+    /// A cursor over a tree's paths and identities in path order.
+    pub fn identity_cursor<'a>(&'a self, tree: &'a Tree) -> IdentityCursor<'a> {
+        IdentityCursor {
+            trees: self,
+            ranges: &tree.ranges,
+            next_range: 0,
+            batches: VecDeque::new(),
+            row: 0,
+            prefetched: VecDeque::new(),
+        }
+    }
+
     /// Writes the empty tree.
     pub async fn empty_tree(&self) -> Result<Tree, TreeError> {
         let (tree, _) = self.writer().finish().await?;
@@ -318,19 +330,21 @@ pub struct RangeFile {
 }
 
 impl RangeFile {
-    /// Hands the entries' paths and [`ObjectIdentity`]s to `visit` batch by batch, in
-    /// path order, decoding only those columns.
-    pub fn identities(self, mut visit: impl FnMut(&IdentityBatch<'_>)) -> Result<(), TreeError> {
+    /// Decodes only the paths and the columns of their [`ObjectIdentity`], in path
+    /// order; checks that every entry has them.
+    pub fn identities(self) -> Result<Vec<IdentityBatch>, TreeError> {
         let damaged = |reason: String| TreeError::Damaged {
             file: self.url.clone(),
             reason,
         };
         let batches = read_batches(self.bytes.clone(), &range_schema(), &IDENTITY_COLUMNS)
             .map_err(damaged)?;
+        let mut decoded = Vec::with_capacity(batches.len());
         for batch in &batches {
             let c = batch.columns();
             let strings = |i: usize, name: &str| {
                 c[i].as_string_opt::<i32>()
+                    .cloned()
                     .ok_or_else(|| damaged(format!("{name} is not a string column")))
             };
             let identities = IdentityBatch {
@@ -339,35 +353,36 @@ impl RangeFile {
                 versions: strings(2, "version_id")?,
                 sizes: c[3]
                     .as_primitive_opt::<Int64Type>()
+                    .cloned()
                     .ok_or_else(|| damaged("size is not int64".into()))?,
                 etags: strings(4, "etag")?,
                 buckets: c.get(5).map(|_| strings(5, "address_bucket")).transpose()?,
             };
-            let required = [(identities.paths, "path"), (identities.etags, "etag")];
+            let required = [(&identities.paths, "path"), (&identities.etags, "etag")];
             if let Some((_, name)) = required.iter().find(|(a, _)| a.null_count() > 0) {
                 return Err(damaged(format!("{name} is null")));
             }
             if (0..identities.len()).any(|row| identities.address(row).is_none()) {
                 return Err(damaged("address is null".into()));
             }
-            visit(&identities);
+            decoded.push(identities);
         }
-        Ok(())
+        Ok(decoded)
     }
 }
 
 /// A decoded batch of a range's paths and the columns of their [`ObjectIdentity`].
-pub struct IdentityBatch<'a> {
-    paths: &'a StringArray,
-    addresses: &'a StringArray,
-    versions: &'a StringArray,
-    sizes: &'a Int64Array,
-    etags: &'a StringArray,
+pub struct IdentityBatch {
+    paths: StringArray,
+    addresses: StringArray,
+    versions: StringArray,
+    sizes: Int64Array,
+    etags: StringArray,
     /// Absent in ranges written before it existed.
-    buckets: Option<&'a StringArray>,
+    buckets: Option<StringArray>,
 }
 
-impl IdentityBatch<'_> {
+impl IdentityBatch {
     pub fn len(&self) -> usize {
         self.paths.len()
     }
@@ -387,7 +402,10 @@ impl IdentityBatch<'_> {
         if self.addresses.is_valid(row) {
             return Some(Address::Url(self.addresses.value(row)));
         }
-        let buckets = self.buckets.filter(|buckets| buckets.is_valid(row))?;
+        let buckets = self
+            .buckets
+            .as_ref()
+            .filter(|buckets| buckets.is_valid(row))?;
         Some(Address::Imported {
             bucket: buckets.value(row),
             key: self.path(row),
@@ -694,6 +712,76 @@ impl Cursor<'_> {
 impl Drop for Cursor<'_> {
     fn drop(&mut self) {
         for (_, handle) in self.prefetched.drain(..) {
+            handle.abort();
+        }
+    }
+}
+
+/// Reads a tree's paths and [`ObjectIdentity`]s in order, without making entries: what
+/// an import's diff needs of the tree it replaces. Ranges load ahead on other threads.
+pub struct IdentityCursor<'a> {
+    trees: &'a TreeStore,
+    ranges: &'a [RangeInfo],
+    /// The next range to load.
+    next_range: usize,
+    batches: VecDeque<IdentityBatch>,
+    /// The row the cursor stands at in the first batch.
+    row: usize,
+    /// The ranges from `next_range` on, being loaded, in order.
+    prefetched: VecDeque<tokio::task::JoinHandle<Result<Vec<IdentityBatch>, TreeError>>>,
+}
+
+impl IdentityCursor<'_> {
+    /// The path and identity of the entry the cursor stands at; `None` at the end.
+    pub async fn peek(&mut self) -> Result<Option<(&str, ObjectIdentity<'_>)>, TreeError> {
+        self.fill().await?;
+        Ok(self
+            .batches
+            .front()
+            .map(|batch| (batch.path(self.row), batch.identity(self.row))))
+    }
+
+    /// Moves past the entry the cursor stands at (after [`peek`](Self::peek)).
+    pub fn advance(&mut self) {
+        if let Some(batch) = self.batches.front() {
+            self.row += 1;
+            if self.row >= batch.len() {
+                self.batches.pop_front();
+                self.row = 0;
+            }
+        }
+    }
+
+    /// Loads ranges until a row is buffered; false at the end.
+    async fn fill(&mut self) -> Result<bool, TreeError> {
+        while self.batches.is_empty() {
+            while self.prefetched.len() < RANGES_AHEAD + 1
+                && let Some(range) = self.ranges.get(self.next_range + self.prefetched.len())
+            {
+                let (trees, id) = (self.trees.clone(), range.id.clone());
+                self.prefetched.push_back(tokio::spawn(async move {
+                    trees.range_file(&id).await?.identities()
+                }));
+            }
+            let Some(load) = self.prefetched.pop_front() else {
+                return Ok(false);
+            };
+            let url = self.trees.range_url(&self.ranges[self.next_range].id);
+            let batches = load.await.map_err(|err| TreeError::Damaged {
+                file: url,
+                reason: format!("reading was interrupted: {err}"),
+            })??;
+            self.next_range += 1;
+            self.batches = batches.into_iter().filter(|b| !b.is_empty()).collect();
+            self.row = 0;
+        }
+        Ok(true)
+    }
+}
+
+impl Drop for IdentityCursor<'_> {
+    fn drop(&mut self) {
+        for handle in self.prefetched.drain(..) {
             handle.abort();
         }
     }
@@ -1131,7 +1219,7 @@ mod tests {
         };
         let entries = decode_range(file.bytes.clone()).unwrap();
         let mut found = Vec::new();
-        file.identities(|batch| {
+        for batch in file.identities().unwrap() {
             for row in 0..batch.len() {
                 let identity = batch.identity(row);
                 let entry = &entries[found.len()];
@@ -1144,8 +1232,7 @@ mod tests {
                     Address::Imported { bucket, key } => format!("imported {bucket} {key}"),
                 });
             }
-        })
-        .unwrap();
+        }
         found
     }
 
