@@ -64,6 +64,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    inventory_core::process::keep_freed_memory();
     init_logs();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,6 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    inventory_core::process::keep_freed_memory();
     // JSON lines; every line about a job carries its id (`span.job`). RUST_LOG filters.
     tracing_subscriber::fmt()
         .json()

@@ -1,4 +1,21 @@
-//! Facts about the running process, for progress and benchmark reports.
+//! Facts about the running process, for progress and benchmark reports, and how it
+//! treats memory.
+
+/// `mi_option_purge_delay` in the mimalloc this crate links (the enum in its
+/// `mimalloc.h`, which the bindings do not name); a test checks that it still
+/// names that option.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps the memory the process frees for its next allocations instead of handing
+/// it back to the kernel a second later. Imports free and allocate hundreds of
+/// megabytes over and over; each page handed back is faulted in and zeroed again
+/// when reused, which cost the committer about a fifth of its CPU time and the dry
+/// run a sixth. Peak memory is unchanged: it is the most the process ever held.
+/// Call at the start of `main`; the binaries allocate with mimalloc.
+pub fn keep_freed_memory() {
+    // SAFETY: setting an option is allowed at any time, from any thread.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+}
 
 /// Peak resident set size of this process in bytes (`VmHWM`), where the OS reports it.
 pub fn peak_rss_bytes() -> Option<u64> {
@@ -20,4 +37,25 @@ pub fn cpu_seconds() -> f64 {
     };
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_purge_delay_option_is_the_one_set() {
+        // SAFETY: reading an option is allowed at any time.
+        let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        // 1000 ms in the linked release (options.c); MIMALLOC_PURGE_DELAY overrides it.
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            assert_eq!(
+                default, 1000,
+                "option {MI_OPTION_PURGE_DELAY} is not the purge delay"
+            );
+        }
+        keep_freed_memory();
+        let set = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(set, -1);
+    }
 }
