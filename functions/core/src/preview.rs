@@ -552,11 +552,10 @@ async fn diff_base(
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let file = trees.range_file(&id).await?;
-            let url = trees.range_url(&id);
             tokio::task::spawn_blocking(move || diff_range(&index, file))
                 .await
                 .map_err(|err| TreeError::Damaged {
-                    file: url,
+                    file: trees.range_url(&id),
                     reason: format!("reading was interrupted: {err}"),
                 })?
         });

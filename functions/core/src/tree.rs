@@ -252,12 +252,11 @@ impl TreeStore {
 
     /// Loads the entries of a range.
     pub async fn range(&self, id: &str) -> Result<Vec<Entry>, TreeError> {
-        let url = self.range_url(id);
-        let bytes = self.store.get(&url).await?;
-        decode_range(bytes).map_err(|reason| TreeError::Damaged { file: url, reason })
+        self.range_file(id).await?.entries()
     }
 
-    /// Fetches a range's file, to be read with [`RangeFile::identities`].
+    /// Fetches a range's file, to be read with [`RangeFile::entries`] or
+    /// [`RangeFile::identities`].
     pub async fn range_file(&self, id: &str) -> Result<RangeFile, TreeError> {
         let url = self.range_url(id);
         let bytes = self.store.get(&url).await?;
@@ -330,15 +329,23 @@ pub struct RangeFile {
 }
 
 impl RangeFile {
+    /// Decodes every entry.
+    pub fn entries(self) -> Result<Vec<Entry>, TreeError> {
+        decode_range(self.bytes).map_err(|reason| TreeError::Damaged {
+            file: self.url,
+            reason,
+        })
+    }
+
     /// Decodes only the paths and the columns of their [`ObjectIdentity`], in path
     /// order; checks that every entry has them.
     pub fn identities(self) -> Result<Vec<IdentityBatch>, TreeError> {
+        let RangeFile { url, bytes } = self;
         let damaged = |reason: String| TreeError::Damaged {
-            file: self.url.clone(),
+            file: url.clone(),
             reason,
         };
-        let batches = read_batches(self.bytes.clone(), &range_schema(), &IDENTITY_COLUMNS)
-            .map_err(damaged)?;
+        let batches = read_batches(bytes, &range_schema(), &IDENTITY_COLUMNS).map_err(damaged)?;
         let mut decoded = Vec::with_capacity(batches.len());
         for batch in &batches {
             let c = batch.columns();
@@ -766,9 +773,8 @@ impl IdentityCursor<'_> {
             let Some(load) = self.prefetched.pop_front() else {
                 return Ok(false);
             };
-            let url = self.trees.range_url(&self.ranges[self.next_range].id);
             let batches = load.await.map_err(|err| TreeError::Damaged {
-                file: url,
+                file: self.trees.range_url(&self.ranges[self.next_range].id),
                 reason: format!("reading was interrupted: {err}"),
             })??;
             self.next_range += 1;
