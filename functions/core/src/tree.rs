@@ -21,11 +21,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt64Builder,
+    ArrayBuilder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt64Builder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMillisecondType, UInt64Type};
-use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -49,6 +51,8 @@ pub enum TreeError {
         "entries must be added in strictly increasing path order: {path:?} came after {previous:?}"
     )]
     OutOfOrder { previous: String, path: String },
+    #[error("{path}: size {size} is larger than a tree can store")]
+    TooLarge { path: String, size: u64 },
 }
 
 /// One object in a tree.
@@ -72,11 +76,18 @@ impl Entry {
     }
 
     pub fn identity(&self) -> ObjectIdentity<'_> {
-        ObjectIdentity {
+        self.borrowed().identity()
+    }
+
+    pub fn borrowed(&self) -> EntryRef<'_> {
+        EntryRef {
+            path: &self.path,
             address: Address::Url(&self.address),
             version_id: self.version_id.as_deref(),
             size: self.size,
             etag: &self.etag,
+            last_modified_ms: self.last_modified_ms,
+            storage_class: self.storage_class.as_deref(),
         }
     }
 
@@ -92,13 +103,43 @@ impl Entry {
             storage_class: entry.storage_class,
         }
     }
+}
+
+/// An entry as a [`TreeWriter`] takes it: borrowed, with an import's address left
+/// unbuilt.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryRef<'a> {
+    pub path: &'a str,
+    pub address: Address<'a>,
+    pub version_id: Option<&'a str>,
+    pub size: u64,
+    pub etag: &'a str,
+    pub last_modified_ms: i64,
+    pub storage_class: Option<&'a str>,
+}
+
+impl<'a> EntryRef<'a> {
+    pub fn identity(&self) -> ObjectIdentity<'a> {
+        ObjectIdentity {
+            address: self.address,
+            version_id: self.version_id,
+            size: self.size,
+            etag: self.etag,
+        }
+    }
 
     fn approximate_bytes(&self) -> u64 {
+        let address = match self.address {
+            Address::Url(url) => url.len(),
+            Address::Imported { bucket, key } => {
+                IMPORTED_SCHEME.len() + bucket.len() + 1 + key.len()
+            }
+        };
         (self.path.len()
-            + self.address.len()
+            + address
             + self.etag.len()
-            + self.version_id.as_ref().map_or(0, String::len)
-            + self.storage_class.as_ref().map_or(0, String::len)
+            + self.version_id.map_or(0, str::len)
+            + self.storage_class.map_or(0, str::len)
             + 16) as u64
     }
 }
@@ -123,7 +164,11 @@ fn imported_bucket<'a>(address: &'a str, key: &str) -> Option<&'a str> {
         .strip_prefix(IMPORTED_SCHEME)?
         .strip_suffix(key)?
         .strip_suffix('/')?;
-    (!bucket.is_empty() && !bucket.contains('/')).then_some(bucket)
+    is_bucket_name(bucket).then_some(bucket)
+}
+
+fn is_bucket_name(bucket: &str) -> bool {
+    !bucket.is_empty() && !bucket.contains('/')
 }
 
 /// The fields that decide whether two entries name the same object: an entry has
@@ -283,8 +328,7 @@ impl TreeStore {
     pub fn writer(&self) -> TreeWriter<'_> {
         TreeWriter {
             trees: self,
-            current: Vec::new(),
-            current_bytes: 0,
+            current: RangeColumns::with_capacity(0, 0),
             ranges: Vec::new(),
             pending: VecDeque::new(),
             previous: None,
@@ -450,8 +494,7 @@ const RANGES_IN_FLIGHT: usize = 2;
 /// [`RANGES_IN_FLIGHT`] ranges and the one being filled are held in memory.
 pub struct TreeWriter<'a> {
     trees: &'a TreeStore,
-    current: Vec<Entry>,
-    current_bytes: u64,
+    current: RangeColumns,
     ranges: Vec<RangeInfo>,
     pending: VecDeque<tokio::task::JoinHandle<Result<(RangeInfo, bool), TreeError>>>,
     /// The last path of the ranges already closed.
@@ -461,22 +504,27 @@ pub struct TreeWriter<'a> {
 
 impl TreeWriter<'_> {
     pub async fn add(&mut self, entry: Entry) -> Result<(), TreeError> {
-        let previous = match self.current.last() {
-            Some(last) => Some(&last.path),
-            None => self.previous.as_ref(),
-        };
+        self.add_ref(entry.borrowed()).await
+    }
+
+    /// Adds an entry without taking it: its fields are copied straight into the
+    /// columns of the range being filled.
+    pub async fn add_ref(&mut self, entry: EntryRef<'_>) -> Result<(), TreeError> {
+        let previous = self
+            .current
+            .last_path()
+            .or(self.previous.as_deref().map(str::as_bytes));
         if let Some(previous) = previous
-            && entry.path.as_str() <= previous.as_str()
+            && entry.path.as_bytes() <= previous
         {
             return Err(TreeError::OutOfOrder {
-                previous: previous.clone(),
-                path: entry.path,
+                previous: String::from_utf8_lossy(previous).into_owned(),
+                path: entry.path.to_string(),
             });
         }
         let params = self.trees.params;
-        let split_here = path_hash(&entry.path).is_multiple_of(params.split_modulus.max(1));
-        self.current_bytes += entry.approximate_bytes();
-        self.current.push(entry);
+        let split_here = path_hash(entry.path).is_multiple_of(params.split_modulus.max(1));
+        self.current.push(&entry)?;
         self.stats.entries += 1;
         if (split_here && self.current.len() >= params.min_entries)
             || self.current.len() >= params.max_entries
@@ -489,18 +537,21 @@ impl TreeWriter<'_> {
     /// Hands the range being filled to a background task that hashes, encodes and
     /// stores it (unless it exists); waits for the oldest when too many are in flight.
     async fn close_range(&mut self) -> Result<(), TreeError> {
-        if self.current.is_empty() {
+        if self.current.len() == 0 {
             return Ok(());
         }
         // The next range is likely to be about as long: room for it up front saves
-        // growing (and copying) the vector again and again.
-        let room = self.current.len();
-        let entries = std::mem::replace(&mut self.current, Vec::with_capacity(room));
-        self.previous = entries.last().map(|e| e.path.clone());
-        let bytes = std::mem::take(&mut self.current_bytes);
+        // growing (and copying) the columns again and again.
+        let room = RangeColumns::with_room_of(&self.current);
+        let full = std::mem::replace(&mut self.current, room);
+        self.previous = full
+            .last_path()
+            .map(|path| String::from_utf8_lossy(path).into_owned());
+        let bytes = full.bytes;
+        let columns = full.finish();
         let trees = self.trees.clone();
         self.pending.push_back(tokio::spawn(async move {
-            store_range(&trees, entries, bytes).await
+            store_range(&trees, columns, bytes).await
         }));
         while self.pending.len() > RANGES_IN_FLIGHT {
             self.collect_oldest().await?;
@@ -555,19 +606,23 @@ impl TreeWriter<'_> {
 /// returns its descriptor and whether it was written.
 async fn store_range(
     trees: &TreeStore,
-    entries: Vec<Entry>,
+    columns: RangeArrays,
     bytes: u64,
 ) -> Result<(RangeInfo, bool), TreeError> {
     let interrupted = |err: tokio::task::JoinError| TreeError::Damaged {
         file: trees.namespace.clone(),
         reason: format!("writing a range was interrupted: {err}"),
     };
-    let min_path = entries.first().map(|e| e.path.clone()).unwrap_or_default();
-    let max_path = entries.last().map(|e| e.path.clone()).unwrap_or_default();
-    let count = entries.len() as u64;
-    let (entries, id) = tokio::task::spawn_blocking(move || {
-        let id = range_id(&entries);
-        (entries, id)
+    let count = columns.path.len();
+    let path = |row: usize| columns.path.value(row).to_string();
+    let (min_path, max_path) = match count {
+        0 => Default::default(),
+        _ => (path(0), path(count - 1)),
+    };
+    let count = count as u64;
+    let (columns, id) = tokio::task::spawn_blocking(move || {
+        let id = columns.id();
+        (columns, id)
     })
     .await
     .map_err(interrupted)?;
@@ -575,7 +630,7 @@ async fn store_range(
     let written = match trees.store.size(&url).await {
         Ok(_) => false,
         Err(StorageError::NotFound { .. }) => {
-            let encoded = tokio::task::spawn_blocking(move || encode_range(&entries))
+            let encoded = tokio::task::spawn_blocking(move || columns.encode())
                 .await
                 .map_err(interrupted)?
                 .map_err(|reason| TreeError::Damaged {
@@ -801,32 +856,7 @@ fn path_hash(path: &str) -> u64 {
     })
 }
 
-/// The id of a range: SHA-256 over its entries, each field length-prefixed.
-pub fn range_id(entries: &[Entry]) -> String {
-    // The fields are laid out in a buffer and hashed a block at a time: a call to the
-    // hasher per field cost about as much as the hashing itself.
-    const BLOCK: usize = 64 * 1024;
-    let mut hasher = Sha256::new();
-    hasher.update(b"range/v1");
-    let mut block: Vec<u8> = Vec::with_capacity(BLOCK + 4096);
-    for e in entries {
-        put_field(&mut block, e.path.as_bytes());
-        put_field(&mut block, e.address.as_bytes());
-        put_optional_field(&mut block, e.version_id.as_deref());
-        block.extend_from_slice(&e.size.to_le_bytes());
-        put_field(&mut block, e.etag.as_bytes());
-        block.extend_from_slice(&e.last_modified_ms.to_le_bytes());
-        put_optional_field(&mut block, e.storage_class.as_deref());
-        if block.len() >= BLOCK {
-            hasher.update(&block);
-            block.clear();
-        }
-    }
-    hasher.update(&block);
-    hex::encode(hasher.finalize())
-}
-
-/// A field as [`range_id`] and [`metarange_id`] hash it: its length (8 bytes, little-endian), then its bytes.
+/// A field as [`RangeArrays::id`] and [`metarange_id`] hash it: its length (8 bytes, little-endian), then its bytes.
 fn put_field(block: &mut Vec<u8>, field: &[u8]) {
     block.extend_from_slice(&(field.len() as u64).to_le_bytes());
     block.extend_from_slice(field);
@@ -911,50 +941,177 @@ fn write_parquet(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<Bytes, Str
     Ok(Bytes::from(out))
 }
 
-fn encode_range(entries: &[Entry]) -> Result<Bytes, String> {
-    let rows = entries.len();
-    // Sized up front: growing these buffers would copy every path twice over.
-    let text_builder = |bytes: usize| StringBuilder::with_capacity(rows, bytes);
-    let mut path = text_builder(entries.iter().map(|e| e.path.len()).sum());
-    // Addresses other than an import's are rare: grown as they come.
-    let mut address = text_builder(0);
-    let mut address_bucket = text_builder(rows * 16);
-    let mut version_id = text_builder(0);
-    let mut size = Int64Builder::with_capacity(rows);
-    let mut etag = text_builder(rows * 32);
-    let mut modified = TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC");
-    let mut storage_class = text_builder(rows * 8);
-    for e in entries {
-        path.append_value(&e.path);
-        match imported_bucket(&e.address, &e.path) {
-            Some(bucket) => {
-                address.append_null();
-                address_bucket.append_value(bucket);
+/// The range being filled, column by column as its file stores them: each entry is
+/// copied once, into the arrays the file is written from.
+struct RangeColumns {
+    path: StringBuilder,
+    address: StringBuilder,
+    version_id: StringBuilder,
+    size: Int64Builder,
+    etag: StringBuilder,
+    modified: TimestampMillisecondBuilder,
+    storage_class: StringBuilder,
+    address_bucket: StringBuilder,
+    /// The entries' approximate size, for [`RangeInfo::bytes`].
+    bytes: u64,
+}
+
+impl RangeColumns {
+    /// Room for `rows` entries whose paths take `path_bytes` in all.
+    fn with_capacity(rows: usize, path_bytes: usize) -> Self {
+        let text = |bytes: usize| StringBuilder::with_capacity(rows, bytes);
+        Self {
+            path: text(path_bytes),
+            // Addresses other than an import's, and version ids, are grown as they come.
+            address: text(0),
+            version_id: text(0),
+            size: Int64Builder::with_capacity(rows),
+            etag: text(rows * 32),
+            modified: TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            storage_class: text(rows * 8),
+            address_bucket: text(rows * 16),
+            bytes: 0,
+        }
+    }
+
+    /// Room for as many entries, and as many path bytes, as `other` holds.
+    fn with_room_of(other: &RangeColumns) -> Self {
+        Self::with_capacity(other.len(), other.path.values_slice().len())
+    }
+
+    fn len(&self) -> usize {
+        self.path.len()
+    }
+
+    /// The path of the last entry pushed (a path's bytes order as the path does).
+    fn last_path(&self) -> Option<&[u8]> {
+        let offsets = self.path.offsets_slice();
+        let [.., start, end] = offsets else {
+            return None;
+        };
+        self.path
+            .values_slice()
+            .get(usize::try_from(*start).ok()?..usize::try_from(*end).ok()?)
+    }
+
+    fn push(&mut self, entry: &EntryRef<'_>) -> Result<(), TreeError> {
+        let size = i64::try_from(entry.size).map_err(|_| TreeError::TooLarge {
+            path: entry.path.to_string(),
+            size: entry.size,
+        })?;
+        self.path.append_value(entry.path);
+        match entry.address {
+            Address::Imported { bucket, key } if key == entry.path && is_bucket_name(bucket) => {
+                self.address.append_null();
+                self.address_bucket.append_value(bucket);
             }
-            None => {
-                address.append_value(&e.address);
-                address_bucket.append_null();
+            Address::Imported { bucket, key } => {
+                self.address.append_value(imported_address(bucket, key));
+                self.address_bucket.append_null();
+            }
+            Address::Url(url) => match imported_bucket(url, entry.path) {
+                Some(bucket) => {
+                    self.address.append_null();
+                    self.address_bucket.append_value(bucket);
+                }
+                None => {
+                    self.address.append_value(url);
+                    self.address_bucket.append_null();
+                }
+            },
+        }
+        self.version_id.append_option(entry.version_id);
+        self.size.append_value(size);
+        self.etag.append_value(entry.etag);
+        self.modified.append_value(entry.last_modified_ms);
+        self.storage_class.append_option(entry.storage_class);
+        self.bytes += entry.approximate_bytes();
+        Ok(())
+    }
+
+    fn finish(mut self) -> RangeArrays {
+        RangeArrays {
+            path: self.path.finish(),
+            address: self.address.finish(),
+            version_id: self.version_id.finish(),
+            size: self.size.finish(),
+            etag: self.etag.finish(),
+            modified: self.modified.finish(),
+            storage_class: self.storage_class.finish(),
+            address_bucket: self.address_bucket.finish(),
+        }
+    }
+}
+
+/// A closed range's columns, as its file stores them.
+struct RangeArrays {
+    path: StringArray,
+    /// Null when the address is `s3://{address_bucket}/{path}`.
+    address: StringArray,
+    version_id: StringArray,
+    size: Int64Array,
+    etag: StringArray,
+    modified: TimestampMillisecondArray,
+    storage_class: StringArray,
+    address_bucket: StringArray,
+}
+
+impl RangeArrays {
+    /// The range's id: SHA-256 over its entries, each field length-prefixed, every
+    /// address whole.
+    fn id(&self) -> String {
+        // The fields are laid out in a buffer and hashed a block at a time: a call to
+        // the hasher per field cost about as much as the hashing itself.
+        const BLOCK: usize = 64 * 1024;
+        fn optional(column: &StringArray, row: usize) -> Option<&str> {
+            column.is_valid(row).then(|| column.value(row))
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(b"range/v1");
+        let mut block: Vec<u8> = Vec::with_capacity(BLOCK + 4096);
+        for row in 0..self.path.len() {
+            let path = self.path.value(row);
+            put_field(&mut block, path.as_bytes());
+            match optional(&self.address, row) {
+                Some(address) => put_field(&mut block, address.as_bytes()),
+                None => {
+                    let bucket = self.address_bucket.value(row);
+                    let length = IMPORTED_SCHEME.len() + bucket.len() + 1 + path.len();
+                    block.extend_from_slice(&(length as u64).to_le_bytes());
+                    for part in [IMPORTED_SCHEME, bucket, "/", path] {
+                        block.extend_from_slice(part.as_bytes());
+                    }
+                }
+            }
+            put_optional_field(&mut block, optional(&self.version_id, row));
+            block.extend_from_slice(&(self.size.value(row) as u64).to_le_bytes());
+            put_field(&mut block, self.etag.value(row).as_bytes());
+            block.extend_from_slice(&self.modified.value(row).to_le_bytes());
+            put_optional_field(&mut block, optional(&self.storage_class, row));
+            if block.len() >= BLOCK {
+                hasher.update(&block);
+                block.clear();
             }
         }
-        version_id.append_option(e.version_id.as_deref());
-        size.append_value(i64::try_from(e.size).map_err(|e| e.to_string())?);
-        etag.append_value(&e.etag);
-        modified.append_value(e.last_modified_ms);
-        storage_class.append_option(e.storage_class.as_deref());
+        hasher.update(&block);
+        hex::encode(hasher.finalize())
     }
-    write_parquet(
-        range_schema(),
-        vec![
-            Arc::new(path.finish()),
-            Arc::new(address.finish()),
-            Arc::new(version_id.finish()),
-            Arc::new(size.finish()),
-            Arc::new(etag.finish()),
-            Arc::new(modified.finish()),
-            Arc::new(storage_class.finish()),
-            Arc::new(address_bucket.finish()),
-        ],
-    )
+
+    fn encode(&self) -> Result<Bytes, String> {
+        write_parquet(
+            range_schema(),
+            vec![
+                Arc::new(self.path.clone()),
+                Arc::new(self.address.clone()),
+                Arc::new(self.version_id.clone()),
+                Arc::new(self.size.clone()),
+                Arc::new(self.etag.clone()),
+                Arc::new(self.modified.clone()),
+                Arc::new(self.storage_class.clone()),
+                Arc::new(self.address_bucket.clone()),
+            ],
+        )
+    }
 }
 
 fn encode_metarange(ranges: &[RangeInfo]) -> Result<Bytes, String> {
@@ -1114,6 +1271,15 @@ mod tests {
         }
     }
 
+    /// The columns a writer would store for `entries`.
+    fn columns(entries: &[Entry]) -> RangeArrays {
+        let mut columns = RangeColumns::with_capacity(0, 0);
+        for entry in entries {
+            columns.push(&entry.borrowed()).unwrap();
+        }
+        columns.finish()
+    }
+
     fn small() -> RangeParams {
         RangeParams {
             min_entries: 4,
@@ -1185,11 +1351,11 @@ mod tests {
             },
         ];
         assert_eq!(
-            range_id(&entries),
+            columns(&entries).id(),
             "30b59478aced917b20a20874f08a7f5fe5d9cfba6f413ae59f6f7666e963dd8c"
         );
         let ranges = [RangeInfo {
-            id: range_id(&entries),
+            id: columns(&entries).id(),
             min_path: "a".into(),
             max_path: "b/é".into(),
             entries: 2,
@@ -1245,7 +1411,7 @@ mod tests {
     #[test]
     fn a_range_keeps_only_the_bucket_of_an_imports_address() {
         let entries = mixed_addresses();
-        let bytes = encode_range(&entries).unwrap();
+        let bytes = columns(&entries).encode().unwrap();
         assert_eq!(decode_range(bytes.clone()).unwrap(), entries);
         assert_eq!(
             addresses_read(bytes),
