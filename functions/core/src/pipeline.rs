@@ -21,10 +21,11 @@ use crate::jobs::{
 use crate::location::S3Url;
 use crate::manifest::{Manifest, ManifestError, ManifestFile};
 use crate::staging::{
-    BatchSource, MergedEntries, RUN_ENTRIES, StagedRun, StagingError, StagingTable, merge_staged,
+    BatchSource, MergedEntries, RUN_ENTRIES, StagedEntry, StagedRun, StagingError, StagingTable,
+    merge_staged,
 };
 use crate::storage::ObjectStore;
-use crate::tree::{Entry, IdentityCursor, TreeError, TreeWriter};
+use crate::tree::{IdentityCursor, TreeError, TreeWriter};
 
 /// The branch imports commit to. Nothing else writes to it.
 pub const IMPORT_BRANCH: &str = "import-from-inventory";
@@ -640,16 +641,16 @@ pub async fn diff_staged<S: BatchSource>(
     source_bucket: &str,
     summary: &mut ImportSummary,
 ) -> Result<(), PipelineError> {
-    let mut pending: Option<InventoryEntry> = None;
-    // A dry run's other threads have time to spare; a commit's are writing ranges.
-    let mut spent = Spent::new(writer.is_none());
+    let mut pending: Option<StagedEntry> = None;
     loop {
         let next = merged.next_entry().await?;
         // Equal keys from different shards arrive together: keep the newest.
         let ready = match (pending.take(), next) {
-            (Some(a), Some(b)) if a.key == b.key => {
+            (Some(a), Some(b)) if a.key() == b.key() => {
                 summary.duplicate_keys += 1;
-                pending = Some(newest(a, b));
+                // The newest, ties broken by version id and ETag, so that the choice
+                // never depends on the order of shards.
+                pending = Some(if b.recency() > a.recency() { b } else { a });
                 continue;
             }
             (Some(a), next) => {
@@ -662,13 +663,13 @@ pub async fn diff_staged<S: BatchSource>(
             }
             (None, None) => break,
         };
-        let entry = Entry::from_inventory(source_bucket, ready);
+        let entry = ready.imported(source_bucket);
         // Whether the base has the path, and then whether it names the same object.
         let found = loop {
             let Some((path, old)) = base.peek().await? else {
                 break None;
             };
-            match path.cmp(entry.path.as_str()) {
+            match path.cmp(entry.path) {
                 std::cmp::Ordering::Less => summary.deleted += 1,
                 std::cmp::Ordering::Equal => break Some(old == entry.identity()),
                 std::cmp::Ordering::Greater => break None,
@@ -684,9 +685,8 @@ pub async fn diff_staged<S: BatchSource>(
             base.advance();
         }
         summary.total += 1;
-        match writer.as_mut() {
-            Some(writer) => writer.add(entry).await?,
-            None => spent.drop_later(entry),
+        if let Some(writer) = writer.as_mut() {
+            writer.add_ref(entry).await?;
         }
     }
     while base.peek().await?.is_some() {
@@ -694,34 +694,6 @@ pub async fn diff_staged<S: BatchSource>(
         base.advance();
     }
     Ok(())
-}
-
-/// Entries the diff is done with. In bulk mode they are freed on a blocking thread:
-/// freeing strings made on other threads takes about a fifth of the time of the
-/// diff's own thread, which every entry passes through.
-struct Spent {
-    bulk: Option<Vec<Entry>>,
-}
-
-impl Spent {
-    const BULK: usize = 4096;
-
-    fn new(bulk: bool) -> Self {
-        Self {
-            bulk: bulk.then(|| Vec::with_capacity(Self::BULK)),
-        }
-    }
-
-    fn drop_later(&mut self, entry: Entry) {
-        let Some(bulk) = self.bulk.as_mut() else {
-            return;
-        };
-        bulk.push(entry);
-        if bulk.len() >= Self::BULK {
-            let full = std::mem::replace(bulk, Vec::with_capacity(Self::BULK));
-            tokio::task::spawn_blocking(move || drop(full));
-        }
-    }
 }
 
 /// Groups data files into shards of about `target` bytes, in manifest order; a file
@@ -752,12 +724,6 @@ pub fn plan_shards(files: &[ManifestFile], target: u64) -> Vec<Shard> {
         }
     }
     shards
-}
-
-/// Of two rows for one key, the one to keep: the newest, ties broken by version id
-/// and ETag so that the choice never depends on file order.
-fn newest(a: InventoryEntry, b: InventoryEntry) -> InventoryEntry {
-    if is_newer(&b, &a) { b } else { a }
 }
 
 /// Whether `b` is a newer row of the key than `a` (see [`crate::inventory::Recency`]).

@@ -8,13 +8,15 @@
 //! The committer merges every run of every shard in key order. Items carry a TTL as a
 //! safety net; the committer deletes them once the job is committed.
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 
 use crate::dynamo::DynamoError;
-use crate::inventory::InventoryEntry;
+use crate::inventory::{InventoryEntry, Recency};
+use crate::tree::{Address, EntryRef};
 
 /// Entries a worker sorts and stages at a time (about 30 MB of entries in memory).
 pub const RUN_ENTRIES: usize = 100_000;
@@ -109,7 +111,85 @@ pub fn encode_entries(entries: &[InventoryEntry]) -> Vec<u8> {
     out
 }
 
-pub fn decode_entries(mut data: &[u8]) -> Result<Vec<InventoryEntry>, String> {
+/// One staged batch, decoded: each entry's key, ETag and version id lie back to back
+/// in one text, the rest in fixed-size rows, so that no string is made per entry.
+#[derive(Debug, Default)]
+pub struct StagedBatch {
+    text: String,
+    rows: Vec<StagedRow>,
+    /// The batch's distinct storage classes, which rows refer to.
+    storage_classes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct StagedRow {
+    start: usize,
+    key_len: u32,
+    etag_len: u32,
+    version_len: Option<u32>,
+    /// 0 for none, else the index + 1 of the class in the batch's list.
+    storage_class: u32,
+    size: u64,
+    last_modified_ms: i64,
+}
+
+impl StagedBatch {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn key_bytes(&self, row: usize) -> &[u8] {
+        let r = &self.rows[row];
+        &self.text.as_bytes()[r.start..r.start + r.key_len as usize]
+    }
+
+    fn key(&self, row: usize) -> &str {
+        let r = &self.rows[row];
+        &self.text[r.start..r.start + r.key_len as usize]
+    }
+
+    fn etag(&self, row: usize) -> &str {
+        let r = &self.rows[row];
+        let start = r.start + r.key_len as usize;
+        &self.text[start..start + r.etag_len as usize]
+    }
+
+    fn version_id(&self, row: usize) -> Option<&str> {
+        let r = &self.rows[row];
+        let start = r.start + r.key_len as usize + r.etag_len as usize;
+        r.version_len
+            .map(|len| &self.text[start..start + len as usize])
+    }
+
+    fn storage_class(&self, row: usize) -> Option<&str> {
+        let index = self.rows[row].storage_class.checked_sub(1)?;
+        self.storage_classes.get(index as usize).map(String::as_str)
+    }
+
+    /// Every entry, owned.
+    pub fn entries(&self) -> Vec<InventoryEntry> {
+        (0..self.len())
+            .map(|row| {
+                let r = &self.rows[row];
+                InventoryEntry {
+                    key: self.key(row).to_string(),
+                    version_id: self.version_id(row).map(str::to_string),
+                    size: r.size,
+                    etag: self.etag(row).to_string(),
+                    last_modified_ms: r.last_modified_ms,
+                    storage_class: self.storage_class(row).map(str::to_string),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Decodes a batch written by [`encode_entries`].
+pub fn decode_batch(mut data: &[u8]) -> Result<StagedBatch, String> {
     let count = get_varint(&mut data)? as usize;
     let mut key_lengths = get_bytes(&mut data)?;
     let mut key_suffixes = get_bytes(&mut data)?;
@@ -119,62 +199,151 @@ pub fn decode_entries(mut data: &[u8]) -> Result<Vec<InventoryEntry>, String> {
     let mut modified = get_bytes(&mut data)?;
     let mut millis = get_bytes(&mut data)?;
     let mut storage_classes = get_bytes(&mut data)?;
-    let mut entries = Vec::with_capacity(count.min(1 << 20));
-    let mut previous = Vec::new();
+    // Keys come whole into the text; the text is checked to be UTF-8 once, at the end.
+    let mut text: Vec<u8> =
+        Vec::with_capacity(count.min(1 << 20) * 64 + key_suffixes.len() + etags.len() * 2);
+    let mut rows = Vec::with_capacity(count.min(1 << 20));
+    let mut classes: Vec<String> = Vec::new();
+    let mut previous_key = 0..0;
     let mut previous_seconds = 0i64;
+    let too_long = |what: &str| format!("{what} longer than 4 GB");
     for _ in 0..count {
+        let start = text.len();
         let shared = get_varint(&mut key_lengths)? as usize;
         let suffix = take(&mut key_suffixes, get_varint(&mut key_lengths)? as usize)?;
-        if shared > previous.len() {
+        if shared > previous_key.len() {
             return Err("shared prefix longer than the previous key".into());
         }
-        previous.truncate(shared);
-        previous.extend_from_slice(suffix);
-        let key = std::str::from_utf8(&previous)
-            .map_err(|_| "key is not UTF-8")?
-            .to_string();
-        let version_id = get_optional(&mut version_ids)?;
+        text.extend_from_within(previous_key.start..previous_key.start + shared);
+        text.extend_from_slice(suffix);
+        let key_len = text.len() - start;
+        previous_key = start..text.len();
+        let version = get_optional_bytes(&mut version_ids)?;
         let size = get_varint(&mut sizes)?;
-        let etag = match get_u8(&mut etags)? {
-            0 => get_string(&mut etags)?,
+        match get_u8(&mut etags)? {
+            0 => text.extend_from_slice(get_bytes(&mut etags)?),
             tag => {
-                let digest = take(&mut etags, 16)?;
-                let mut etag = hex_digest(digest);
+                put_hex_digest(&mut text, take(&mut etags, 16)?);
                 if tag == 2 {
-                    etag.push('-');
-                    etag.push_str(&get_varint(&mut etags)?.to_string());
+                    text.push(b'-');
+                    text.extend_from_slice(get_varint(&mut etags)?.to_string().as_bytes());
                 }
-                etag
             }
-        };
+        }
+        let etag_len = text.len() - start - key_len;
+        if let Some(version) = version {
+            text.extend_from_slice(version);
+        }
         let seconds = previous_seconds.wrapping_add(unzigzag(get_varint(&mut modified)?));
         previous_seconds = seconds;
         let last_modified_ms = seconds
             .wrapping_mul(1000)
             .wrapping_add(get_varint(&mut millis)? as i64);
-        let storage_class = get_optional(&mut storage_classes)?;
-        entries.push(InventoryEntry {
-            key,
-            version_id,
+        let storage_class = match get_optional_bytes(&mut storage_classes)? {
+            None => 0,
+            Some(class) => match classes.iter().position(|c| c.as_bytes() == class) {
+                Some(index) => index + 1,
+                None => {
+                    let class = std::str::from_utf8(class).map_err(|_| "text is not UTF-8")?;
+                    classes.push(class.to_string());
+                    classes.len()
+                }
+            },
+        };
+        rows.push(StagedRow {
+            start,
+            key_len: u32::try_from(key_len).map_err(|_| too_long("key"))?,
+            etag_len: u32::try_from(etag_len).map_err(|_| too_long("ETag"))?,
+            version_len: version
+                .map(|v| u32::try_from(v.len()).map_err(|_| too_long("version id")))
+                .transpose()?,
+            storage_class: u32::try_from(storage_class).map_err(|_| "too many storage classes")?,
             size,
-            etag,
             last_modified_ms,
-            storage_class,
         });
     }
-    Ok(entries)
+    let text = String::from_utf8(text).map_err(|_| "key is not UTF-8")?;
+    // Valid as a whole, each field is valid when it starts and ends on a character.
+    let fields_whole = rows.iter().all(|r| {
+        let key_end = r.start + r.key_len as usize;
+        let etag_end = key_end + r.etag_len as usize;
+        [r.start, key_end, etag_end]
+            .iter()
+            .all(|&at| text.is_char_boundary(at))
+            && text.is_char_boundary(etag_end + r.version_len.unwrap_or(0) as usize)
+    });
+    if !fields_whole {
+        return Err("key is not UTF-8".into());
+    }
+    Ok(StagedBatch {
+        text,
+        rows,
+        storage_classes: classes,
+    })
 }
 
-/// A 16-byte digest as 32 lowercase hex digits (the `hex` crate's `encode` goes
-/// character by character, and this runs once per staged entry).
-fn hex_digest(digest: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(2 * digest.len() + 8);
-    for &byte in digest {
-        text.push(DIGITS[usize::from(byte >> 4)] as char);
-        text.push(DIGITS[usize::from(byte & 0xf)] as char);
+/// One entry of a staged batch, as the merge hands it on.
+#[derive(Debug, Clone)]
+pub struct StagedEntry {
+    batch: Arc<StagedBatch>,
+    row: usize,
+}
+
+impl StagedEntry {
+    pub fn key(&self) -> &str {
+        self.batch.key(self.row)
     }
-    text
+
+    pub fn etag(&self) -> &str {
+        self.batch.etag(self.row)
+    }
+
+    pub fn version_id(&self) -> Option<&str> {
+        self.batch.version_id(self.row)
+    }
+
+    pub fn size(&self) -> u64 {
+        self.batch.rows[self.row].size
+    }
+
+    pub fn last_modified_ms(&self) -> i64 {
+        self.batch.rows[self.row].last_modified_ms
+    }
+
+    pub fn storage_class(&self) -> Option<&str> {
+        self.batch.storage_class(self.row)
+    }
+
+    /// What decides which of two rows of one key is the newer: see [`Recency`].
+    pub fn recency(&self) -> Recency<'_> {
+        (self.last_modified_ms(), self.version_id(), self.etag())
+    }
+
+    /// The tree entry of the object at this key in `bucket`, borrowed.
+    pub fn imported<'a>(&'a self, bucket: &'a str) -> EntryRef<'a> {
+        EntryRef {
+            path: self.key(),
+            address: Address::Imported {
+                bucket,
+                key: self.key(),
+            },
+            version_id: self.version_id(),
+            size: self.size(),
+            etag: self.etag(),
+            last_modified_ms: self.last_modified_ms(),
+            storage_class: self.storage_class(),
+        }
+    }
+}
+
+/// A digest as lowercase hex digits, appended to `text` (the `hex` crate's `encode`
+/// makes a string, and this runs once per staged entry).
+fn put_hex_digest(text: &mut Vec<u8>, digest: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &byte in digest {
+        text.push(DIGITS[usize::from(byte >> 4)]);
+        text.push(DIGITS[usize::from(byte & 0xf)]);
+    }
 }
 
 fn put_optional(out: &mut Vec<u8>, value: Option<&str>) {
@@ -187,10 +356,10 @@ fn put_optional(out: &mut Vec<u8>, value: Option<&str>) {
     }
 }
 
-fn get_optional(data: &mut &[u8]) -> Result<Option<String>, String> {
+fn get_optional_bytes<'a>(data: &mut &'a [u8]) -> Result<Option<&'a [u8]>, String> {
     match get_u8(data)? {
         0 => Ok(None),
-        _ => get_string(data).map(Some),
+        _ => get_bytes(data).map(Some),
     }
 }
 
@@ -264,10 +433,6 @@ fn get_varint(data: &mut &[u8]) -> Result<u64, String> {
 fn get_bytes<'a>(data: &mut &'a [u8]) -> Result<&'a [u8], String> {
     let len = get_varint(data)? as usize;
     take(data, len)
-}
-
-fn get_string(data: &mut &[u8]) -> Result<String, String> {
-    String::from_utf8(get_bytes(data)?.to_vec()).map_err(|_| "text is not UTF-8".into())
 }
 
 /// Splits sorted entries into compressed batches of at most [`MAX_BATCH_BYTES`]. Each
@@ -401,13 +566,13 @@ impl StagingTable {
 
 /// Where the committer reads staged batches from.
 pub trait BatchSource: Clone + Send + Sync + 'static {
-    /// The entries of one batch of a run.
+    /// One batch of a run, decoded.
     fn batch(
         &self,
         job: &str,
         run: &StagedRun,
         batch: usize,
-    ) -> impl Future<Output = Result<Vec<InventoryEntry>, StagingError>> + Send;
+    ) -> impl Future<Output = Result<StagedBatch, StagingError>> + Send;
 }
 
 impl BatchSource for StagingTable {
@@ -416,7 +581,7 @@ impl BatchSource for StagingTable {
         job: &str,
         run: &StagedRun,
         batch: usize,
-    ) -> Result<Vec<InventoryEntry>, StagingError> {
+    ) -> Result<StagedBatch, StagingError> {
         let key = batch_key(job, run, batch);
         let output = self
             .client
@@ -481,7 +646,7 @@ impl BatchSource for MemoryStaging {
         job: &str,
         run: &StagedRun,
         batch: usize,
-    ) -> Result<Vec<InventoryEntry>, StagingError> {
+    ) -> Result<StagedBatch, StagingError> {
         let key = batch_key(job, run, batch);
         match self.batches.get(&key) {
             Some(blob) => unpack_batch(&key, blob),
@@ -491,13 +656,13 @@ impl BatchSource for MemoryStaging {
 }
 
 /// Decompresses and decodes one stored batch.
-fn unpack_batch(key: &str, blob: &[u8]) -> Result<Vec<InventoryEntry>, StagingError> {
+fn unpack_batch(key: &str, blob: &[u8]) -> Result<StagedBatch, StagingError> {
     let damaged = |reason: String| StagingError::Damaged {
         key: key.to_string(),
         reason,
     };
     let raw = zstd::stream::decode_all(blob).map_err(|e| damaged(e.to_string()))?;
-    decode_entries(&raw).map_err(damaged)
+    decode_batch(&raw).map_err(damaged)
 }
 
 /// Every staged entry of a job in key order, merging its runs' sorted batches.
@@ -510,7 +675,8 @@ pub fn merge_staged<S: BatchSource>(source: &S, job: &str, runs: &[StagedRun]) -
             .map(|&run| RunStream {
                 run,
                 next_batch: 0,
-                buffered: VecDeque::new(),
+                current: Arc::default(),
+                position: 0,
                 loading: None,
             })
             .collect(),
@@ -520,13 +686,15 @@ pub fn merge_staged<S: BatchSource>(source: &S, job: &str, runs: &[StagedRun]) -
 }
 
 /// A batch being read and decoded on another thread.
-type BatchLoad = tokio::task::JoinHandle<Result<Vec<InventoryEntry>, StagingError>>;
+type BatchLoad = tokio::task::JoinHandle<Result<StagedBatch, StagingError>>;
 
 struct RunStream {
     run: StagedRun,
     next_batch: usize,
-    buffered: VecDeque<InventoryEntry>,
-    /// The run's next batch, loading while `buffered` is consumed.
+    /// The batch being merged, and the position of its next entry.
+    current: Arc<StagedBatch>,
+    position: usize,
+    /// The run's next batch, loading while `current` is merged.
     loading: Option<BatchLoad>,
 }
 
@@ -555,8 +723,14 @@ impl Drop for RunStream {
 
 /// The next entry of one run, ordered by key (then run) in the merge's heap.
 struct Head {
-    entry: InventoryEntry,
+    entry: StagedEntry,
     run: usize,
+}
+
+impl Head {
+    fn key(&self) -> &[u8] {
+        self.entry.batch.key_bytes(self.entry.row)
+    }
 }
 
 impl PartialEq for Head {
@@ -575,7 +749,7 @@ impl PartialOrd for Head {
 
 impl Ord for Head {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (&self.entry.key, self.run).cmp(&(&other.entry.key, other.run))
+        (self.key(), self.run).cmp(&(other.key(), other.run))
     }
 }
 
@@ -594,21 +768,30 @@ impl<S: BatchSource> MergedEntries<S> {
     /// into the heap.
     async fn refill(&mut self, index: usize) -> Result<(), StagingError> {
         let stream = &mut self.runs[index];
-        while stream.buffered.is_empty() {
+        while stream.position >= stream.current.len() {
             if stream.loading.is_none() {
                 stream.load_next(&self.source, &self.job);
             }
             let Some(loading) = stream.loading.take() else {
+                // The run is done: its last batch need not be held any longer.
+                stream.current = Arc::default();
+                stream.position = 0;
                 break;
             };
             let batch = loading.await.map_err(|err| StagingError::Damaged {
                 key: format!("{}#{:05}#{:05}", self.job, stream.run.shard, stream.run.run),
                 reason: format!("reading was interrupted: {err}"),
             })??;
-            stream.buffered = batch.into();
+            stream.current = Arc::new(batch);
+            stream.position = 0;
             stream.load_next(&self.source, &self.job);
         }
-        if let Some(entry) = stream.buffered.pop_front() {
+        if stream.position < stream.current.len() {
+            let entry = StagedEntry {
+                batch: stream.current.clone(),
+                row: stream.position,
+            };
+            stream.position += 1;
             self.heap
                 .push(std::cmp::Reverse(Head { entry, run: index }));
         }
@@ -616,7 +799,7 @@ impl<S: BatchSource> MergedEntries<S> {
     }
 
     /// The next entry in key order (entries of equal keys come one after another).
-    pub async fn next_entry(&mut self) -> Result<Option<InventoryEntry>, StagingError> {
+    pub async fn next_entry(&mut self) -> Result<Option<StagedEntry>, StagingError> {
         if !self.started {
             self.started = true;
             // Every run's first batch loads at once.
@@ -680,7 +863,10 @@ mod tests {
                 ..entry("f", "")
             },
         ];
-        assert_eq!(decode_entries(&encode_entries(&entries)).unwrap(), entries);
+        assert_eq!(
+            decode_batch(&encode_entries(&entries)).unwrap().entries(),
+            entries
+        );
     }
 
     #[test]
@@ -698,7 +884,9 @@ mod tests {
         let mut decoded = Vec::new();
         for batch in &batches {
             decoded.extend(
-                decode_entries(&zstd::stream::decode_all(batch.as_slice()).unwrap()).unwrap(),
+                decode_batch(&zstd::stream::decode_all(batch.as_slice()).unwrap())
+                    .unwrap()
+                    .entries(),
             );
         }
         assert_eq!(decoded, entries);
