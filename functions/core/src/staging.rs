@@ -8,6 +8,8 @@
 //! The committer merges every run of every shard in key order. Items carry a TTL as a
 //! safety net; the committer deletes them once the job is committed.
 
+use std::cmp::Reverse;
+use std::collections::binary_heap::PeekMut;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
@@ -699,6 +701,38 @@ struct RunStream {
 }
 
 impl RunStream {
+    /// The run's next entry, waiting for its next batch when needed.
+    async fn next_entry<S: BatchSource>(
+        &mut self,
+        source: &S,
+        job: &str,
+    ) -> Result<Option<StagedEntry>, StagingError> {
+        while self.position >= self.current.len() {
+            if self.loading.is_none() {
+                self.load_next(source, job);
+            }
+            let Some(loading) = self.loading.take() else {
+                // The run is done: its last batch need not be held any longer.
+                self.current = Arc::default();
+                self.position = 0;
+                return Ok(None);
+            };
+            let batch = loading.await.map_err(|err| StagingError::Damaged {
+                key: format!("{job}#{:05}#{:05}", self.run.shard, self.run.run),
+                reason: format!("reading was interrupted: {err}"),
+            })??;
+            self.current = Arc::new(batch);
+            self.position = 0;
+            self.load_next(source, job);
+        }
+        let entry = StagedEntry {
+            batch: self.current.clone(),
+            row: self.position,
+        };
+        self.position += 1;
+        Ok(Some(entry))
+    }
+
     /// Starts loading the run's next batch, if it has one.
     fn load_next<S: BatchSource>(&mut self, source: &S, job: &str) {
         if self.next_batch >= self.run.batches {
@@ -759,45 +793,11 @@ pub struct MergedEntries<S> {
     source: S,
     job: String,
     runs: Vec<RunStream>,
-    heap: BinaryHeap<std::cmp::Reverse<Head>>,
+    heap: BinaryHeap<Reverse<Head>>,
     started: bool,
 }
 
 impl<S: BatchSource> MergedEntries<S> {
-    /// Moves the next entry of run `index` (waiting for its next batch when needed)
-    /// into the heap.
-    async fn refill(&mut self, index: usize) -> Result<(), StagingError> {
-        let stream = &mut self.runs[index];
-        while stream.position >= stream.current.len() {
-            if stream.loading.is_none() {
-                stream.load_next(&self.source, &self.job);
-            }
-            let Some(loading) = stream.loading.take() else {
-                // The run is done: its last batch need not be held any longer.
-                stream.current = Arc::default();
-                stream.position = 0;
-                break;
-            };
-            let batch = loading.await.map_err(|err| StagingError::Damaged {
-                key: format!("{}#{:05}#{:05}", self.job, stream.run.shard, stream.run.run),
-                reason: format!("reading was interrupted: {err}"),
-            })??;
-            stream.current = Arc::new(batch);
-            stream.position = 0;
-            stream.load_next(&self.source, &self.job);
-        }
-        if stream.position < stream.current.len() {
-            let entry = StagedEntry {
-                batch: stream.current.clone(),
-                row: stream.position,
-            };
-            stream.position += 1;
-            self.heap
-                .push(std::cmp::Reverse(Head { entry, run: index }));
-        }
-        Ok(())
-    }
-
     /// The next entry in key order (entries of equal keys come one after another).
     pub async fn next_entry(&mut self) -> Result<Option<StagedEntry>, StagingError> {
         if !self.started {
@@ -806,15 +806,22 @@ impl<S: BatchSource> MergedEntries<S> {
             for stream in &mut self.runs {
                 stream.load_next(&self.source, &self.job);
             }
-            for index in 0..self.runs.len() {
-                self.refill(index).await?;
+            for (index, stream) in self.runs.iter_mut().enumerate() {
+                if let Some(entry) = stream.next_entry(&self.source, &self.job).await? {
+                    self.heap.push(Reverse(Head { entry, run: index }));
+                }
             }
         }
-        let Some(std::cmp::Reverse(head)) = self.heap.pop() else {
+        let Some(mut top) = self.heap.peek_mut() else {
             return Ok(None);
         };
-        self.refill(head.run).await?;
-        Ok(Some(head.entry))
+        // The run's next entry takes the place of the one handed out, which costs one
+        // pass down the heap instead of a pop and a push.
+        let stream = &mut self.runs[top.0.run];
+        Ok(Some(match stream.next_entry(&self.source, &self.job).await? {
+            Some(next) => std::mem::replace(&mut top.0.entry, next),
+            None => PeekMut::pop(top).0.entry,
+        }))
     }
 }
 

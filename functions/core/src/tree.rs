@@ -332,6 +332,7 @@ impl TreeStore {
             ranges: Vec::new(),
             pending: VecDeque::new(),
             previous: None,
+            path_hasher: PathHasher::default(),
             stats: WriteStats::default(),
         }
     }
@@ -500,6 +501,7 @@ pub struct TreeWriter<'a> {
     /// The last path of the ranges already closed.
     previous: Option<String>,
     stats: WriteStats,
+    path_hasher: PathHasher,
 }
 
 impl TreeWriter<'_> {
@@ -523,7 +525,10 @@ impl TreeWriter<'_> {
             });
         }
         let params = self.trees.params;
-        let split_here = path_hash(entry.path).is_multiple_of(params.split_modulus.max(1));
+        let split_here = self
+            .path_hasher
+            .hash(entry.path)
+            .is_multiple_of(params.split_modulus.max(1));
         self.current.push(&entry)?;
         self.stats.entries += 1;
         if (split_here && self.current.len() >= params.min_entries)
@@ -850,10 +855,48 @@ impl Drop for IdentityCursor<'_> {
 
 /// FNV-1a: a small hash that stays the same across releases and platforms, which
 /// range boundaries depend on.
+#[cfg(test)]
 fn path_hash(path: &str) -> u64 {
-    path.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    path.bytes().fold(FNV_OFFSET, fnv_step)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv_step(hash: u64, byte: u8) -> u64 {
+    (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+/// [`path_hash`] of paths that come in order: a path's hash carries on from the
+/// prefix it shares with the path before, which in a sorted bucket is most of it.
+#[derive(Default)]
+struct PathHasher {
+    path: Vec<u8>,
+    /// The hash of each prefix of `path`: `states[i]` covers `path[..i]`.
+    states: Vec<u64>,
+}
+
+impl PathHasher {
+    fn hash(&mut self, path: &str) -> u64 {
+        let bytes = path.as_bytes();
+        let shared = self
+            .path
+            .iter()
+            .zip(bytes)
+            .take_while(|(a, b)| a == b)
+            .count();
+        self.path.truncate(shared);
+        self.states.truncate(shared + 1);
+        let mut hash = *self.states.last().unwrap_or(&FNV_OFFSET);
+        if self.states.is_empty() {
+            self.states.push(hash);
+        }
+        for &byte in &bytes[shared..] {
+            hash = fnv_step(hash, byte);
+            self.states.push(hash);
+        }
+        self.path.extend_from_slice(&bytes[shared..]);
+        hash
+    }
 }
 
 /// A field as [`RangeArrays::id`] and [`metarange_id`] hash it: its length (8 bytes, little-endian), then its bytes.
@@ -1336,6 +1379,16 @@ mod tests {
         let mut cursor = trees.cursor(&loaded);
         cursor.seek("k/001500").await.unwrap();
         assert_eq!(cursor.next_entry().await.unwrap().unwrap().path, "k/001500");
+    }
+
+    #[test]
+    fn path_hashes_carried_over_shared_prefixes_are_whole_hashes() {
+        let mut hasher = PathHasher::default();
+        for path in ["", "a/b/c", "a/b/d", "a/b", "a/bc/é", "a/bc/é/f", "b", "", "a/b/d"] {
+            assert_eq!(hasher.hash(path), path_hash(path), "{path:?}");
+        }
+        // FNV-1a 64 of "a/b", as any implementation gives it.
+        assert_eq!(path_hash("a/b"), 0xe620_c319_0468_cf61);
     }
 
     #[test]
