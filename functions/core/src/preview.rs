@@ -27,7 +27,9 @@ use tokio::task::JoinSet;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::inspect::{InspectError, fetch_verified};
-use crate::inventory::{InventoryError, InventoryFileReader, InventoryRow, Recency, SkipCounts};
+use crate::inventory::{
+    InventoryError, InventoryFileReader, InventoryRow, PackedFields, Recency, SkipCounts,
+};
 use crate::jobs::ImportSummary;
 use crate::location::S3Url;
 use crate::manifest::Manifest;
@@ -131,11 +133,8 @@ struct DeliveryRow {
     hash: u64,
     size: u64,
     last_modified_ms: i64,
-    start: usize,
+    fields: PackedFields,
     file: u32,
-    key_len: u32,
-    etag_len: u32,
-    version_len: Option<u32>,
 }
 
 impl DeliveryFile {
@@ -157,29 +156,19 @@ impl DeliveryFile {
 
     /// Packs a row of data file number `file`; `Err` names the first field too long.
     fn push(&mut self, file: u32, row: &InventoryRow<'_>) -> Result<(), &'static str> {
-        let length = |text: &str, field| u32::try_from(text.len()).map_err(|_| field);
-        let key_len = length(row.key, "key")?;
-        let etag_len = length(&row.etag, "ETag")?;
-        let version_len = row
-            .version_id
-            .as_deref()
-            .map(|v| length(v, "version id"))
-            .transpose()?;
+        let fields = PackedFields::push(
+            &mut self.text,
+            row.key,
+            &row.etag,
+            row.version_id.as_deref(),
+        )?;
         let hash = key_hash(row.key);
-        let start = self.text.len();
-        self.text.push_str(row.key);
-        self.text.push_str(&row.etag);
-        self.text
-            .push_str(row.version_id.as_deref().unwrap_or_default());
         self.partitions[partition(hash)].push(DeliveryRow {
             hash,
             size: row.size,
             last_modified_ms: row.last_modified_ms,
-            start,
+            fields,
             file,
-            key_len,
-            etag_len,
-            version_len,
         });
         Ok(())
     }
@@ -187,18 +176,15 @@ impl DeliveryFile {
 
 impl DeliveryRow {
     fn key<'a>(&self, texts: &'a [String]) -> &'a str {
-        &texts[self.file as usize][self.start..self.start + self.key_len as usize]
+        self.fields.key(&texts[self.file as usize])
     }
 
     fn etag<'a>(&self, texts: &'a [String]) -> &'a str {
-        let start = self.start + self.key_len as usize;
-        &texts[self.file as usize][start..start + self.etag_len as usize]
+        self.fields.etag(&texts[self.file as usize])
     }
 
     fn version_id<'a>(&self, texts: &'a [String]) -> Option<&'a str> {
-        let start = self.start + self.key_len as usize + self.etag_len as usize;
-        self.version_len
-            .map(|len| &texts[self.file as usize][start..start + len as usize])
+        self.fields.version_id(&texts[self.file as usize])
     }
 
     fn recency<'a>(&self, texts: &'a [String]) -> Recency<'a> {
@@ -442,7 +428,7 @@ impl RowTable {
                     tag: tag(row.hash),
                     part: number as u32 + 1,
                     row: at as u32,
-                    text: texts[row.file as usize][row.start..]
+                    text: texts[row.file as usize][row.fields.start()..]
                         .as_ptr()
                         .expose_provenance(),
                 };

@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 
 use crate::dynamo::DynamoError;
-use crate::inventory::{InventoryEntry, Recency};
+use crate::inventory::{InventoryEntry, PackedFields, Recency};
 use crate::tree::{Address, EntryRef};
 
 /// Entries a worker sorts and stages at a time (about 30 MB of entries in memory).
@@ -125,10 +125,7 @@ pub struct StagedBatch {
 
 #[derive(Debug, Clone, Copy)]
 struct StagedRow {
-    start: usize,
-    key_len: u32,
-    etag_len: u32,
-    version_len: Option<u32>,
+    fields: PackedFields,
     /// 0 for none, else the index + 1 of the class in the batch's list.
     storage_class: u32,
     size: u64,
@@ -144,27 +141,16 @@ impl StagedBatch {
         self.rows.is_empty()
     }
 
-    fn key_bytes(&self, row: usize) -> &[u8] {
-        let r = &self.rows[row];
-        &self.text.as_bytes()[r.start..r.start + r.key_len as usize]
-    }
-
     fn key(&self, row: usize) -> &str {
-        let r = &self.rows[row];
-        &self.text[r.start..r.start + r.key_len as usize]
+        self.rows[row].fields.key(&self.text)
     }
 
     fn etag(&self, row: usize) -> &str {
-        let r = &self.rows[row];
-        let start = r.start + r.key_len as usize;
-        &self.text[start..start + r.etag_len as usize]
+        self.rows[row].fields.etag(&self.text)
     }
 
     fn version_id(&self, row: usize) -> Option<&str> {
-        let r = &self.rows[row];
-        let start = r.start + r.key_len as usize + r.etag_len as usize;
-        r.version_len
-            .map(|len| &self.text[start..start + len as usize])
+        self.rows[row].fields.version_id(&self.text)
     }
 
     fn storage_class(&self, row: usize) -> Option<&str> {
@@ -173,7 +159,8 @@ impl StagedBatch {
     }
 
     /// Every entry, owned.
-    pub fn entries(&self) -> Vec<InventoryEntry> {
+    #[cfg(test)]
+    fn entries(&self) -> Vec<InventoryEntry> {
         (0..self.len())
             .map(|row| {
                 let r = &self.rows[row];
@@ -208,7 +195,6 @@ pub fn decode_batch(mut data: &[u8]) -> Result<StagedBatch, String> {
     let mut classes: Vec<String> = Vec::new();
     let mut previous_key = 0..0;
     let mut previous_seconds = 0i64;
-    let too_long = |what: &str| format!("{what} longer than 4 GB");
     for _ in 0..count {
         let start = text.len();
         let shared = get_varint(&mut key_lengths)? as usize;
@@ -252,29 +238,17 @@ pub fn decode_batch(mut data: &[u8]) -> Result<StagedBatch, String> {
                 }
             },
         };
+        let fields = PackedFields::new(start, key_len, etag_len, version.map(<[u8]>::len))
+            .map_err(|field| format!("{field} longer than 4 GB"))?;
         rows.push(StagedRow {
-            start,
-            key_len: u32::try_from(key_len).map_err(|_| too_long("key"))?,
-            etag_len: u32::try_from(etag_len).map_err(|_| too_long("ETag"))?,
-            version_len: version
-                .map(|v| u32::try_from(v.len()).map_err(|_| too_long("version id")))
-                .transpose()?,
+            fields,
             storage_class: u32::try_from(storage_class).map_err(|_| "too many storage classes")?,
             size,
             last_modified_ms,
         });
     }
     let text = String::from_utf8(text).map_err(|_| "key is not UTF-8")?;
-    // Valid as a whole, each field is valid when it starts and ends on a character.
-    let fields_whole = rows.iter().all(|r| {
-        let key_end = r.start + r.key_len as usize;
-        let etag_end = key_end + r.etag_len as usize;
-        [r.start, key_end, etag_end]
-            .iter()
-            .all(|&at| text.is_char_boundary(at))
-            && text.is_char_boundary(etag_end + r.version_len.unwrap_or(0) as usize)
-    });
-    if !fields_whole {
+    if !rows.iter().all(|r| r.fields.on_char_boundaries(&text)) {
         return Err("key is not UTF-8".into());
     }
     Ok(StagedBatch {
@@ -763,7 +737,7 @@ struct Head {
 
 impl Head {
     fn key(&self) -> &[u8] {
-        self.entry.batch.key_bytes(self.entry.row)
+        self.entry.key().as_bytes()
     }
 }
 
@@ -818,10 +792,12 @@ impl<S: BatchSource> MergedEntries<S> {
         // The run's next entry takes the place of the one handed out, which costs one
         // pass down the heap instead of a pop and a push.
         let stream = &mut self.runs[top.0.run];
-        Ok(Some(match stream.next_entry(&self.source, &self.job).await? {
-            Some(next) => std::mem::replace(&mut top.0.entry, next),
-            None => PeekMut::pop(top).0.entry,
-        }))
+        Ok(Some(
+            match stream.next_entry(&self.source, &self.job).await? {
+                Some(next) => std::mem::replace(&mut top.0.entry, next),
+                None => PeekMut::pop(top).0.entry,
+            },
+        ))
     }
 }
 
@@ -874,6 +850,37 @@ mod tests {
             decode_batch(&encode_entries(&entries)).unwrap().entries(),
             entries
         );
+    }
+
+    /// A batch of one entry with this key and this ETag, stored as raw text.
+    fn raw_batch(key: &[u8], etag: &[u8]) -> Vec<u8> {
+        let mut etags = vec![0];
+        put_bytes(&mut etags, etag);
+        let columns: [&[u8]; 8] = [
+            &[0, key.len() as u8],
+            key,
+            &[0],
+            &[1],
+            &etags,
+            &[0],
+            &[0],
+            &[0],
+        ];
+        let mut batch = vec![1];
+        for column in columns {
+            put_bytes(&mut batch, column);
+        }
+        batch
+    }
+
+    #[test]
+    fn a_key_that_splits_a_character_is_refused() {
+        let whole = decode_batch(&raw_batch("xé".as_bytes(), b"z")).unwrap();
+        assert_eq!((whole.key(0), whole.etag(0)), ("xé", "z"));
+        // The key ends on the first byte of "é" and the ETag starts with its second: the
+        // text is valid UTF-8 as a whole, the key is not.
+        let split = raw_batch(b"x\xc3", b"\xa9z");
+        assert_eq!(decode_batch(&split).unwrap_err(), "key is not UTF-8");
     }
 
     #[test]

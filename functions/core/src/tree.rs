@@ -1386,7 +1386,17 @@ mod tests {
     #[test]
     fn path_hashes_carried_over_shared_prefixes_are_whole_hashes() {
         let mut hasher = PathHasher::default();
-        for path in ["", "a/b/c", "a/b/d", "a/b", "a/bc/é", "a/bc/é/f", "b", "", "a/b/d"] {
+        for path in [
+            "",
+            "a/b/c",
+            "a/b/d",
+            "a/b",
+            "a/bc/é",
+            "a/bc/é/f",
+            "b",
+            "",
+            "a/b/d",
+        ] {
             assert_eq!(hasher.hash(path), path_hash(path), "{path:?}");
         }
         // FNV-1a 64 of "a/b", as any implementation gives it.
