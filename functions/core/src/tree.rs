@@ -870,11 +870,19 @@ fn fnv_step(hash: u64, byte: u8) -> u64 {
 
 /// [`path_hash`] of paths that come in order: a path's hash carries on from the
 /// prefix it shares with the path before, which in a sorted bucket is most of it.
-#[derive(Default)]
 struct PathHasher {
     path: Vec<u8>,
     /// The hash of each prefix of `path`: `states[i]` covers `path[..i]`.
     states: Vec<u64>,
+}
+
+impl Default for PathHasher {
+    fn default() -> Self {
+        Self {
+            path: Vec::new(),
+            states: vec![FNV_OFFSET],
+        }
+    }
 }
 
 impl PathHasher {
@@ -888,10 +896,7 @@ impl PathHasher {
             .count();
         self.path.truncate(shared);
         self.states.truncate(shared + 1);
-        let mut hash = *self.states.last().unwrap_or(&FNV_OFFSET);
-        if self.states.is_empty() {
-            self.states.push(hash);
-        }
+        let mut hash = self.states[shared];
         for &byte in &bytes[shared..] {
             hash = fnv_step(hash, byte);
             self.states.push(hash);
@@ -1045,25 +1050,25 @@ impl RangeColumns {
             size: entry.size,
         })?;
         self.path.append_value(entry.path);
-        match entry.address {
-            Address::Imported { bucket, key } if key == entry.path && is_bucket_name(bucket) => {
+        let bucket = match entry.address {
+            Address::Imported { bucket, key } => {
+                (key == entry.path && is_bucket_name(bucket)).then_some(bucket)
+            }
+            Address::Url(url) => imported_bucket(url, entry.path),
+        };
+        match (bucket, entry.address) {
+            (Some(bucket), _) => {
                 self.address.append_null();
                 self.address_bucket.append_value(bucket);
             }
-            Address::Imported { bucket, key } => {
+            (None, Address::Url(url)) => {
+                self.address.append_value(url);
+                self.address_bucket.append_null();
+            }
+            (None, Address::Imported { bucket, key }) => {
                 self.address.append_value(imported_address(bucket, key));
                 self.address_bucket.append_null();
             }
-            Address::Url(url) => match imported_bucket(url, entry.path) {
-                Some(bucket) => {
-                    self.address.append_null();
-                    self.address_bucket.append_value(bucket);
-                }
-                None => {
-                    self.address.append_value(url);
-                    self.address_bucket.append_null();
-                }
-            },
         }
         self.version_id.append_option(entry.version_id);
         self.size.append_value(size);
@@ -1478,6 +1483,41 @@ mod tests {
         let entries = mixed_addresses();
         let bytes = columns(&entries).encode().unwrap();
         assert_eq!(decode_range(bytes.clone()).unwrap(), entries);
+        assert_eq!(
+            addresses_read(bytes),
+            [
+                "imported src a",
+                "imported src b/c",
+                "imported other d/",
+                "s3://ns/repo/data/0a1b",
+                "s3://ns/data/f",
+                "s3:///g",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_address_given_unbuilt_is_stored_and_hashed_as_the_built_one() {
+        let built = mixed_addresses();
+        let mut unbuilt = RangeColumns::with_capacity(0, 0);
+        for entry in &built {
+            let (bucket, key) = entry
+                .address
+                .strip_prefix(IMPORTED_SCHEME)
+                .and_then(|rest| rest.split_once('/'))
+                .unwrap();
+            let address = Address::Imported { bucket, key };
+            unbuilt
+                .push(&EntryRef {
+                    address,
+                    ..entry.borrowed()
+                })
+                .unwrap();
+        }
+        let unbuilt = unbuilt.finish();
+        assert_eq!(unbuilt.id(), columns(&built).id());
+        let bytes = unbuilt.encode().unwrap();
+        assert_eq!(decode_range(bytes.clone()).unwrap(), built);
         assert_eq!(
             addresses_read(bytes),
             [
