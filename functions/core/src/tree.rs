@@ -1452,6 +1452,17 @@ mod tests {
         entries
     }
 
+    /// How [`addresses_read`] gives the addresses of [`mixed_addresses`] once stored:
+    /// an import's own by bucket and key, the others whole.
+    const MIXED_ADDRESSES_READ: [&str; 6] = [
+        "imported src a",
+        "imported src b/c",
+        "imported other d/",
+        "s3://ns/repo/data/0a1b",
+        "s3://ns/data/f",
+        "s3:///g",
+    ];
+
     /// Each entry's address as [`RangeFile::identities`] gives it, after checking that
     /// every identity is the decoded entry's.
     fn addresses_read(bytes: Bytes) -> Vec<String> {
@@ -1483,17 +1494,7 @@ mod tests {
         let entries = mixed_addresses();
         let bytes = columns(&entries).encode().unwrap();
         assert_eq!(decode_range(bytes.clone()).unwrap(), entries);
-        assert_eq!(
-            addresses_read(bytes),
-            [
-                "imported src a",
-                "imported src b/c",
-                "imported other d/",
-                "s3://ns/repo/data/0a1b",
-                "s3://ns/data/f",
-                "s3:///g",
-            ]
-        );
+        assert_eq!(addresses_read(bytes), MIXED_ADDRESSES_READ);
     }
 
     #[test]
@@ -1518,17 +1519,7 @@ mod tests {
         assert_eq!(unbuilt.id(), columns(&built).id());
         let bytes = unbuilt.encode().unwrap();
         assert_eq!(decode_range(bytes.clone()).unwrap(), built);
-        assert_eq!(
-            addresses_read(bytes),
-            [
-                "imported src a",
-                "imported src b/c",
-                "imported other d/",
-                "s3://ns/repo/data/0a1b",
-                "s3://ns/data/f",
-                "s3:///g",
-            ]
-        );
+        assert_eq!(addresses_read(bytes), MIXED_ADDRESSES_READ);
     }
 
     #[test]
