@@ -87,15 +87,19 @@ impl From<S3Url> for String {
     }
 }
 
+/// Whether `name` can be a bucket's: not empty, and no `/` (which ends a bucket in a
+/// URL or address).
+pub(crate) fn is_bucket_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/')
+}
+
 /// The bucket name of an S3 bucket ARN such as `arn:aws:s3:::my-bucket`.
 pub fn bucket_from_arn(arn: &str) -> Result<String, LocationError> {
     match arn.strip_prefix("arn:") {
         Some(rest) => {
             let parts: Vec<&str> = rest.splitn(5, ':').collect();
             match parts.as_slice() {
-                [_partition, "s3", "", "", bucket]
-                    if !bucket.is_empty() && !bucket.contains('/') =>
-                {
+                [_partition, "s3", "", "", bucket] if is_bucket_name(bucket) => {
                     Ok((*bucket).to_string())
                 }
                 _ => Err(LocationError::InvalidArn {

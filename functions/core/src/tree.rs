@@ -38,7 +38,7 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::location::S3Url;
+use crate::location::{S3Url, is_bucket_name};
 use crate::storage::{ObjectStore, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -165,10 +165,6 @@ fn imported_bucket<'a>(address: &'a str, key: &str) -> Option<&'a str> {
         .strip_suffix(key)?
         .strip_suffix('/')?;
     is_bucket_name(bucket).then_some(bucket)
-}
-
-fn is_bucket_name(bucket: &str) -> bool {
-    !bucket.is_empty() && !bucket.contains('/')
 }
 
 /// The fields that decide whether two entries name the same object: an entry has
