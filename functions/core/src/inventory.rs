@@ -156,6 +156,11 @@ impl PackedFields {
         self.etag_end() + self.version_len.unwrap_or(0) as usize
     }
 
+    /// Bytes of text the fields take, all three together.
+    pub(crate) fn len(&self) -> usize {
+        self.end() - self.start
+    }
+
     pub(crate) fn key<'a>(&self, text: &'a str) -> &'a str {
         &text[self.start..self.key_end()]
     }

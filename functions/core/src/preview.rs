@@ -400,7 +400,9 @@ struct Slot {
     /// 0 when the slot is empty; else the index + 1 of the part holding the row.
     part: u32,
     row: u32,
-    /// The address of the row's text: only ever a hint for the processor, never read.
+    /// Where the row's text lies and how long it is (at most `u32::MAX`): only ever
+    /// a hint for the processor, never read.
+    text_len: u32,
     text: usize,
 }
 
@@ -424,12 +426,16 @@ impl RowTable {
         let mut dropped = 0;
         for (number, part) in parts.iter().enumerate() {
             for (at, row) in part.iter().enumerate() {
+                // The text's address is worked out without reading the text: read
+                // here, in the order of the rows, each would be a wait on memory.
                 let slot = Slot {
                     tag: tag(row.hash),
                     part: number as u32 + 1,
                     row: at as u32,
-                    text: texts[row.file as usize][row.fields.start()..]
+                    text_len: u32::try_from(row.fields.len()).unwrap_or(u32::MAX),
+                    text: texts[row.file as usize]
                         .as_ptr()
+                        .wrapping_add(row.fields.start())
                         .expose_provenance(),
                 };
                 match table.position(texts, &parts, row.hash, || row.key(texts)) {
@@ -488,14 +494,21 @@ impl RowTable {
         prefetch(&self.slots[hash as usize & (self.slots.len() - 1)]);
     }
 
-    /// Asks for the row and text of the slot where a lookup of `hash` starts.
+    /// Asks for the row and text of the slot where a lookup of `hash` starts: every
+    /// cache line of them, as a row can straddle two and a key and its ETag three.
     fn fetch_row(&self, hash: u64) {
+        const LINE: usize = 64;
         let slot = self.slots[hash as usize & (self.slots.len() - 1)];
         if slot.part != 0 {
-            prefetch(self.row(&self.parts, slot));
-            let text = std::ptr::with_exposed_provenance::<u8>(slot.text);
-            prefetch(text);
-            prefetch(text.wrapping_add(64));
+            let row: *const DeliveryRow = self.row(&self.parts, slot);
+            prefetch(row);
+            prefetch(row.cast::<u8>().wrapping_add(size_of::<DeliveryRow>() - 1));
+            let offset = slot.text % LINE;
+            let lines = (offset + (slot.text_len as usize).min(4 * LINE)).div_ceil(LINE);
+            let first_line = std::ptr::with_exposed_provenance::<u8>(slot.text - offset);
+            for line in 0..lines {
+                prefetch(first_line.wrapping_add(line * LINE));
+            }
         }
     }
 }
