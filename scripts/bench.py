@@ -17,7 +17,8 @@ writes bench/results.json. BENCH_OBJECTS sets the size of steps 1-4 (default
 1,000,000); BENCH_SCALE the sizes of step 6 (default "100000 1000000"). Steps 1-4 and
 their references are each run BENCH_REPEAT times (default 3) and the best time is
 kept, the same rule for ours and the references', so that a busy moment of a shared
-machine is not what is reported.
+machine is not what is reported. The dry run is also tried 3 times in each `dev bench`
+process, as DuckDB's tries run in this one; the first try of each is shown as well.
 """
 
 import json
@@ -44,11 +45,6 @@ def cli(*args, env=None):
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 
 
-def best_of(measure, key):
-    """Runs `measure` REPEAT times and keeps the run whose `key` is smallest."""
-    return min((measure() for _ in range(REPEAT)), key=key)
-
-
 def stages(objects):
     """`dev bench` REPEAT times; each step's best run is kept."""
     runs = [cli("dev", "bench", "--objects", str(objects), "--dir", str(ROOT / "bench" / "data" / "stages"))
@@ -57,6 +53,9 @@ def stages(objects):
     report["decode"] = max((r["decode"] for r in runs), key=lambda d: d["rows_per_second"])
     report["committer"] = min((r["committer"] for r in runs), key=lambda c: c["seconds"])
     report["dry_run"] = min((r["dry_run"] for r in runs), key=lambda d: d["seconds"])
+    # One first try, like DuckDB's: the first process's.
+    report["dry_run"]["first_seconds"] = runs[0]["dry_run"]["first_seconds"]
+    report["dry_run"]["first_cpu_seconds"] = runs[0]["dry_run"]["first_cpu_seconds"]
     report["runs"] = REPEAT
     return report
 
@@ -191,7 +190,12 @@ def main():
     following = [str(p) for p in report["next"]["data_files"]]
     # `dev bench` keeps the fastest of 3 decoding passes per run: pyarrow gets as many tries.
     results["pyarrow"] = min((pyarrow_decode(previous) for _ in range(3 * REPEAT)), key=lambda r: r["seconds"])
-    results["duckdb"] = best_of(lambda: duckdb_diff(previous, following), key=lambda r: r["seconds"])
+    # DuckDB's tries run one after the other in this process, as the dry run's do in
+    # each `dev bench`: the fastest is compared, and the first is shown beside it.
+    tries = [duckdb_diff(previous, following) for _ in range(REPEAT)]
+    results["duckdb"] = min(tries, key=lambda r: r["seconds"])
+    results["duckdb"]["first_seconds"] = tries[0]["seconds"]
+    results["duckdb"]["tries"] = REPEAT
     if results["duckdb"]["counts"] != report["dry_run"]["counts"]:
         sys.exit(f"DuckDB counts {results['duckdb']['counts']} differ from the dry run's {report['dry_run']['counts']}")
 
@@ -212,9 +216,10 @@ def main():
          f"one item/object {staging['naive_write_units_per_million']:,.0f} WCU/M", f"{staging['naive_over_batched']:.0f}x fewer", "<= 24 B, >= 40x"),
         ("3 committer", f"{commit['entries_per_second']:,.0f} entries/s",
          f"{commit['seconds']:.2f} s ({commit['cpu_seconds']:.2f} CPU s) for {commit['entries']:,}", "", ">= 1,000,000/s"),
-        ("4 dry-run diff", f"{dry['seconds']:.2f} s ({dry['cpu_seconds']:.2f} CPU s)",
-         f"DuckDB {duck['seconds']:.2f} s ({duck['threads']} threads)",
-         f"{duck['seconds'] / dry['seconds']:.2f}x", "faster than DuckDB"),
+        ("4 dry-run diff", f"{dry['seconds']:.2f} s ({dry['cpu_seconds']:.2f} CPU s); first try {dry['first_seconds']:.2f} s",
+         f"DuckDB {duck['seconds']:.2f} s ({duck['threads']} threads); first try {duck['first_seconds']:.2f} s",
+         f"{duck['seconds'] / dry['seconds']:.2f}x; first {duck['first_seconds'] / dry['first_seconds']:.2f}x",
+         "faster than DuckDB"),
     ]
     for e in results["end_to_end"]:
         rss = e["peak_rss_bytes"]

@@ -331,6 +331,9 @@ async fn bench_stages(args: BenchArgs, json: bool) -> Result<()> {
         HumanCount(report.committer.entries_per_second as u64),
         report.committer.seconds
     );
-    println!("dry run          {:.2} s", report.dry_run.seconds);
+    println!(
+        "dry run          {:.2} s, fastest of {} (first {:.2} s)",
+        report.dry_run.seconds, report.dry_run.tries, report.dry_run.first_seconds
+    );
     Ok(())
 }
