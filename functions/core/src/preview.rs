@@ -537,39 +537,94 @@ struct BaseCounts {
     deleted: u64,
 }
 
-/// Looks up every entry of `base` in the delivery, several ranges at once.
+impl BaseCounts {
+    fn add(&mut self, other: BaseCounts) {
+        self.unchanged += other.unchanged;
+        self.changed += other.changed;
+        self.deleted += other.deleted;
+    }
+}
+
+/// Looks up every entry of `base` in the delivery. Fetches wait on the network, so
+/// several are in flight; decoding a range and looking up its entries takes a core,
+/// so as many threads as there are cores do that, range after range: a thread that
+/// goes on to its next range reuses the memory of its last one instead of touching
+/// new memory, which costs more than the decoding on some machines.
 async fn diff_base(
     index: &Arc<DeliveryIndex>,
     trees: &TreeStore,
     base: &Tree,
 ) -> Result<BaseCounts, PipelineError> {
-    let permits = Arc::new(Semaphore::new(RANGES_IN_FLIGHT.max(cores())));
-    let mut tasks = JoinSet::new();
+    let (fetched, to_diff) = tokio::sync::mpsc::channel::<RangeFile>(RANGES_IN_FLIGHT);
+    let to_diff = Arc::new(std::sync::Mutex::new(to_diff));
+    let interrupted = |reason: String| TreeError::Damaged {
+        file: trees.metarange_url(&base.id),
+        reason: format!("reading was interrupted: {reason}"),
+    };
+    let differs: Vec<_> = (0..cores())
+        .map(|_| {
+            let (index, to_diff) = (index.clone(), to_diff.clone());
+            let stopped = interrupted("another reader stopped".into());
+            tokio::task::spawn_blocking(move || {
+                let mut counts = BaseCounts::default();
+                loop {
+                    // A range is taken while holding the lock, then diffed without it.
+                    let next = to_diff.lock().map(|mut ranges| ranges.blocking_recv());
+                    match next {
+                        Ok(Some(range)) => match diff_range(&index, range) {
+                            Ok(found) => counts.add(found),
+                            Err(err) => {
+                                // Nothing more is worth fetching.
+                                if let Ok(mut ranges) = to_diff.lock() {
+                                    ranges.close();
+                                }
+                                return Err(err);
+                            }
+                        },
+                        Ok(None) => return Ok(counts),
+                        Err(_) => return Err(stopped),
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let permits = Arc::new(Semaphore::new(RANGES_IN_FLIGHT));
+    let mut fetches = JoinSet::new();
     for range in &base.ranges {
-        let (index, trees, permits) = (index.clone(), trees.clone(), permits.clone());
+        let (trees, permits, fetched) = (trees.clone(), permits.clone(), fetched.clone());
         let id = range.id.clone();
-        tasks.spawn(async move {
+        fetches.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let file = trees.range_file(&id).await?;
-            tokio::task::spawn_blocking(move || diff_range(&index, file))
-                .await
-                .map_err(|err| TreeError::Damaged {
-                    file: trees.range_url(&id),
-                    reason: format!("reading was interrupted: {err}"),
-                })?
+            // Only fails once the differs have stopped, on an error they report.
+            let _ = fetched.send(file).await;
+            Ok::<_, TreeError>(())
         });
     }
-    let mut total = BaseCounts::default();
-    while let Some(joined) = tasks.join_next().await {
-        let counts = joined.map_err(|err| TreeError::Damaged {
-            file: trees.metarange_url(&base.id),
-            reason: format!("reading was interrupted: {err}"),
-        })??;
-        total.unchanged += counts.unchanged;
-        total.changed += counts.changed;
-        total.deleted += counts.deleted;
+    drop(fetched);
+    let mut failed = None;
+    while let Some(joined) = fetches.join_next().await {
+        let fetched = joined.map_err(|err| interrupted(err.to_string()));
+        if let Err(err) = fetched.and_then(|fetched| fetched) {
+            // The differs stop once nothing more can come.
+            fetches.abort_all();
+            failed.get_or_insert(err);
+        }
     }
-    Ok(total)
+    let mut total = BaseCounts::default();
+    for differ in differs {
+        match differ.await.map_err(|err| interrupted(err.to_string()))? {
+            Ok(counts) => total.add(counts),
+            Err(err) => {
+                failed.get_or_insert(err);
+            }
+        }
+    }
+    match failed {
+        Some(err) => Err(err.into()),
+        None => Ok(total),
+    }
 }
 
 fn diff_range(index: &DeliveryIndex, range: RangeFile) -> Result<BaseCounts, TreeError> {
@@ -610,6 +665,20 @@ mod tests {
     use crate::inventory::InventoryEntry;
     use crate::tree::{Entry, RangeParams};
 
+    /// A tree store in bucket `ns` whose ranges are small, so that lookups span many.
+    async fn small_ranges(store: &ObjectStore) -> TreeStore {
+        store.ensure_bucket("ns").await.unwrap();
+        TreeStore::new(
+            store.clone(),
+            "s3://ns/repo".parse().unwrap(),
+            RangeParams {
+                min_entries: 4,
+                split_modulus: 16,
+                max_entries: 64,
+            },
+        )
+    }
+
     fn listed(key: &str, etag: &str, size: u64, modified: i64) -> InventoryEntry {
         InventoryEntry {
             key: key.to_string(),
@@ -630,17 +699,8 @@ mod tests {
         let old = |key: &str| listed(key, "e0", 10, 1_000);
 
         // The branch: what an import of `old` made, but for three entries written or
-        // imported otherwise. Small ranges, so that the lookups span many.
-        store.ensure_bucket("ns").await.unwrap();
-        let trees = TreeStore::new(
-            store.clone(),
-            "s3://ns/repo".parse().unwrap(),
-            RangeParams {
-                min_entries: 4,
-                split_modulus: 16,
-                max_entries: 64,
-            },
-        );
+        // imported otherwise.
+        let trees = small_ranges(&store).await;
         let mut base_entries: Vec<Entry> = keys
             .iter()
             .map(|key| Entry::from_inventory("src", old(key)))
@@ -704,5 +764,54 @@ mod tests {
             shown(&summary),
             (15, 14, 10, unchanged, keys.len() as u64 - 10 + 15, 4)
         );
+    }
+
+    #[tokio::test]
+    async fn a_range_missing_or_damaged_is_named_and_nothing_waits_for_it() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ObjectStore::Local(root.path().to_path_buf());
+        let trees = small_ranges(&store).await;
+        let delivery: Vec<InventoryEntry> = (0..300)
+            .map(|i| listed(&format!("k/{i:04}"), "e0", 10, 1_000))
+            .collect();
+        let mut writer = trees.writer();
+        for entry in &delivery {
+            writer
+                .add(Entry::from_inventory("src", entry.clone()))
+                .await
+                .unwrap();
+        }
+        let (base, _) = writer.finish().await.unwrap();
+        assert!(base.ranges.len() > 10, "{} ranges", base.ranges.len());
+        let options = GeneratorOptions::new("s3://dest/inv".parse().unwrap(), "src");
+        let written = write_inventory(&store, &options, &delivery).await.unwrap();
+        let manifest = Manifest::load(&store, &written.manifest).await.unwrap();
+        let local = |id: &str| {
+            let url = trees.range_url(id);
+            root.path().join(&url.bucket).join(&url.key)
+        };
+
+        let preview_error = || async {
+            preview_delivery(&store, &manifest, &trees, &base, root.path())
+                .await
+                .unwrap_err()
+                .to_string()
+        };
+
+        let damaged = local(&base.ranges[3].id);
+        let kept = std::fs::read(&damaged).unwrap();
+        std::fs::write(&damaged, b"not a range").unwrap();
+        let err = preview_error().await;
+        let url = trees.range_url(&base.ranges[3].id);
+        assert!(
+            err.starts_with(&format!("tree file {url} is damaged")),
+            "{err}"
+        );
+        std::fs::write(&damaged, kept).unwrap();
+
+        std::fs::remove_file(local(&base.ranges[7].id)).unwrap();
+        let err = preview_error().await;
+        let url = trees.range_url(&base.ranges[7].id);
+        assert_eq!(err, format!("{url} does not exist"));
     }
 }
