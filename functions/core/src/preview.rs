@@ -9,9 +9,10 @@
 //!    are packed into one buffer per file and their keys hashed.
 //! 2. The rows are indexed by key in hash tables, one per partition of the hashes,
 //!    built in parallel. A key listed twice keeps its newest row, as in an import.
-//! 3. Each range of the branch's tree is read (only the path and the columns that
-//!    decide whether an object changed) and its entries looked up: found and the
-//!    same object, found and changed, or deleted. What was never found is added.
+//! 3. The ranges of the branch's tree are fetched, several at once, and read by as
+//!    many threads as there are cores (only the path and the columns that decide
+//!    whether an object changed); each entry is looked up: found and the same
+//!    object, found and changed, or deleted. What was never found is added.
 //!
 //! The rules come from where an import takes them: the reader's skips, the newest of
 //! two rows ([`Recency`]) and what counts as the same object ([`ObjectIdentity`]).
