@@ -589,6 +589,9 @@ async fn diff_base(
             })
         })
         .collect();
+    // Held by the differs alone: should they all stop, however they stop, the fetches
+    // find the channel closed instead of waiting on it.
+    drop(to_diff);
 
     let permits = Arc::new(Semaphore::new(RANGES_IN_FLIGHT));
     let mut fetches = JoinSet::new();
