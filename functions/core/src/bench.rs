@@ -7,7 +7,7 @@
 //! over the whole key space). Every step checks its result against those counts, so a
 //! fast wrong answer shows as an error rather than as a figure.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -25,7 +25,7 @@ use crate::pipeline::{PipelineError, diff_staged, sort_and_dedup};
 use crate::preview::preview_delivery;
 use crate::process::cpu_seconds;
 use crate::staging::{MemoryStaging, RUN_ENTRIES, StagedRun, merge_staged, pack_batches};
-use crate::storage::{ObjectStore, StorageError};
+use crate::storage::{ObjectStore, StorageError, local_path};
 use crate::tree::{Entry, RangeParams, TreeError, TreeStore};
 
 const SOURCE_BUCKET: &str = "bench-source";
@@ -364,10 +364,6 @@ async fn inventories(
         let _ = std::fs::write(&record, json);
     }
     Ok((generated.previous, generated.next, generated.expected))
-}
-
-fn local_path(root: &Path, url: &S3Url) -> PathBuf {
-    root.join(&url.bucket).join(&url.key)
 }
 
 /// The next day's objects: of every 100, 5 changed, 2 deleted, and 2 new keys added

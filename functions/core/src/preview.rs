@@ -667,6 +667,7 @@ mod tests {
     use crate::ObjectStore;
     use crate::generator::{GeneratorOptions, awkward_keys, write_inventory};
     use crate::inventory::InventoryEntry;
+    use crate::storage::local_path;
     use crate::tree::{Entry, RangeParams};
 
     /// A tree store in bucket `ns` whose ranges are small, so that lookups span many.
@@ -790,10 +791,7 @@ mod tests {
         let options = GeneratorOptions::new("s3://dest/inv".parse().unwrap(), "src");
         let written = write_inventory(&store, &options, &delivery).await.unwrap();
         let manifest = Manifest::load(&store, &written.manifest).await.unwrap();
-        let local = |id: &str| {
-            let url = trees.range_url(id);
-            root.path().join(&url.bucket).join(&url.key)
-        };
+        let local = |id: &str| local_path(root.path(), &trees.range_url(id));
 
         let preview_error = || async {
             preview_delivery(&store, &manifest, &trees, &base, root.path())

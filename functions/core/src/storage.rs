@@ -294,7 +294,8 @@ async fn local_md5(url: &S3Url, path: &Path) -> Result<(u64, String), StorageErr
         .map_err(|source| io_error(url, source))
 }
 
-fn local_path(root: &Path, url: &S3Url) -> PathBuf {
+/// Where a local store rooted at `root` keeps the object at `url`.
+pub(crate) fn local_path(root: &Path, url: &S3Url) -> PathBuf {
     root.join(&url.bucket).join(&url.key)
 }
 
