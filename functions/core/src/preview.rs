@@ -366,7 +366,8 @@ impl DeliveryIndex {
         key: impl Fn(usize) -> &'k str,
         mut visit: impl FnMut(usize, Option<ObjectIdentity<'_>>),
     ) {
-        const AHEAD: usize = 8;
+        // Of 2, 4, 8 and 16 lookups ahead, 4 measured fastest (8 took 5-15 % longer).
+        const AHEAD: usize = 4;
         for step in 0..hashes.len() + 2 * AHEAD {
             if let Some(&hash) = hashes.get(step) {
                 self.table(hash).fetch_slot(hash);
@@ -471,17 +472,37 @@ impl RowTable {
         hash: u64,
         key: impl Fn() -> &'k str,
     ) -> Result<usize, usize> {
-        let mask = self.slots.len() - 1;
-        let mut at = hash as usize & mask;
+        let mut at = self.candidate(hash, self.start(hash));
         loop {
             let slot = self.slots[at];
             if slot.part == 0 {
                 return Err(at);
             }
-            if slot.tag == tag(hash) && self.row(parts, slot).key(texts) == key() {
+            if self.row(parts, slot).key(texts) == key() {
                 return Ok(at);
             }
-            at = (at + 1) & mask;
+            at = self.candidate(hash, self.next(at));
+        }
+    }
+
+    /// The slot where the probe for `hash` starts.
+    fn start(&self, hash: u64) -> usize {
+        hash as usize & (self.slots.len() - 1)
+    }
+
+    fn next(&self, at: usize) -> usize {
+        (at + 1) & (self.slots.len() - 1)
+    }
+
+    /// The first slot from `at` on that is empty or whose tag is `hash`'s: the next
+    /// whose key the probe must compare, or where it ends.
+    fn candidate(&self, hash: u64, mut at: usize) -> usize {
+        loop {
+            let slot = self.slots[at];
+            if slot.part == 0 || slot.tag == tag(hash) {
+                return at;
+            }
+            at = self.next(at);
         }
     }
 
@@ -492,14 +513,16 @@ impl RowTable {
 
     /// Asks for the memory of the slot where a lookup of `hash` starts.
     fn fetch_slot(&self, hash: u64) {
-        prefetch(&self.slots[hash as usize & (self.slots.len() - 1)]);
+        prefetch(&self.slots[self.start(hash)]);
     }
 
-    /// Asks for the row and text of the slot where a lookup of `hash` starts: every
-    /// cache line of them, as a row can straddle two and a key and its ETag three.
+    /// Asks for the row and text of the first slot a lookup of `hash` will compare
+    /// keys with (the slot itself was asked for earlier): every cache line of them, as
+    /// a row can straddle two and a key and its ETag three. A quarter of the keys sit
+    /// past the slot where their probe starts.
     fn fetch_row(&self, hash: u64) {
         const LINE: usize = 64;
-        let slot = self.slots[hash as usize & (self.slots.len() - 1)];
+        let slot = self.slots[self.candidate(hash, self.start(hash))];
         if slot.part != 0 {
             let row: *const DeliveryRow = self.row(&self.parts, slot);
             prefetch(row);
@@ -682,6 +705,44 @@ mod tests {
                 max_entries: 64,
             },
         )
+    }
+
+    #[test]
+    fn keys_whose_probes_start_at_one_slot_are_each_found() {
+        // Five keys whose probes all start at slot 3: two share a tag as well, so only
+        // their keys tell them apart, and a key listed twice keeps its newer row.
+        let mut text = String::new();
+        let mut rows = Vec::new();
+        let listed = [
+            ("a", 0xAAAA_0000_0000_0003_u64, 10),
+            ("b", 0xBBBB_0000_0000_0003, 20),
+            ("c", 0xBBBB_0000_0000_0003, 30),
+            ("d", 0xDDDD_0000_0000_0003, 40),
+            ("b", 0xBBBB_0000_0000_0003, 50),
+        ];
+        for (key, hash, modified) in listed {
+            let fields = PackedFields::push(&mut text, key, "etag", None).unwrap();
+            rows.push(DeliveryRow {
+                hash,
+                size: modified as u64,
+                last_modified_ms: modified,
+                fields,
+                file: 0,
+            });
+        }
+        let texts = vec![text];
+        let (table, dropped) = RowTable::build(&texts, vec![rows]).unwrap();
+        assert_eq!((table.keys, dropped), (4, 1));
+        let size_of = |key: &str, hash: u64| {
+            table.fetch_row(hash);
+            table.find(&texts, hash, key).map(|row| row.size)
+        };
+        assert_eq!(size_of("a", 0xAAAA_0000_0000_0003), Some(10));
+        assert_eq!(size_of("b", 0xBBBB_0000_0000_0003), Some(50));
+        assert_eq!(size_of("c", 0xBBBB_0000_0000_0003), Some(30));
+        assert_eq!(size_of("d", 0xDDDD_0000_0000_0003), Some(40));
+        assert_eq!(size_of("e", 0xBBBB_0000_0000_0003), None);
+        assert_eq!(size_of("a", 0xEEEE_0000_0000_0003), None);
     }
 
     fn listed(key: &str, etag: &str, size: u64, modified: i64) -> InventoryEntry {
