@@ -34,7 +34,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::inventory::{InventoryEntry, SkipCounts};
+use crate::inventory::{InventoryEntry, SkipCounts, StorageClass};
 use crate::location::S3Url;
 use crate::manifest::{ManifestDocument, ManifestFile, manifest_md5_hex};
 use crate::storage::{ObjectStore, StorageError, md5_of_file};
@@ -161,7 +161,7 @@ struct Row {
     size: Option<i64>,
     last_modified_ms: i64,
     etag: Option<String>,
-    storage_class: Option<String>,
+    storage_class: Option<StorageClass>,
     multipart: Option<bool>,
 }
 
@@ -500,7 +500,7 @@ fn object_row(key: &str, version_id: Option<String>, modified_ms: i64, rng: &mut
         size: Some(size),
         last_modified_ms: whole_seconds(modified_ms),
         etag: Some(etag),
-        storage_class: Some(storage_class.to_string()),
+        storage_class: Some(storage_class.into()),
         multipart: Some(multipart),
     }
 }

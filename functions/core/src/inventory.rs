@@ -69,7 +69,34 @@ pub struct InventoryEntry {
     pub etag: String,
     /// Milliseconds since the Unix epoch.
     pub last_modified_ms: i64,
-    pub storage_class: Option<String>,
+    pub storage_class: Option<StorageClass>,
+}
+
+/// An S3 storage class. Those S3 names are shared static strings, so that entries
+/// decoded by the million allocate none for it; any other name is kept as listed.
+pub type StorageClass = Cow<'static, str>;
+
+/// The storage classes S3 lists in its inventories.
+const STORAGE_CLASSES: [&str; 11] = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "GLACIER_IR",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+];
+
+/// `name` as a [`StorageClass`]: S3's own names without allocating.
+pub fn storage_class(name: &str) -> StorageClass {
+    match STORAGE_CLASSES.iter().find(|known| **known == name) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_string()),
+    }
 }
 
 impl InventoryEntry {
@@ -190,7 +217,7 @@ impl InventoryRow<'_> {
             size: self.size,
             etag: self.etag.into_owned(),
             last_modified_ms: self.last_modified_ms,
-            storage_class: self.storage_class.map(Cow::into_owned),
+            storage_class: self.storage_class.as_deref().map(storage_class),
         }
     }
 }
@@ -656,6 +683,15 @@ mod tests {
     use parquet::arrow::ArrowWriter;
 
     use super::*;
+
+    #[test]
+    fn storage_classes_of_s3_are_shared_and_others_kept_as_listed() {
+        for name in STORAGE_CLASSES {
+            assert!(matches!(storage_class(name), Cow::Borrowed(shared) if shared == name));
+        }
+        assert!(matches!(storage_class("standard"), Cow::Owned(kept) if kept == "standard"));
+        assert!(matches!(storage_class("NEW_CLASS"), Cow::Owned(kept) if kept == "NEW_CLASS"));
+    }
 
     /// Writes a data file with the columns given (name, array) and reads it back.
     fn read(columns: Vec<(&str, ArrayRef)>) -> Result<Vec<EntryBatch>, InventoryError> {

@@ -170,7 +170,7 @@ impl StagedBatch {
                     size: r.size,
                     etag: self.etag(row).to_string(),
                     last_modified_ms: r.last_modified_ms,
-                    storage_class: self.storage_class(row).map(str::to_string),
+                    storage_class: self.storage_class(row).map(crate::inventory::storage_class),
                 }
             })
             .collect()

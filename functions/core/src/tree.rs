@@ -38,6 +38,7 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::inventory::{StorageClass, storage_class};
 use crate::location::{S3Url, is_bucket_name};
 use crate::storage::{ObjectStore, StorageError};
 
@@ -66,7 +67,7 @@ pub struct Entry {
     pub etag: String,
     /// Milliseconds since the Unix epoch.
     pub last_modified_ms: i64,
-    pub storage_class: Option<String>,
+    pub storage_class: Option<StorageClass>,
 }
 
 impl Entry {
@@ -1269,7 +1270,7 @@ fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
                 size: sizes.value(row).max(0) as u64,
                 etag: required(4, "etag")?,
                 last_modified_ms: modified.value(row),
-                storage_class: text(&c[6], row),
+                storage_class: text(&c[6], row).as_deref().map(storage_class),
             });
         }
     }
