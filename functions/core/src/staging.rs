@@ -661,8 +661,11 @@ pub fn merge_staged<S: BatchSource>(source: &S, job: &str, runs: &[StagedRun]) -
     }
 }
 
-/// A batch being read and decoded on another thread.
-type BatchLoad = tokio::task::JoinHandle<Result<StagedBatch, StagingError>>;
+/// A batch being read and decoded on another thread, with its number in the run.
+struct BatchLoad {
+    batch: usize,
+    task: tokio::task::JoinHandle<Result<StagedBatch, StagingError>>,
+}
 
 struct RunStream {
     run: StagedRun,
@@ -691,8 +694,8 @@ impl RunStream {
                 self.position = 0;
                 return Ok(None);
             };
-            let batch = loading.await.map_err(|err| StagingError::Damaged {
-                key: format!("{job}#{:05}#{:05}", self.run.shard, self.run.run),
+            let batch = loading.task.await.map_err(|err| StagingError::Damaged {
+                key: batch_key(job, &self.run, loading.batch),
                 reason: format!("reading was interrupted: {err}"),
             })??;
             self.current = Arc::new(batch);
@@ -715,16 +718,17 @@ impl RunStream {
         let (source, job, run, batch) =
             (source.clone(), job.to_string(), self.run, self.next_batch);
         self.next_batch += 1;
-        self.loading = Some(tokio::spawn(async move {
-            source.batch(&job, &run, batch).await
-        }));
+        self.loading = Some(BatchLoad {
+            batch,
+            task: tokio::spawn(async move { source.batch(&job, &run, batch).await }),
+        });
     }
 }
 
 impl Drop for RunStream {
     fn drop(&mut self) {
         if let Some(loading) = self.loading.take() {
-            loading.abort();
+            loading.task.abort();
         }
     }
 }
