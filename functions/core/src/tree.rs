@@ -1224,11 +1224,9 @@ fn read_batches(
     Ok(batches)
 }
 
-fn text(array: &ArrayRef, row: usize) -> Option<String> {
+fn text(array: &ArrayRef, row: usize) -> Option<&str> {
     let strings = array.as_string_opt::<i32>()?;
-    strings
-        .is_valid(row)
-        .then(|| strings.value(row).to_string())
+    strings.is_valid(row).then(|| strings.value(row))
 }
 
 fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
@@ -1250,11 +1248,14 @@ fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
             })
             .transpose()?;
         for row in 0..batch.num_rows() {
-            let required =
-                |i: usize, name: &str| text(&c[i], row).ok_or_else(|| format!("{name} is null"));
+            let required = |i: usize, name: &str| {
+                text(&c[i], row)
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{name} is null"))
+            };
             let path = required(0, "path")?;
             let address = match text(&c[1], row) {
-                Some(address) => address,
+                Some(address) => address.to_string(),
                 None => {
                     let bucket = buckets
                         .filter(|b| b.is_valid(row))
@@ -1266,11 +1267,11 @@ fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
             entries.push(Entry {
                 path,
                 address,
-                version_id: text(&c[2], row),
+                version_id: text(&c[2], row).map(str::to_string),
                 size: sizes.value(row).max(0) as u64,
                 etag: required(4, "etag")?,
                 last_modified_ms: modified.value(row),
-                storage_class: text(&c[6], row).as_deref().map(storage_class),
+                storage_class: text(&c[6], row).map(storage_class),
             });
         }
     }
@@ -1288,8 +1289,11 @@ fn decode_metarange(bytes: Bytes) -> Result<Vec<RangeInfo>, String> {
             .as_primitive_opt::<UInt64Type>()
             .ok_or("bytes is not uint64")?;
         for row in 0..batch.num_rows() {
-            let required =
-                |i: usize, name: &str| text(&c[i], row).ok_or_else(|| format!("{name} is null"));
+            let required = |i: usize, name: &str| {
+                text(&c[i], row)
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{name} is null"))
+            };
             ranges.push(RangeInfo {
                 id: required(0, "range_id")?,
                 min_path: required(1, "min_path")?,
