@@ -1229,6 +1229,13 @@ fn text(array: &ArrayRef, row: usize) -> Option<&str> {
     strings.is_valid(row).then(|| strings.value(row))
 }
 
+/// The text at `row` of column `name`, which must not be null.
+fn required_text(array: &ArrayRef, row: usize, name: &str) -> Result<String, String> {
+    text(array, row)
+        .map(str::to_string)
+        .ok_or_else(|| format!("{name} is null"))
+}
+
 fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
     let batches = read_batches(bytes, &range_schema(), &RANGE_COLUMNS)?;
     let mut entries = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
@@ -1248,12 +1255,7 @@ fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
             })
             .transpose()?;
         for row in 0..batch.num_rows() {
-            let required = |i: usize, name: &str| {
-                text(&c[i], row)
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("{name} is null"))
-            };
-            let path = required(0, "path")?;
+            let path = required_text(&c[0], row, "path")?;
             let address = match text(&c[1], row) {
                 Some(address) => address.to_string(),
                 None => {
@@ -1269,7 +1271,7 @@ fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
                 address,
                 version_id: text(&c[2], row).map(str::to_string),
                 size: sizes.value(row).max(0) as u64,
-                etag: required(4, "etag")?,
+                etag: required_text(&c[4], row, "etag")?,
                 last_modified_ms: modified.value(row),
                 storage_class: text(&c[6], row).map(storage_class),
             });
@@ -1289,15 +1291,10 @@ fn decode_metarange(bytes: Bytes) -> Result<Vec<RangeInfo>, String> {
             .as_primitive_opt::<UInt64Type>()
             .ok_or("bytes is not uint64")?;
         for row in 0..batch.num_rows() {
-            let required = |i: usize, name: &str| {
-                text(&c[i], row)
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("{name} is null"))
-            };
             ranges.push(RangeInfo {
-                id: required(0, "range_id")?,
-                min_path: required(1, "min_path")?,
-                max_path: required(2, "max_path")?,
+                id: required_text(&c[0], row, "range_id")?,
+                min_path: required_text(&c[1], row, "min_path")?,
+                max_path: required_text(&c[2], row, "max_path")?,
                 entries: counts.value(row),
                 bytes: sizes.value(row),
             });
