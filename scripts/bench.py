@@ -23,6 +23,7 @@ process, as DuckDB's tries run in this one; the first try of each is shown as we
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -117,6 +118,7 @@ def end_to_end(objects, files):
     manifest.checksum is written until the job is committed."""
     port = free_port()
     logs = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    finished = False
     moto = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=open(logs / "moto.log", "w"), stderr=subprocess.STDOUT)
     env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="testing",
@@ -159,6 +161,7 @@ def end_to_end(objects, files):
         if job["state"] != "committed" or job["summary"]["added"] != objects:
             raise RuntimeError(f"the import of {objects} objects ended as {json.dumps(job)}")
         rss = {function: peak_rss(process.pid) for function, process in functions}
+        finished = True
         return {"objects": objects, "files": files, "inventory_bytes": generated["bytes"],
                 "shards": job["shards_total"], "wall_seconds": wall, "times": job["times"],
                 "peak_rss_bytes": rss}
@@ -172,6 +175,11 @@ def end_to_end(objects, files):
                 process.kill()
         moto.terminate()
         moto.wait()
+        # The logs of a run that went wrong are kept for reading; the others are not.
+        if finished:
+            shutil.rmtree(logs, ignore_errors=True)
+        else:
+            print(f"logs of the stack: {logs}", file=sys.stderr)
 
 
 def mib(n):
