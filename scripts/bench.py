@@ -14,11 +14,13 @@
 
 Benchmarks never fail on time; they fail when a result is wrong. Prints a table and
 writes bench/results.json. BENCH_OBJECTS sets the size of steps 1-4 (default
-1,000,000); BENCH_SCALE the sizes of step 6 (default "100000 1000000"). Steps 1-4 and
-their references are each run BENCH_REPEAT times (default 3) and the best time is
-kept, the same rule for ours and the references', so that a busy moment of a shared
-machine is not what is reported. The dry run is also tried 3 times in each `dev bench`
-process, as DuckDB's tries run in this one; the first try of each is shown as well.
+1,000,000); BENCH_SCALE the sizes of step 6 (default "100000 1000000"). Steps 1-4 run
+in BENCH_REPEAT rounds (default 3), each round ours and then the references on the
+same files, so that a shared machine's changes of speed over minutes move both alike.
+The best time of each is kept, the same rule for ours and the references', and each
+round's own ratio is shown beside it. Within a round, the dry run is tried 3 times in
+the `dev bench` process and DuckDB's join 3 times in this one; the first try of the
+first round is shown as well.
 """
 
 import json
@@ -26,6 +28,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,9 +50,32 @@ REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 
 
 def stages(objects):
-    """`dev bench` REPEAT times; each step's best run is kept."""
-    runs = [cli("dev", "bench", "--objects", str(objects), "--dir", str(ROOT / "bench" / "data" / "stages"))
-            for _ in range(REPEAT)]
+    """Steps 1-4 in BENCH_REPEAT rounds. Each round runs `dev bench` and then the
+    references on the same files (pyarrow's decode and DuckDB's join, 3 tries each), so
+    that a machine which speeds up or slows down over minutes moves ours and the
+    references alike. Each step's best round is kept, by the same rule for ours and
+    the references'; the ratio of each round is kept too."""
+    runs, arrows, ducks, rounds = [], [], [], []
+    for _ in range(REPEAT):
+        run = cli("dev", "bench", "--objects", str(objects), "--dir", str(ROOT / "bench" / "data" / "stages"))
+        previous = [str(p) for p in run["previous"]["data_files"]]
+        following = [str(p) for p in run["next"]["data_files"]]
+        # `dev bench` keeps the fastest of 3 decoding passes: pyarrow gets as many.
+        arrow = min((pyarrow_decode(previous) for _ in range(3)), key=lambda r: r["seconds"])
+        # The dry run is tried 3 times in each `dev bench` process: DuckDB's join gets
+        # as many tries in this one.
+        tries = [duckdb_diff(previous, following) for _ in range(3)]
+        for attempt in tries:
+            if attempt["counts"] != run["dry_run"]["counts"]:
+                sys.exit(f"DuckDB counts {attempt['counts']} differ from the dry run's {run['dry_run']['counts']}")
+        duck = dict(min(tries, key=lambda r: r["seconds"]), first_seconds=tries[0]["seconds"])
+        runs.append(run)
+        arrows.append(arrow)
+        ducks.append(duck)
+        rounds.append({
+            "decode_ratio": run["decode"]["rows_per_second"] / arrow["rows_per_second"],
+            "dry_run_ratio": duck["seconds"] / run["dry_run"]["seconds"],
+        })
     report = runs[0]
     report["decode"] = max((r["decode"] for r in runs), key=lambda d: d["rows_per_second"])
     report["committer"] = min((r["committer"] for r in runs), key=lambda c: c["seconds"])
@@ -58,7 +84,10 @@ def stages(objects):
     report["dry_run"]["first_seconds"] = runs[0]["dry_run"]["first_seconds"]
     report["dry_run"]["first_cpu_seconds"] = runs[0]["dry_run"]["first_cpu_seconds"]
     report["runs"] = REPEAT
-    return report
+    arrow = min(arrows, key=lambda r: r["seconds"])
+    # The first try is the first round's, for ours and DuckDB's alike.
+    duck = dict(min(ducks, key=lambda r: r["seconds"]), first_seconds=ducks[0]["first_seconds"], tries=3 * REPEAT)
+    return report, arrow, duck, rounds
 
 
 def pyarrow_decode(files):
@@ -192,21 +221,11 @@ def main():
     results = {"objects": objects}
 
     print(f"Stages on local disk, {objects:,} objects ...", flush=True)
-    report = stages(objects)
+    report, arrow, duck, rounds = stages(objects)
     results["stages"] = report
-    previous = [str(p) for p in report["previous"]["data_files"]]
-    following = [str(p) for p in report["next"]["data_files"]]
-    # `dev bench` keeps the fastest of 3 decoding passes per run: pyarrow gets as many tries.
-    results["pyarrow"] = min((pyarrow_decode(previous) for _ in range(3 * REPEAT)), key=lambda r: r["seconds"])
-    # DuckDB's tries run one after the other in this process, as the dry run's do in
-    # each `dev bench`: the fastest is compared, and the first is shown beside it.
-    tries = [duckdb_diff(previous, following) for _ in range(REPEAT)]
-    results["duckdb"] = min(tries, key=lambda r: r["seconds"])
-    results["duckdb"]["first_seconds"] = tries[0]["seconds"]
-    results["duckdb"]["tries"] = REPEAT
-    for attempt in tries:
-        if attempt["counts"] != report["dry_run"]["counts"]:
-            sys.exit(f"DuckDB counts {attempt['counts']} differ from the dry run's {report['dry_run']['counts']}")
+    results["pyarrow"] = arrow
+    results["duckdb"] = duck
+    results["rounds"] = rounds
 
     results["end_to_end"] = []
     for n in scale:
@@ -218,16 +237,23 @@ def main():
 
     decode, arrow = report["decode"], results["pyarrow"]
     staging, commit, dry, duck = report["staging"], report["committer"], report["dry_run"], results["duckdb"]
+
+    def ratios(name):
+        """Each round's ratio, lowest to highest, and their median."""
+        values = [r[name] for r in results["rounds"]]
+        return f"{min(values):.2f}-{max(values):.2f}, median {statistics.median(values):.2f}"
+
     rows = [
         ("1 decode", f"{decode['rows_per_second']:,.0f} rows/s",
-         f"pyarrow {arrow['rows_per_second']:,.0f} rows/s", f"ratio {decode['rows_per_second'] / arrow['rows_per_second']:.2f}", ">= 1.0"),
+         f"pyarrow {arrow['rows_per_second']:,.0f} rows/s", f"ratio {decode['rows_per_second'] / arrow['rows_per_second']:.2f}; rounds {ratios('decode_ratio')}", ">= 1.0"),
         ("2 staging", f"{staging['bytes_per_entry']:.1f} B/entry, {staging['write_units_per_million']:,.0f} WCU/M",
          f"one item/object {staging['naive_write_units_per_million']:,.0f} WCU/M", f"{staging['naive_over_batched']:.0f}x fewer", "<= 24 B, >= 40x"),
         ("3 committer", f"{commit['entries_per_second']:,.0f} entries/s",
          f"{commit['seconds']:.2f} s ({commit['cpu_seconds']:.2f} CPU s) for {commit['entries']:,}", "", ">= 1,000,000/s"),
         ("4 dry-run diff", f"{dry['seconds']:.2f} s ({dry['cpu_seconds']:.2f} CPU s); first try {dry['first_seconds']:.2f} s",
          f"DuckDB {duck['seconds']:.2f} s ({duck['threads']} threads); first try {duck['first_seconds']:.2f} s",
-         f"{duck['seconds'] / dry['seconds']:.2f}x; first {duck['first_seconds'] / dry['first_seconds']:.2f}x",
+         f"{duck['seconds'] / dry['seconds']:.2f}x; first {duck['first_seconds'] / dry['first_seconds']:.2f}x; "
+         f"rounds {ratios('dry_run_ratio')}",
          "faster than DuckDB"),
     ]
     for e in results["end_to_end"]:
@@ -239,7 +265,8 @@ def main():
     print()
     for r in [("step", "measured", "reference", "", "target"), *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
-    print(f"\nSteps 1-4: best of {REPEAT} runs, ours and the references alike. Written to {RESULTS.relative_to(ROOT)}")
+    print(f"\nSteps 1-4: best of {REPEAT} rounds, ours and the references alike; 'rounds' gives each round's "
+          f"own ratio (ours and the references run back to back). Written to {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
