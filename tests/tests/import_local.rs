@@ -103,6 +103,31 @@ async fn notifications_drive_an_import_into_main() {
     assert_eq!(dry["state"], "dry_run_complete");
     assert_eq!(dry["summary"]["unchanged"], 3000);
     assert_eq!(dry["summary"]["added"], 0);
+    // A delivery larger than DRY_RUN_IN_PROCESS_BYTES is dry-run by the workers.
+    let queued = ok_json(cli().env("DRY_RUN_IN_PROCESS_BYTES", "1").args([
+        "import",
+        "photos",
+        "--manifest",
+        manifest,
+        "--dry-run",
+        "--json",
+    ]));
+    assert_eq!(queued["state"], "staging");
+    ok_json(cli().args(["local", "--until-idle", "--json"]));
+    let queued =
+        ok_json(cli().args(["status", "photos", queued["id"].as_str().unwrap(), "--json"]));
+    assert_eq!(queued["state"], "dry_run_complete");
+    assert_eq!(queued["summary"], dry["summary"]);
+    let bad = cli()
+        .env("DRY_RUN_IN_PROCESS_BYTES", "64MB")
+        .args(["import", "photos", "--manifest", manifest, "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr),
+        "error: DRY_RUN_IN_PROCESS_BYTES is \"64MB\", not a number of bytes\n"
+    );
 
     // The next day's delivery, imported by hand: queued, then run by the workers.
     let next = ok_json(cli().args([

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use integration_tests::{LocalStack, as_tree, aws_fixture, ok_json};
+use inventory_core::catalog::CatalogError;
 use inventory_core::diff::ChangeKind;
 use inventory_core::generator::{
     GeneratedInventory, GeneratorOptions, generate_inventory, write_inventory,
@@ -600,6 +601,67 @@ async fn shuffled_overlapping_versioned_files_with_keys_listed_twice() {
     let tree = as_tree("photos-source", &expected);
     assert_same_tree(&env.entries(IMPORT_BRANCH).await, &tree);
     assert_same_tree(&env.entries("main").await, &tree);
+}
+
+/// A dry run of a delivery larger than the trigger reads itself is started as a job
+/// for the workers: the invocation answers at once, and the commit records the counts
+/// and moves no branch. At the limit, the trigger runs it and answers with the same.
+#[tokio::test]
+async fn a_dry_run_too_large_for_the_trigger_runs_on_the_workers_and_moves_no_branch() {
+    let env = Env::start("photos-source", 1).await;
+    let store = env.stack.store();
+    // Written outside the notified bucket, so that no import of it starts.
+    let mut scratch = options("2026-11-20T01:00:00Z", 300, 3);
+    scratch.destination = "s3://scratch/inv".parse().unwrap();
+    let generated = generate_inventory(&store, &scratch).await.unwrap();
+    let mut handlers = Handlers::from_config(&env.stack.config, ResourceNames::default())
+        .await
+        .unwrap();
+    handlers.pipeline.shard_bytes = 1;
+    handlers.dry_run_in_process_bytes = Some(generated.bytes - 1);
+    let invocation = DirectInvocation {
+        manifest: generated.manifest.clone(),
+        repository: Some(REPO.into()),
+        dry_run: true,
+        force: false,
+    };
+
+    let started = handlers.direct(&invocation).await.unwrap();
+    let Started::Started { job, tasks } = started else {
+        panic!("expected a dry-run job, got {started:?}")
+    };
+    assert!(job.dry_run);
+    assert_eq!(job.state, JobState::Staging);
+    assert_eq!(job.bytes_total, generated.bytes);
+    assert_eq!(tasks.len(), 3);
+    assert_eq!(env.depth(&handlers.names.shard_queue).await, 3);
+    // The test event of `dev init`, then the three shards and the commit.
+    assert_eq!(env.run().await, stats(1, 3, 1, 0));
+    let job = env.pipeline().jobs.get(REPO, &job.id).await.unwrap();
+    assert_eq!(job.state, JobState::DryRunComplete);
+    assert_eq!(job.summary, Some(summary(300, 0, 0, 0)));
+    assert_eq!((job.shards_done, job.files_done), (3, 3));
+    assert_eq!(job.commit_id, None);
+    let catalog = &env.pipeline().catalog;
+    assert!(matches!(
+        catalog.branch(REPO, IMPORT_BRANCH).await,
+        Err(CatalogError::BranchNotFound { .. })
+    ));
+    assert_eq!(
+        env.log_len("main").await,
+        1,
+        "main holds only its first commit"
+    );
+
+    handlers.dry_run_in_process_bytes = Some(generated.bytes);
+    let started = handlers.direct(&invocation).await.unwrap();
+    let Started::Started { job: here, .. } = started else {
+        panic!("expected a dry-run job, got {started:?}")
+    };
+    assert_eq!(here.state, JobState::DryRunComplete);
+    assert_eq!(here.summary, job.summary);
+    assert_eq!(env.depth(&handlers.names.shard_queue).await, 0);
+    assert_eq!(env.log_len("main").await, 1);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use clap::{Subcommand, ValueEnum};
 use indicatif::{HumanCount, ProgressBar, ProgressStyle};
 use inventory_core::S3Url;
 use inventory_core::catalog::ImportSource;
-use inventory_core::handlers::{DirectInvocation, Function, Handlers};
+use inventory_core::handlers::{DirectInvocation, Function, HandlerError, Handlers};
 use inventory_core::jobs::{Job, JobState};
 use inventory_core::local::LocalRunner;
 use inventory_core::pipeline::Started;
@@ -67,7 +67,9 @@ pub enum ImportCommand {
         /// The delivery's manifest.json
         #[arg(long)]
         manifest: S3Url,
-        /// Read everything and report added / changed / deleted / unchanged; write nothing
+        /// Read everything and report added / changed / deleted / unchanged; write nothing.
+        /// Runs in this process, unless the delivery's data files total more than
+        /// DRY_RUN_IN_PROCESS_BYTES (if set): then the workers run it as a job
         #[arg(long)]
         dry_run: bool,
         /// Import even if this manifest was imported before or is older than the last import
@@ -100,9 +102,13 @@ pub enum ImportCommand {
 }
 
 pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
-    let handlers = Handlers::from_env().await.context(
-        "connecting to the product's queues and tables (run `inventory-import dev init` first)",
-    )?;
+    let handlers = Handlers::from_env().await.map_err(|err| match err {
+        // A setting that is wrong says so on its own.
+        HandlerError::Config(_) => anyhow::Error::new(err),
+        err => anyhow::Error::new(err).context(
+            "connecting to the product's queues and tables (run `inventory-import dev init` first)",
+        ),
+    })?;
     match command {
         ImportCommand::Source(command) => source(&handlers, json, command).await,
         ImportCommand::Import {

@@ -39,6 +39,8 @@ pub enum HandlerError {
         "no repository given for {manifest}, and no import source is recorded for its inventory"
     )]
     NoRepository { manifest: S3Url },
+    #[error("{0}")]
+    Config(String),
 }
 
 impl From<PipelineError> for HandlerError {
@@ -110,13 +112,30 @@ pub struct Handlers {
     pub names: ResourceNames,
     pub shard_queue_url: String,
     pub commit_queue_url: String,
+    /// The largest delivery (its data files' bytes) a direct dry run reads in this
+    /// process; a larger one goes to the workers as a job. `None`: no limit.
+    pub dry_run_in_process_bytes: Option<u64>,
 }
 
+/// Sets [`Handlers::dry_run_in_process_bytes`].
+pub const DRY_RUN_IN_PROCESS_BYTES: &str = "DRY_RUN_IN_PROCESS_BYTES";
+
 impl Handlers {
-    /// Everything configured from the environment (see [`ResourceNames::from_env`]).
+    /// Everything configured from the environment (see [`ResourceNames::from_env`], and
+    /// [`DRY_RUN_IN_PROCESS_BYTES`]).
     pub async fn from_env() -> Result<Self, HandlerError> {
+        let dry_run_in_process_bytes = match std::env::var(DRY_RUN_IN_PROCESS_BYTES) {
+            Ok(value) if !value.is_empty() => Some(value.parse().map_err(|_| {
+                HandlerError::Config(format!(
+                    "{DRY_RUN_IN_PROCESS_BYTES} is {value:?}, not a number of bytes"
+                ))
+            })?),
+            _ => None,
+        };
         let config = crate::aws::load_config().await;
-        Self::from_config(&config, ResourceNames::from_env()).await
+        let mut handlers = Self::from_config(&config, ResourceNames::from_env()).await?;
+        handlers.dry_run_in_process_bytes = dry_run_in_process_bytes;
+        Ok(handlers)
     }
 
     /// The product's tables and queues, named by `names`, reached with `config`.
@@ -149,6 +168,7 @@ impl Handlers {
             names,
             shard_queue_url,
             commit_queue_url,
+            dry_run_in_process_bytes: None,
         })
     }
 
@@ -157,6 +177,12 @@ impl Handlers {
     /// the tasks of its unfinished shards sent now.
     pub async fn start(&self, request: &ImportRequest) -> Result<Started, HandlerError> {
         let started = self.pipeline.start(request).await?;
+        self.send_tasks(started).await
+    }
+
+    /// Sends the shard tasks of a job just started, or of one whose tasks were never
+    /// sent, and records that they were.
+    async fn send_tasks(&self, started: Started) -> Result<Started, HandlerError> {
         let (job, tasks) = match &started {
             Started::Started { job, tasks } => (job, tasks.clone()),
             Started::Existing { job } if job.state == JobState::Staging && !job.tasks_sent => {
@@ -192,8 +218,10 @@ impl Handlers {
         Ok(started)
     }
 
-    /// A direct invocation of the trigger. A dry run runs every step in this process
-    /// and answers with its counts; an import is started and left to the workers.
+    /// A direct invocation of the trigger. An import is started and left to the
+    /// workers; so is a dry run of a delivery larger than
+    /// [`dry_run_in_process_bytes`](Self::dry_run_in_process_bytes). A smaller dry run
+    /// runs every step in this process and answers with its counts.
     pub async fn direct(&self, invocation: &DirectInvocation) -> Result<Started, HandlerError> {
         let span = tracing::info_span!(
             "trigger",
@@ -233,10 +261,7 @@ impl Handlers {
             span.record("job", job_id(&request.repository, &request.manifest, None));
         }
         let result = if request.dry_run {
-            self.pipeline
-                .run_in_process(&request)
-                .await
-                .map_err(HandlerError::from)
+            self.dry_run(&request).await
         } else {
             self.start(&request).await
         };
@@ -252,6 +277,24 @@ impl Handlers {
             Err(err) => tracing::info!(error = %err, "direct invocation failed"),
         }
         result
+    }
+
+    /// Starts a dry run; runs it here when its delivery is small enough, else sends its
+    /// shards to the workers, whose commit then records the counts and moves no branch.
+    async fn dry_run(&self, request: &ImportRequest) -> Result<Started, HandlerError> {
+        let started = self.pipeline.start(request).await?;
+        if let (Started::Started { job, .. }, Some(limit)) =
+            (&started, self.dry_run_in_process_bytes)
+            && job.bytes_total > limit
+        {
+            tracing::info!(
+                bytes = job.bytes_total,
+                limit,
+                "the delivery is larger than a dry run reads in this function: its shards go to the workers"
+            );
+            return self.send_tasks(started).await;
+        }
+        Ok(self.pipeline.run_started(started).await?)
     }
 
     /// An S3 notification (the body of a manifest-events message).

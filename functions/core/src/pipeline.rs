@@ -577,6 +577,11 @@ impl Pipeline {
     /// Runs a whole import in this process: start, every shard, commit.
     pub async fn run_in_process(&self, request: &ImportRequest) -> Result<Started, PipelineError> {
         let started = self.start(request).await?;
+        self.run_started(started).await
+    }
+
+    /// Runs every shard of a job just started, then its commit, in this process.
+    pub async fn run_started(&self, started: Started) -> Result<Started, PipelineError> {
         let Started::Started { job, tasks } = &started else {
             return Ok(started);
         };
