@@ -92,26 +92,18 @@ async fn notifications_drive_an_import_into_main() {
     assert_eq!(again["already_imported"], true);
     assert_eq!(again["commit"], log[0]["id"]);
     // A dry run answers with its counts.
-    let dry = ok_json(cli().args([
-        "import",
-        "photos",
-        "--manifest",
-        manifest,
-        "--dry-run",
-        "--json",
-    ]));
+    let dry_run = ["import", "photos", "--manifest", manifest, "--dry-run"];
+    let dry = ok_json(cli().args(dry_run).arg("--json"));
     assert_eq!(dry["state"], "dry_run_complete");
     assert_eq!(dry["summary"]["unchanged"], 3000);
     assert_eq!(dry["summary"]["added"], 0);
     // A delivery larger than DRY_RUN_IN_PROCESS_BYTES is dry-run by the workers.
-    let queued = ok_json(cli().env("DRY_RUN_IN_PROCESS_BYTES", "1").args([
-        "import",
-        "photos",
-        "--manifest",
-        manifest,
-        "--dry-run",
-        "--json",
-    ]));
+    let queued = ok_json(
+        cli()
+            .env("DRY_RUN_IN_PROCESS_BYTES", "1")
+            .args(dry_run)
+            .arg("--json"),
+    );
     assert_eq!(queued["state"], "staging");
     ok_json(cli().args(["local", "--until-idle", "--json"]));
     let queued =
@@ -120,7 +112,7 @@ async fn notifications_drive_an_import_into_main() {
     assert_eq!(queued["summary"], dry["summary"]);
     let bad = cli()
         .env("DRY_RUN_IN_PROCESS_BYTES", "64MB")
-        .args(["import", "photos", "--manifest", manifest, "--dry-run"])
+        .args(dry_run)
         .output()
         .unwrap();
     assert!(!bad.status.success());
