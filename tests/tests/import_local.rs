@@ -110,6 +110,15 @@ async fn notifications_drive_an_import_into_main() {
         ok_json(cli().args(["status", "photos", queued["id"].as_str().unwrap(), "--json"]));
     assert_eq!(queued["state"], "dry_run_complete");
     assert_eq!(queued["summary"], dry["summary"]);
+    let status = cli()
+        .args(["status", "photos", queued["id"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains("\nState        dry run complete\n"),
+        "{status}"
+    );
     let bad = cli()
         .env("DRY_RUN_IN_PROCESS_BYTES", "64MB")
         .args(dry_run)

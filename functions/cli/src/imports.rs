@@ -321,7 +321,12 @@ fn print_job(job: &Job) {
     println!(
         "State        {}{}",
         job.state,
-        if job.dry_run { " (dry run)" } else { "" }
+        // "dry run complete" says so already.
+        if job.dry_run && job.state != JobState::DryRunComplete {
+            " (dry run)"
+        } else {
+            ""
+        }
     );
     println!(
         "Shards       {}/{} done; {}/{} data files",
