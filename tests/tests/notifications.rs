@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use integration_tests::{LocalStack, as_tree, aws_fixture, ok_json};
 use inventory_core::catalog::CatalogError;
@@ -12,7 +13,7 @@ use inventory_core::diff::ChangeKind;
 use inventory_core::generator::{
     GeneratedInventory, GeneratorOptions, generate_inventory, write_inventory,
 };
-use inventory_core::handlers::{DirectInvocation, Handlers};
+use inventory_core::handlers::{DirectInvocation, Function, Handlers};
 use inventory_core::jobs::{ImportSummary, Job, JobState};
 use inventory_core::local::{LocalRunner, RunnerStats};
 use inventory_core::manifest::ManifestDocument;
@@ -662,6 +663,48 @@ async fn a_dry_run_too_large_for_the_trigger_runs_on_the_workers_and_moves_no_br
     assert_eq!(here.summary, job.summary);
     assert_eq!(env.depth(&handlers.names.shard_queue).await, 0);
     assert_eq!(env.log_len("main").await, 1);
+}
+
+/// An SQS batch is answered with the ids of its messages that failed, and only
+/// theirs, so that SQS delivers only them again.
+#[tokio::test]
+async fn an_sqs_batch_reports_only_its_failed_messages() {
+    let env = Env::start("photos-source", 1).await;
+    let file = integration_tests::workspace_root().join("tests/events/s3-test-event-sqs.json");
+    let mut event: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let test_event = event["Records"][0]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut broken = event["Records"][0].clone();
+    broken["messageId"] = json!("not-a-notification");
+    broken["body"] = json!(r#"{"Records": 42}"#);
+    event["Records"].as_array_mut().unwrap().push(broken);
+    let event: SqsEvent = serde_json::from_value(event).unwrap();
+    let failed = |response: SqsBatchResponse| -> Vec<String> {
+        response
+            .batch_item_failures
+            .into_iter()
+            .map(|failure| failure.item_identifier)
+            .collect()
+    };
+
+    // The trigger acknowledges S3's test event and fails the body that is no event.
+    let response = env
+        .handlers()
+        .handle_sqs_event(Function::Trigger, event.clone())
+        .await;
+    assert_eq!(failed(response), ["not-a-notification"]);
+    // Neither body is a shard task.
+    let response = env
+        .handlers()
+        .handle_sqs_event(Function::Worker, event)
+        .await;
+    assert_eq!(
+        failed(response),
+        [test_event.as_str(), "not-a-notification"]
+    );
+    assert!(env.jobs().await.is_empty());
 }
 
 #[tokio::test]

@@ -527,6 +527,18 @@ impl Handlers {
         }
         Ok(())
     }
+
+    /// Handles an SQS event's messages one after another as `function`. The response
+    /// lists those that failed, so that SQS delivers only them again.
+    pub async fn handle_sqs_event(&self, function: Function, event: SqsEvent) -> SqsBatchResponse {
+        let failed = process_messages(sqs_messages(event), |message| async move {
+            // Boxed: the pipeline's future is deep enough to exceed the compiler's
+            // layout recursion limit when nested inside the Lambda runtime's.
+            Box::pin(self.handle_message(function, &message)).await
+        })
+        .await;
+        sqs_batch_response(failed)
+    }
 }
 
 /// Decodes a task message, logging a malformed one (it concerns no job).
@@ -562,7 +574,7 @@ pub fn sqs_messages(event: SqsEvent) -> Vec<Message> {
 }
 
 /// The partial batch response that makes SQS retry only the failed messages.
-pub fn sqs_batch_response(failed: Vec<String>) -> SqsBatchResponse {
+fn sqs_batch_response(failed: Vec<String>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()
@@ -577,7 +589,7 @@ pub fn sqs_batch_response(failed: Vec<String>) -> SqsBatchResponse {
 
 /// Runs `handle` on each message, returning the ids of those that failed, so that
 /// only they are retried. [`Handlers::handle_message`] logs its failures itself.
-pub async fn process_messages<F, Fut, T>(messages: Vec<Message>, mut handle: F) -> Vec<String>
+async fn process_messages<F, Fut, T>(messages: Vec<Message>, mut handle: F) -> Vec<String>
 where
     F: FnMut(Message) -> Fut,
     Fut: std::future::Future<Output = Result<T, HandlerError>>,

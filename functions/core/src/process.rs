@@ -19,6 +19,20 @@ pub fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
 }
 
+/// What each Lambda function does first: keeps freed memory (see
+/// [`keep_freed_memory`]) and logs JSON lines, filtered by `RUST_LOG` (default `info`);
+/// every line about a job carries its id (`span.job`).
+pub fn start_function() {
+    keep_freed_memory();
+    tracing_subscriber::fmt()
+        .json()
+        .without_time()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
 /// Peak resident set size of this process in bytes (`VmHWM`), where the OS reports it.
 pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
