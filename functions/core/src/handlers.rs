@@ -529,15 +529,21 @@ impl Handlers {
     }
 
     /// Handles an SQS event's messages one after another as `function`. The response
-    /// lists those that failed, so that SQS delivers only them again.
+    /// lists those that failed, so that SQS delivers only them again;
+    /// [`handle_message`](Self::handle_message) logs their errors.
     pub async fn handle_sqs_event(&self, function: Function, event: SqsEvent) -> SqsBatchResponse {
-        let failed = process_messages(sqs_messages(event), |message| async move {
+        let mut response = SqsBatchResponse::default();
+        for message in sqs_messages(event) {
             // Boxed: the pipeline's future is deep enough to exceed the compiler's
             // layout recursion limit when nested inside the Lambda runtime's.
-            Box::pin(self.handle_message(function, &message)).await
-        })
-        .await;
-        sqs_batch_response(failed)
+            if let Err(err) = Box::pin(self.handle_message(function, &message)).await {
+                tracing::debug!(message = %message.id, error = %err, "message failed");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = message.id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
     }
 }
 
@@ -571,38 +577,6 @@ pub fn sqs_messages(event: SqsEvent) -> Vec<Message> {
             body: m.body.unwrap_or_default(),
         })
         .collect()
-}
-
-/// The partial batch response that makes SQS retry only the failed messages.
-fn sqs_batch_response(failed: Vec<String>) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    response
-}
-
-/// Runs `handle` on each message, returning the ids of those that failed, so that
-/// only they are retried. [`Handlers::handle_message`] logs its failures itself.
-async fn process_messages<F, Fut, T>(messages: Vec<Message>, mut handle: F) -> Vec<String>
-where
-    F: FnMut(Message) -> Fut,
-    Fut: std::future::Future<Output = Result<T, HandlerError>>,
-{
-    let mut failed = Vec::new();
-    for message in messages {
-        let id = message.id.clone();
-        if let Err(err) = handle(message).await {
-            tracing::debug!(message = %id, error = %err, "message failed");
-            failed.push(id);
-        }
-    }
-    failed
 }
 
 /// Decodes a task message; a malformed one is an error naming the message.
