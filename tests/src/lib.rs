@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use bytes::Bytes;
-use inventory_core::catalog::{Catalog, DEFAULT_TABLE};
-use inventory_core::jobs::JobTable;
-use inventory_core::manifest::{ManifestDocument, manifest_md5_hex};
-use inventory_core::pipeline::Pipeline;
-use inventory_core::staging::StagingTable;
-use inventory_core::tree::RangeParams;
-use inventory_core::{ObjectStore, S3Url};
+use inventory_base::{ObjectStore, S3Url};
+use inventory_catalog::catalog::{Catalog, DEFAULT_TABLE};
+use inventory_catalog::tree::RangeParams;
+use inventory_delivery::manifest::{ManifestDocument, manifest_md5_hex};
+use inventory_importer::jobs::JobTable;
+use inventory_importer::pipeline::Pipeline;
+use inventory_importer::staging::StagingTable;
 
 pub const REGION: &str = "us-east-1";
 
@@ -72,7 +72,7 @@ impl LocalStack {
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        inventory_core::aws::s3_client(&self.config)
+        inventory_base::aws::s3_client(&self.config)
     }
 
     pub fn store(&self) -> ObjectStore {
@@ -284,11 +284,11 @@ pub fn ok_json(command: &mut Command) -> serde_json::Value {
 /// The tree entries an import of `entries` from `bucket` must produce.
 pub fn as_tree(
     bucket: &str,
-    entries: &[inventory_core::InventoryEntry],
-) -> Vec<inventory_core::tree::Entry> {
+    entries: &[inventory_delivery::InventoryEntry],
+) -> Vec<inventory_catalog::tree::Entry> {
     entries
         .iter()
         .cloned()
-        .map(|e| inventory_core::tree::Entry::from_inventory(bucket, e))
+        .map(|e| inventory_importer::entries::imported_entry(bucket, e))
         .collect()
 }

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use integration_tests::LocalStack;
-use inventory_core::catalog::{Catalog, CatalogError, CommitInfo, ListOptions, MergeOutcome};
-use inventory_core::diff::{ChangeKind, ConflictStrategy};
-use inventory_core::tree::{Entry, RangeParams};
+use inventory_catalog::catalog::{Catalog, CatalogError, CommitInfo, ListOptions, MergeOutcome};
+use inventory_catalog::diff::{ChangeKind, ConflictStrategy};
+use inventory_catalog::tree::{Entry, RangeParams};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

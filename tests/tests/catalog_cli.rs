@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use integration_tests::{LocalStack, ok_json, workspace_root};
-use inventory_core::catalog::CommitInfo;
-use inventory_core::tree::{Entry, RangeParams};
+use inventory_catalog::catalog::CommitInfo;
+use inventory_catalog::tree::{Entry, RangeParams};
 
 fn run(command: &mut Command) -> (bool, String, String) {
     let output = command.output().expect("the command runs");
@@ -56,7 +56,7 @@ async fn catalog_commands_and_duckdb() {
 
     // Commit through the library (imports do this), with many small ranges.
     let catalog =
-        inventory_core::catalog::Catalog::new(stack.dynamo(), "catalog-test", stack.store())
+        inventory_catalog::catalog::Catalog::new(stack.dynamo(), "catalog-test", stack.store())
             .with_range_params(RangeParams {
                 min_entries: 3,
                 split_modulus: 8,
@@ -160,7 +160,7 @@ async fn catalog_commands_and_duckdb() {
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     for (i, range) in ranges.iter().enumerate() {
-        let url: inventory_core::S3Url = range["url"].as_str().unwrap().parse().unwrap();
+        let url: inventory_base::S3Url = range["url"].as_str().unwrap().parse().unwrap();
         let path = dir.path().join(format!("{i}.parquet"));
         std::fs::write(&path, stack.get(&url).await).unwrap();
         files.push(path.display().to_string());

@@ -110,7 +110,7 @@ fn help_explains_the_commands() {
 
 #[tokio::test]
 async fn lists_the_first_entries_by_key() {
-    use inventory_core::generator::{GeneratorOptions, KeyShape, generate_inventory};
+    use inventory_devtools::generator::{GeneratorOptions, KeyShape, generate_inventory};
     let stack = LocalStack::start().await;
     let mut options = GeneratorOptions::new("s3://inventory-dest/inv".parse().unwrap(), "src");
     options.objects = 500;
@@ -127,7 +127,7 @@ async fn lists_the_first_entries_by_key() {
             .args(["inspect", &manifest, "--json", "--entries", "4"]));
     assert!(ok, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
-    let listed: Vec<inventory_core::InventoryEntry> =
+    let listed: Vec<inventory_delivery::InventoryEntry> =
         serde_json::from_value(report["entries"].clone()).unwrap();
     assert_eq!(listed, generated.expected[..4]);
 }

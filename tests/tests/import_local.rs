@@ -2,8 +2,8 @@
 //! SQS, the three functions run by `inventory-import local`, the CLI.
 
 use integration_tests::{LocalStack, ok_json};
-use inventory_core::pipeline::{ImportRequest, Started};
-use inventory_core::tree::RangeParams;
+use inventory_catalog::tree::RangeParams;
+use inventory_importer::pipeline::{ImportRequest, Started};
 use serde_json::Value;
 
 #[tokio::test]

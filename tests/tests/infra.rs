@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use inventory_core::events::{DeliveryEvent, classify, parse_notification};
-use inventory_core::handlers::{DirectInvocation, decode_task, sqs_messages};
-use inventory_core::location::S3Url;
-use inventory_core::pipeline::{CommitTask, ShardTask};
+use inventory_base::location::S3Url;
+use inventory_importer::pipeline::{CommitTask, ShardTask};
+use inventory_runtime::events::{DeliveryEvent, classify, parse_notification};
+use inventory_runtime::handlers::{DirectInvocation, decode_task, sqs_messages};
 use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
 
@@ -24,7 +24,7 @@ fn workspace() -> PathBuf {
 /// The name the local stack gives a resource, less the `inventory-import-` prefix: a
 /// stack named `inventory-import` (samconfig.toml's default) has the same names.
 fn default_name(logical_id: &str) -> String {
-    let names = inventory_core::resources::ResourceNames::default();
+    let names = inventory_runtime::resources::ResourceNames::default();
     let name = match logical_id {
         "CatalogTable" => names.catalog_table,
         "JobsTable" => names.jobs_table,
@@ -873,7 +873,7 @@ fn queues_redrive_after_three_receives_and_outlast_their_consumers() {
         let redrive = &properties["RedrivePolicy"];
         assert_eq!(
             number(&redrive["maxReceiveCount"]),
-            i64::from(inventory_core::queues::MAX_RECEIVES),
+            i64::from(inventory_runtime::queues::MAX_RECEIVES),
             "{queue}: the worker fails the job on the last receive the queue allows"
         );
         assert_eq!(number(&redrive["maxReceiveCount"]), 3);

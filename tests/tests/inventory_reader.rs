@@ -4,11 +4,12 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use integration_tests::{LocalStack, aws_fixture};
-use inventory_core::generator::{
+use inventory_base::S3Url;
+use inventory_delivery::inspect::{InspectOptions, ManifestReport, inspect_manifest};
+use inventory_delivery::{InventoryEntry, SkipCounts};
+use inventory_devtools::generator::{
     GeneratedInventory, GeneratorOptions, KeyShape, awkward_keys, generate_inventory,
 };
-use inventory_core::inspect::{InspectOptions, ManifestReport, inspect_manifest};
-use inventory_core::{InventoryEntry, S3Url, SkipCounts};
 
 fn options(objects: u64, files: usize) -> GeneratorOptions {
     let mut options = GeneratorOptions::new(

@@ -8,19 +8,20 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use integration_tests::{LocalStack, as_tree, aws_fixture, ok_json};
-use inventory_core::catalog::CatalogError;
-use inventory_core::diff::ChangeKind;
-use inventory_core::generator::{
+use inventory_base::S3Url;
+use inventory_catalog::catalog::CatalogError;
+use inventory_catalog::diff::ChangeKind;
+use inventory_catalog::tree::{Entry, RangeParams};
+use inventory_delivery::manifest::ManifestDocument;
+use inventory_delivery::{InventoryEntry, SkipCounts};
+use inventory_devtools::generator::{
     GeneratedInventory, GeneratorOptions, generate_inventory, write_inventory,
 };
-use inventory_core::handlers::{DirectInvocation, Function, Handlers};
-use inventory_core::jobs::{ImportSummary, Job, JobState};
-use inventory_core::local::{LocalRunner, RunnerStats};
-use inventory_core::manifest::ManifestDocument;
-use inventory_core::pipeline::{DEFAULT_SHARD_BYTES, IMPORT_BRANCH, Pipeline, Started};
-use inventory_core::resources::ResourceNames;
-use inventory_core::tree::{Entry, RangeParams};
-use inventory_core::{InventoryEntry, S3Url, SkipCounts};
+use inventory_importer::jobs::{ImportSummary, Job, JobState};
+use inventory_importer::pipeline::{DEFAULT_SHARD_BYTES, IMPORT_BRANCH, Pipeline, Started};
+use inventory_runtime::handlers::{DirectInvocation, Function, Handlers};
+use inventory_runtime::local::{LocalRunner, RunnerStats};
+use inventory_runtime::resources::ResourceNames;
 use serde_json::{Value, json};
 
 const DEST: &str = "inventory-dest";
@@ -231,7 +232,7 @@ async fn deliver(stack: &LocalStack, created_at: &str, files: Vec<(String, Vec<u
     let mut listed = Vec::new();
     for (name, body) in files {
         let url = base.join(&format!("data/{name}"));
-        listed.push(inventory_core::manifest::ManifestFile {
+        listed.push(inventory_delivery::manifest::ManifestFile {
             key: url.key.clone(),
             size: body.len() as u64,
             md5_checksum: md5_hex(&body),
@@ -525,8 +526,10 @@ async fn an_older_delivery_is_refused_and_moves_no_branch() {
     assert_eq!(env.log_len(IMPORT_BRANCH).await, 2);
     let names = &env.handlers().names;
     assert_eq!(
-        env.depth(&ResourceNames::dead_letter(&names.manifest_queue))
-            .await,
+        env.depth(&inventory_runtime::queues::dead_letter(
+            &names.manifest_queue
+        ))
+        .await,
         0
     );
 
@@ -830,12 +833,12 @@ async fn a_corrupt_data_file_fails_the_job_on_its_last_delivery() {
     let names = env.handlers().names.clone();
     assert_eq!(env.depth(&names.commit_queue).await, 0);
     assert_eq!(
-        env.depth(&ResourceNames::dead_letter(&names.commit_queue))
+        env.depth(&inventory_runtime::queues::dead_letter(&names.commit_queue))
             .await,
         0
     );
     let dlq = env
-        .queue_url(&ResourceNames::dead_letter(&names.shard_queue))
+        .queue_url(&inventory_runtime::queues::dead_letter(&names.shard_queue))
         .await;
     let dead = env
         .handlers()

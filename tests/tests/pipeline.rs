@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use integration_tests::{LocalStack, as_tree};
-use inventory_core::generator::{
+use inventory_base::S3Url;
+use inventory_catalog::tree::{Entry, RangeParams};
+use inventory_delivery::{InventoryEntry, SkipCounts};
+use inventory_devtools::generator::{
     GeneratedInventory, GeneratorOptions, generate_inventory, write_inventory,
 };
-use inventory_core::jobs::{ImportSummary, JobState};
-use inventory_core::pipeline::{IMPORT_BRANCH, ImportRequest, Pipeline, Started};
-use inventory_core::tree::{Entry, RangeParams};
-use inventory_core::{InventoryEntry, S3Url, SkipCounts};
+use inventory_importer::jobs::{ImportSummary, JobState};
+use inventory_importer::pipeline::{IMPORT_BRANCH, ImportRequest, Pipeline, Started};
 
 fn small_ranges() -> RangeParams {
     RangeParams {
@@ -47,7 +48,7 @@ fn request(manifest: &S3Url) -> ImportRequest {
     }
 }
 
-async fn import(pipeline: &Pipeline, request: &ImportRequest) -> inventory_core::jobs::Job {
+async fn import(pipeline: &Pipeline, request: &ImportRequest) -> inventory_importer::jobs::Job {
     match pipeline.run_in_process(request).await.unwrap() {
         Started::Started { job, .. } => job,
         other => panic!("expected a new job, got {other:?}"),

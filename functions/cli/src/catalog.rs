@@ -5,9 +5,9 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::HumanBytes;
-use inventory_core::catalog::{Catalog, CatalogError, Commit, ListOptions, MergeOutcome};
-use inventory_core::diff::{ChangeKind, ConflictStrategy};
-use inventory_core::tree::Entry;
+use inventory_catalog::catalog::{Catalog, CatalogError, Commit, ListOptions, MergeOutcome};
+use inventory_catalog::diff::{ChangeKind, ConflictStrategy};
+use inventory_catalog::tree::Entry;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 #[derive(Args, Debug, Clone)]
 pub struct CatalogArgs {
     /// DynamoDB table of the catalog
-    #[arg(long, env = "CATALOG_TABLE", default_value = inventory_core::catalog::DEFAULT_TABLE, global = true)]
+    #[arg(long, env = "CATALOG_TABLE", default_value = inventory_catalog::catalog::DEFAULT_TABLE, global = true)]
     table: String,
     /// Print JSON instead of text (for programs)
     #[arg(long, global = true)]
@@ -32,8 +32,8 @@ impl CatalogArgs {
     }
 
     pub async fn open(&self) -> Catalog {
-        let config = inventory_core::aws::load_config().await;
-        let store = inventory_core::ObjectStore::S3(inventory_core::aws::s3_client(&config));
+        let config = inventory_base::aws::load_config().await;
+        let store = inventory_base::ObjectStore::S3(inventory_base::aws::s3_client(&config));
         Catalog::new(aws_sdk_dynamodb::Client::new(&config), &self.table, store)
     }
 }

@@ -6,10 +6,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{HumanBytes, HumanCount};
 use std::time::Instant;
 
-use inventory_core::S3Url;
-use inventory_core::diff::diff_trees;
-use inventory_core::generator::{Changes, GeneratorOptions, KeyShape, generate_inventory};
-use inventory_core::tree::{Entry, RangeParams, TreeStore};
+use inventory_base::S3Url;
+use inventory_catalog::diff::diff_trees;
+use inventory_catalog::tree::{Entry, RangeParams, TreeStore};
+use inventory_devtools::generator::{Changes, GeneratorOptions, KeyShape, generate_inventory};
 
 use crate::StoreArgs;
 use crate::catalog::CatalogArgs;
@@ -132,13 +132,16 @@ pub struct GenerateArgs {
 pub async fn run(command: DevCommand, catalog: &CatalogArgs) -> Result<()> {
     match command {
         DevCommand::Init { inventory_bucket } => {
-            let config = inventory_core::aws::load_config().await;
-            let mut names = inventory_core::resources::ResourceNames::from_env();
+            let config = inventory_base::aws::load_config().await;
+            let mut names = inventory_runtime::resources::ResourceNames::from_env();
             names.catalog_table = catalog.table().to_string();
-            let provisioned =
-                inventory_core::resources::provision(&config, &names, inventory_bucket.as_deref())
-                    .await
-                    .context("creating the product's tables and queues")?;
+            let provisioned = inventory_runtime::resources::provision(
+                &config,
+                &names,
+                inventory_bucket.as_deref(),
+            )
+            .await
+            .context("creating the product's tables and queues")?;
             if catalog.json() {
                 println!("{}", serde_json::to_string_pretty(&provisioned)?);
                 return Ok(());
@@ -268,7 +271,7 @@ async fn bench_tree(args: BenchTreeArgs, json: bool) -> Result<()> {
         summary.changed == expected_changes && summary.added == 0 && summary.removed == 0,
         "diff found {summary:?}, expected {expected_changes} changed"
     );
-    let peak = inventory_core::process::peak_rss_bytes();
+    let peak = inventory_runtime::process::peak_rss_bytes();
     if json {
         println!(
             "{}",
@@ -295,13 +298,13 @@ async fn bench_tree(args: BenchTreeArgs, json: bool) -> Result<()> {
 }
 
 async fn bench_stages(args: BenchArgs, json: bool) -> Result<()> {
-    let options = inventory_core::bench::BenchOptions {
+    let options = inventory_devtools::bench::BenchOptions {
         root: args.dir.clone(),
         objects: args.objects,
         files: args.files,
         seed: args.seed,
     };
-    let report = inventory_core::bench::run(&options)
+    let report = inventory_devtools::bench::run(&options)
         .await
         .with_context(|| format!("benchmarking in {}", args.dir.display()))?;
     if json {

@@ -5,12 +5,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 use indicatif::{HumanCount, ProgressBar, ProgressStyle};
-use inventory_core::S3Url;
-use inventory_core::catalog::ImportSource;
-use inventory_core::handlers::{DirectInvocation, Function, HandlerError, Handlers};
-use inventory_core::jobs::{Job, JobState};
-use inventory_core::local::LocalRunner;
-use inventory_core::pipeline::Started;
+use inventory_base::S3Url;
+use inventory_importer::jobs::{Job, JobState};
+use inventory_importer::pipeline::Started;
+use inventory_importer::sources::{ImportSource, ImportSources};
+use inventory_runtime::handlers::{DirectInvocation, Function, HandlerError, Handlers};
+use inventory_runtime::local::LocalRunner;
 use serde_json::json;
 
 use crate::catalog::print_json;
@@ -243,14 +243,14 @@ pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
 }
 
 async fn source(handlers: &Handlers, json: bool, command: SourceCommand) -> Result<()> {
-    let catalog = &handlers.pipeline.catalog;
+    let sources = ImportSources::new(&handlers.pipeline.catalog);
     match command {
         SourceCommand::Add {
             repository,
             inventory,
             merge_into,
         } => {
-            let source = catalog
+            let source = sources
                 .add_source(&ImportSource {
                     inventory,
                     repository,
@@ -266,11 +266,11 @@ async fn source(handlers: &Handlers, json: bool, command: SourceCommand) -> Resu
             );
         }
         SourceCommand::List => {
-            let sources = catalog.list_sources().await?;
+            let listed = sources.list_sources().await?;
             if json {
-                return print_json(&sources);
+                return print_json(&listed);
             }
-            for s in sources {
+            for s in listed {
                 println!(
                     "{}\t{}\t{}",
                     s.inventory,
@@ -280,7 +280,7 @@ async fn source(handlers: &Handlers, json: bool, command: SourceCommand) -> Resu
             }
         }
         SourceCommand::Remove { inventory } => {
-            catalog.remove_source(&inventory).await?;
+            sources.remove_source(&inventory).await?;
             if !json {
                 println!("Removed import source {inventory}");
             }

@@ -7,10 +7,11 @@ use clap::Args;
 use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressStyle};
 use std::collections::BinaryHeap;
 
-use inventory_core::inspect::{EntrySink, InspectOptions, ManifestReport, inspect_manifest};
-use inventory_core::inventory::EntryBatch;
-use inventory_core::preview::preview_import;
-use inventory_core::{InventoryEntry, Manifest, ObjectStore, S3Url};
+use inventory_base::{ObjectStore, S3Url};
+use inventory_delivery::inspect::{EntrySink, InspectOptions, ManifestReport, inspect_manifest};
+use inventory_delivery::reader::EntryBatch;
+use inventory_delivery::{InventoryEntry, Manifest};
+use inventory_importer::preview::preview_import;
 
 use crate::StoreArgs;
 use crate::catalog::CatalogArgs;
@@ -56,7 +57,7 @@ pub async fn run(args: InspectArgs, catalog: &CatalogArgs) -> Result<()> {
         );
         bar
     };
-    let on_file = |file: &inventory_core::inspect::FileReport| {
+    let on_file = |file: &inventory_delivery::inspect::FileReport| {
         progress.inc(1);
         progress.set_message(format!("{} rows", HumanCount(file.rows)));
     };
@@ -66,7 +67,7 @@ pub async fn run(args: InspectArgs, catalog: &CatalogArgs) -> Result<()> {
         .with_context(|| format!("inspecting {}", args.manifest))?;
     progress.finish_and_clear();
     let entries = first.into_sorted();
-    let peak_rss = inventory_core::process::peak_rss_bytes();
+    let peak_rss = inventory_runtime::process::peak_rss_bytes();
 
     if json {
         let mut value = serde_json::to_value(&report)?;

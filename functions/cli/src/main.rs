@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use inventory_core::ObjectStore;
+use inventory_base::ObjectStore;
 
 #[derive(Parser)]
 #[command(
@@ -54,7 +54,7 @@ impl StoreArgs {
     pub async fn open(&self) -> ObjectStore {
         match &self.local_root {
             Some(root) => ObjectStore::Local(root.clone()),
-            None => inventory_core::aws::s3_store().await,
+            None => inventory_base::aws::s3_store().await,
         }
     }
 }
@@ -64,7 +64,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    inventory_core::process::keep_freed_memory();
+    inventory_runtime::process::keep_freed_memory();
     init_logs();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,

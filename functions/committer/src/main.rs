@@ -1,7 +1,7 @@
 //! Committer function: turns a job whose shards are all staged into a commit.
 
 use aws_lambda_events::sqs::SqsEvent;
-use inventory_core::handlers::{Function, Handlers};
+use inventory_runtime::handlers::{Function, Handlers};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[global_allocator]
@@ -9,7 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    inventory_core::process::start_function();
+    inventory_runtime::process::start_function();
     let handlers = &Handlers::from_env().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Error>(

@@ -2,7 +2,7 @@
 //! invocations (`{"manifest": "s3://…/manifest.json", "repository": "…", "dry_run": true}`).
 
 use aws_lambda_events::sqs::SqsEvent;
-use inventory_core::handlers::{DirectInvocation, Function, Handlers};
+use inventory_runtime::handlers::{DirectInvocation, Function, Handlers};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -11,7 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    inventory_core::process::start_function();
+    inventory_runtime::process::start_function();
     let handlers = &Handlers::from_env().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Boxed: the pipeline's future is deep enough to exceed the compiler's layout

@@ -1,0 +1,356 @@
+//! Reading and writing objects, in S3 or in a local directory laid out like S3.
+//!
+//! Inventory data files are copied to local disk before they are decoded: the copy is
+//! streamed (bounded memory), its size and MD5 are computed on the way, and the
+//! Parquet reader then reads one page at a time from the file, so peak memory does not
+//! depend on the size of a data file or of its row groups.
+
+use std::path::{Path, PathBuf};
+
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use tokio::io::AsyncWriteExt;
+
+use crate::location::S3Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{url} does not exist")]
+    NotFound { url: S3Url },
+    #[error("{url}: {message}")]
+    S3 { url: S3Url, message: String },
+    #[error("{url}: {source}")]
+    Io {
+        url: S3Url,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StorageError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::NotFound { .. })
+    }
+}
+
+/// Where objects live: S3 (any endpoint), or a directory where `s3://bucket/key` is
+/// the file `<root>/bucket/key` (used for benchmarks and offline runs).
+#[derive(Debug, Clone)]
+pub enum ObjectStore {
+    S3(aws_sdk_s3::Client),
+    Local(PathBuf),
+}
+
+/// A data file on local disk, with the size and MD5 of its bytes.
+#[derive(Debug)]
+pub struct LocalCopy {
+    pub path: PathBuf,
+    pub size: u64,
+    pub md5_hex: String,
+    /// Deleted when the copy is dropped; `None` when the file was already local.
+    _temp: Option<tempfile::TempPath>,
+}
+
+const COPY_BUFFER: usize = 1 << 20;
+
+impl ObjectStore {
+    /// Reads a whole (small) object.
+    pub async fn get(&self, url: &S3Url) -> Result<Bytes, StorageError> {
+        match self {
+            ObjectStore::S3(client) => {
+                let output = get_object(client, url, None).await?;
+                let data = output
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|err| StorageError::S3 {
+                        url: url.clone(),
+                        message: format!("reading the object failed: {err}"),
+                    })?;
+                Ok(data.into_bytes())
+            }
+            ObjectStore::Local(root) => {
+                let path = local_path(root, url);
+                tokio::fs::read(&path)
+                    .await
+                    .map(Bytes::from)
+                    .map_err(|source| io_error(url, source))
+            }
+        }
+    }
+
+    /// The size of an object, or `NotFound`.
+    pub async fn size(&self, url: &S3Url) -> Result<u64, StorageError> {
+        match self {
+            ObjectStore::S3(client) => {
+                let output = client
+                    .head_object()
+                    .bucket(&url.bucket)
+                    .key(&url.key)
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        let not_found = err.as_service_error().is_some_and(|e| e.is_not_found());
+                        s3_error(url, not_found, &err)
+                    })?;
+                Ok(output.content_length().unwrap_or(0).max(0) as u64)
+            }
+            ObjectStore::Local(root) => tokio::fs::metadata(local_path(root, url))
+                .await
+                .map(|m| m.len())
+                .map_err(|source| io_error(url, source)),
+        }
+    }
+
+    /// Makes the object available as a local file, computing its size and MD5.
+    /// S3 objects are streamed into a temporary file in `temp_dir`.
+    pub async fn fetch_to_local(
+        &self,
+        url: &S3Url,
+        temp_dir: &Path,
+    ) -> Result<LocalCopy, StorageError> {
+        match self {
+            ObjectStore::S3(client) => {
+                let output = get_object(client, url, None).await?;
+                let temp = tempfile::Builder::new()
+                    .prefix("inventory-")
+                    .suffix(".parquet")
+                    .tempfile_in(temp_dir)
+                    .map_err(|source| io_error(url, source))?;
+                let (file, temp_path) = temp.into_parts();
+                let mut file = tokio::fs::File::from_std(file);
+                let mut body = output.body;
+                let mut hasher = Md5::new();
+                let mut size = 0u64;
+                while let Some(chunk) = body.next().await {
+                    let chunk = chunk.map_err(|err| StorageError::S3 {
+                        url: url.clone(),
+                        message: format!("download interrupted: {err}"),
+                    })?;
+                    hasher.update(&chunk);
+                    size += chunk.len() as u64;
+                    file.write_all(&chunk)
+                        .await
+                        .map_err(|source| io_error(url, source))?;
+                }
+                file.flush().await.map_err(|source| io_error(url, source))?;
+                Ok(LocalCopy {
+                    path: temp_path.to_path_buf(),
+                    size,
+                    md5_hex: hex::encode(hasher.finalize()),
+                    _temp: Some(temp_path),
+                })
+            }
+            ObjectStore::Local(root) => {
+                let path = local_path(root, url);
+                let (size, md5_hex) = local_md5(url, &path).await?;
+                Ok(LocalCopy {
+                    path,
+                    size,
+                    md5_hex,
+                    _temp: None,
+                })
+            }
+        }
+    }
+
+    /// Opens an object (a given version of it, when `version_id` is set) for streaming,
+    /// with its current ETag (without quotes).
+    pub async fn open(
+        &self,
+        url: &S3Url,
+        version_id: Option<&str>,
+    ) -> Result<(String, ByteStream), StorageError> {
+        match self {
+            ObjectStore::S3(client) => {
+                let output = get_object(client, url, version_id).await?;
+                let etag = output
+                    .e_tag
+                    .as_deref()
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_string();
+                Ok((etag, output.body))
+            }
+            ObjectStore::Local(root) => {
+                let path = local_path(root, url);
+                let (_, etag) = local_md5(url, &path).await?;
+                let body = ByteStream::from_path(&path)
+                    .await
+                    .map_err(|err| StorageError::S3 {
+                        url: url.clone(),
+                        message: err.to_string(),
+                    })?;
+                Ok((etag, body))
+            }
+        }
+    }
+
+    /// Writes a whole object.
+    pub async fn put(&self, url: &S3Url, data: Bytes) -> Result<(), StorageError> {
+        match self {
+            ObjectStore::S3(client) => {
+                client
+                    .put_object()
+                    .bucket(&url.bucket)
+                    .key(&url.key)
+                    .body(ByteStream::from(data))
+                    .send()
+                    .await
+                    .map_err(|err| s3_error(url, false, &err))?;
+                Ok(())
+            }
+            ObjectStore::Local(root) => {
+                let path = local_path_with_parent(root, url).await?;
+                tokio::fs::write(&path, &data)
+                    .await
+                    .map_err(|source| io_error(url, source))
+            }
+        }
+    }
+
+    /// Writes a local file as an object, streaming it.
+    pub async fn put_file(&self, url: &S3Url, file: &Path) -> Result<(), StorageError> {
+        match self {
+            ObjectStore::S3(client) => {
+                let body = ByteStream::from_path(file)
+                    .await
+                    .map_err(|err| StorageError::S3 {
+                        url: url.clone(),
+                        message: format!("reading {}: {err}", file.display()),
+                    })?;
+                client
+                    .put_object()
+                    .bucket(&url.bucket)
+                    .key(&url.key)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|err| s3_error(url, false, &err))?;
+                Ok(())
+            }
+            ObjectStore::Local(root) => {
+                let path = local_path_with_parent(root, url).await?;
+                tokio::fs::copy(file, &path)
+                    .await
+                    .map(|_| ())
+                    .map_err(|source| io_error(url, source))
+            }
+        }
+    }
+
+    /// Creates the bucket when it does not exist yet (development tools only).
+    pub async fn ensure_bucket(&self, bucket: &str) -> Result<(), StorageError> {
+        let url = S3Url::new(bucket, "");
+        match self {
+            ObjectStore::S3(client) => {
+                if client.head_bucket().bucket(bucket).send().await.is_ok() {
+                    return Ok(());
+                }
+                match client.create_bucket().bucket(bucket).send().await {
+                    Ok(_) => Ok(()),
+                    Err(err)
+                        if err.as_service_error().is_some_and(|e| {
+                            e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
+                        }) =>
+                    {
+                        Ok(())
+                    }
+                    Err(err) => Err(s3_error(&url, false, &err)),
+                }
+            }
+            ObjectStore::Local(root) => tokio::fs::create_dir_all(root.join(bucket))
+                .await
+                .map_err(|source| io_error(&url, source)),
+        }
+    }
+}
+
+/// The size and MD5 (32 lowercase hex digits) of a local file, read in 1 MiB chunks.
+pub fn md5_of_file(path: &Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Md5::new();
+    let mut buffer = vec![0u8; COPY_BUFFER];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok((size, hex::encode(hasher.finalize())));
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+}
+
+/// [`md5_of_file`] off the async threads.
+async fn local_md5(url: &S3Url, path: &Path) -> Result<(u64, String), StorageError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || md5_of_file(&path))
+        .await
+        .map_err(|err| io_error(url, std::io::Error::other(err)))?
+        .map_err(|source| io_error(url, source))
+}
+
+/// Where a local store rooted at `root` keeps the object at `url`.
+pub fn local_path(root: &Path, url: &S3Url) -> PathBuf {
+    root.join(&url.bucket).join(&url.key)
+}
+
+/// The local path of `url`, with its parent directories created.
+async fn local_path_with_parent(root: &Path, url: &S3Url) -> Result<PathBuf, StorageError> {
+    let path = local_path(root, url);
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|source| io_error(url, source))?;
+    }
+    Ok(path)
+}
+
+async fn get_object(
+    client: &aws_sdk_s3::Client,
+    url: &S3Url,
+    version_id: Option<&str>,
+) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StorageError> {
+    client
+        .get_object()
+        .bucket(&url.bucket)
+        .key(&url.key)
+        .set_version_id(version_id.map(str::to_string))
+        .send()
+        .await
+        .map_err(|err| {
+            let service = err.as_service_error();
+            let not_found = service.is_some_and(|e| e.is_no_such_key())
+                || service.and_then(|e| e.meta().code()) == Some("NoSuchVersion");
+            s3_error(url, not_found, &err)
+        })
+}
+
+fn io_error(url: &S3Url, source: std::io::Error) -> StorageError {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        StorageError::NotFound { url: url.clone() }
+    } else {
+        StorageError::Io {
+            url: url.clone(),
+            source,
+        }
+    }
+}
+
+fn s3_error<E>(url: &S3Url, not_found: bool, err: &E) -> StorageError
+where
+    E: std::error::Error,
+{
+    if not_found {
+        StorageError::NotFound { url: url.clone() }
+    } else {
+        StorageError::S3 {
+            url: url.clone(),
+            message: DisplayErrorContext(err).to_string(),
+        }
+    }
+}

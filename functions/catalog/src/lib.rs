@@ -1,0 +1,5 @@
+//! catalog
+
+pub mod catalog;
+pub mod diff;
+pub mod tree;

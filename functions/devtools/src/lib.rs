@@ -1,0 +1,5 @@
+//! devtools
+
+pub mod bench;
+pub mod generator;
+pub mod memory_staging;

@@ -1,0 +1,418 @@
+//! Import jobs and their shards, in DynamoDB.
+//!
+//! A job is one import of one manifest into one repository. Its id is derived from
+//! both, so every notification about the same delivery maps to the same job. A job's
+//! document is updated with optimistic locking (a `version` attribute); shard
+//! completion is a transaction that marks the shard done and counts it on the job
+//! exactly once, however often a worker is retried.
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::staging::StagedRun;
+use inventory_base::dynamo::{DynamoError, is_condition_failed};
+use inventory_base::location::S3Url;
+use inventory_delivery::reader::SkipCounts;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Dynamo(#[from] DynamoError),
+    #[error("job {0} does not exist")]
+    NotFound(String),
+    #[error("job record {key} is damaged: {reason}")]
+    Damaged { key: String, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Workers are reading and staging the shards.
+    Staging,
+    /// The committer is merging staged entries into a tree.
+    Committing,
+    /// A new commit holds the import.
+    Committed,
+    /// The inventory matches the last import: no commit was made.
+    NoChange,
+    /// A dry run finished; nothing was written to the catalog.
+    DryRunComplete,
+    Failed,
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobState::Staging => "staging",
+            JobState::Committing => "committing",
+            JobState::Committed => "committed",
+            JobState::NoChange => "no change",
+            JobState::DryRunComplete => "dry run complete",
+            JobState::Failed => "failed",
+        })
+    }
+}
+
+impl JobState {
+    pub fn is_finished(self) -> bool {
+        !matches!(self, JobState::Staging | JobState::Committing)
+    }
+}
+
+/// What an import changed, as recorded in the commit's metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    pub added: u64,
+    pub changed: u64,
+    pub deleted: u64,
+    pub unchanged: u64,
+    /// Objects in the imported tree.
+    pub total: u64,
+    pub skipped: SkipCounts,
+    /// Keys listed more than once (overlapping data files); the newest row was kept.
+    pub duplicate_keys: u64,
+}
+
+/// Seconds spent in each phase.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    pub planning: f64,
+    pub staging: f64,
+    pub committing: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub repository: String,
+    pub manifest: S3Url,
+    pub dry_run: bool,
+    pub state: JobState,
+    pub created_at: String,
+    pub updated_at: String,
+    pub source_bucket: String,
+    pub inventory_created_at: String,
+    pub files_total: usize,
+    pub bytes_total: u64,
+    pub shards_total: usize,
+    /// The shard tasks were sent to the workers (a trigger that failed before that
+    /// leaves it false, and the delivery's next notification sends them).
+    #[serde(default)]
+    pub tasks_sent: bool,
+    #[serde(default)]
+    pub shards_done: usize,
+    #[serde(default)]
+    pub files_done: usize,
+    #[serde(default)]
+    pub rows: u64,
+    #[serde(default)]
+    pub entries_staged: u64,
+    #[serde(default)]
+    pub times: PhaseTimes,
+    pub summary: Option<ImportSummary>,
+    pub commit_id: Option<String>,
+    pub error: Option<String>,
+}
+
+/// One worker's share of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    /// Data file keys in the manifest's destination bucket.
+    pub files: Vec<String>,
+    pub bytes: u64,
+    pub done: bool,
+    pub rows: u64,
+    pub entries: u64,
+    /// Staged batches of each sorted run.
+    #[serde(default)]
+    pub runs: Vec<usize>,
+    pub staged_bytes: u64,
+    pub skipped: SkipCounts,
+    pub duplicate_keys: u64,
+}
+
+impl Shard {
+    /// The sorted runs this shard staged.
+    pub fn staged_runs(&self) -> impl Iterator<Item = StagedRun> + '_ {
+        runs_of(self.index, &self.runs)
+    }
+}
+
+/// The runs of shard `shard`, given each run's batch count.
+pub fn runs_of(shard: usize, batches: &[usize]) -> impl Iterator<Item = StagedRun> + '_ {
+    batches
+        .iter()
+        .enumerate()
+        .map(move |(run, &batches)| StagedRun {
+            shard,
+            run,
+            batches,
+        })
+}
+
+/// Every sorted run the shards staged.
+pub fn staged_runs(shards: &[Shard]) -> Vec<StagedRun> {
+    shards.iter().flat_map(Shard::staged_runs).collect()
+}
+
+/// The id of the job importing `manifest` into `repository`; `run` tells apart forced
+/// re-runs of the same manifest.
+pub fn job_id(repository: &str, manifest: &S3Url, run: Option<&str>) -> String {
+    let mut hasher = Sha256::new();
+    for part in [repository, &manifest.to_string(), run.unwrap_or("")] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(&hasher.finalize()[..10])
+}
+
+#[derive(Debug, Clone)]
+pub struct JobTable {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn job_key(repository: &str) -> String {
+    format!("job#{repository}")
+}
+
+fn shard_key(job: &str) -> String {
+    format!("shard#{job}")
+}
+
+impl JobTable {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub async fn ensure_table(&self) -> Result<(), DynamoError> {
+        inventory_base::dynamo::ensure_table(&self.client, &self.table, None).await
+    }
+
+    fn error(&self, err: impl std::error::Error) -> DynamoError {
+        DynamoError::new(&self.table, err)
+    }
+
+    /// Records a new job; returns `false` (and writes nothing) when it already exists.
+    pub async fn create(&self, job: &Job, shards: &[Shard]) -> Result<bool, JobError> {
+        let doc = serde_json::to_string(job).map_err(|e| self.damaged(&job.id, e))?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(job_key(&job.repository)))
+            .item("sk", AttributeValue::S(job.id.clone()))
+            .item("doc", AttributeValue::S(doc))
+            .item("version", AttributeValue::N("0".into()))
+            .item("shards_done", AttributeValue::N("0".into()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            Err(err) if is_condition_failed(&err) => return Ok(false),
+            Err(err) => return Err(self.error(err).into()),
+        }
+        for shard in shards {
+            self.put_shard(&job.id, shard).await?;
+        }
+        Ok(true)
+    }
+
+    async fn put_shard(&self, job: &str, shard: &Shard) -> Result<(), JobError> {
+        let doc = serde_json::to_string(shard).map_err(|e| self.damaged(job, e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(shard_key(job)))
+            .item("sk", AttributeValue::S(format!("{:05}", shard.index)))
+            .item("doc", AttributeValue::S(doc))
+            .item("done", AttributeValue::Bool(shard.done))
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    fn damaged(&self, key: &str, err: impl std::fmt::Display) -> JobError {
+        JobError::Damaged {
+            key: key.to_string(),
+            reason: err.to_string(),
+        }
+    }
+
+    async fn load(&self, repository: &str, id: &str) -> Result<(Job, String), JobError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(job_key(repository)))
+            .key("sk", AttributeValue::S(id.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        let item = output
+            .item
+            .ok_or_else(|| JobError::NotFound(id.to_string()))?;
+        let (doc, version) = match (item.get("doc"), item.get("version")) {
+            (Some(AttributeValue::S(doc)), Some(AttributeValue::N(version))) => {
+                (doc, version.clone())
+            }
+            _ => return Err(self.damaged(id, "doc or version missing")),
+        };
+        let mut job: Job = serde_json::from_str(doc).map_err(|e| self.damaged(id, e))?;
+        if let Some(AttributeValue::N(done)) = item.get("shards_done") {
+            job.shards_done = done.parse().unwrap_or(job.shards_done);
+        }
+        Ok((job, version))
+    }
+
+    pub async fn get(&self, repository: &str, id: &str) -> Result<Job, JobError> {
+        Ok(self.load(repository, id).await?.0)
+    }
+
+    /// Applies `change` to the job, retrying when someone else updated it meanwhile.
+    pub async fn update(
+        &self,
+        repository: &str,
+        id: &str,
+        mut change: impl FnMut(&mut Job),
+    ) -> Result<Job, JobError> {
+        loop {
+            let (mut job, version) = self.load(repository, id).await?;
+            change(&mut job);
+            job.updated_at = Utc::now().to_rfc3339();
+            let doc = serde_json::to_string(&job).map_err(|e| self.damaged(id, e))?;
+            let next: u64 = version.parse::<u64>().unwrap_or(0) + 1;
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(job_key(repository)))
+                .key("sk", AttributeValue::S(id.into()))
+                .update_expression("SET doc = :doc, version = :next")
+                .condition_expression("version = :version")
+                .expression_attribute_values(":doc", AttributeValue::S(doc))
+                .expression_attribute_values(":next", AttributeValue::N(next.to_string()))
+                .expression_attribute_values(":version", AttributeValue::N(version))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(job),
+                Err(err) if is_condition_failed(&err) => continue,
+                Err(err) => return Err(self.error(err).into()),
+            }
+        }
+    }
+
+    /// Jobs of a repository, newest first.
+    pub async fn list(&self, repository: &str) -> Result<Vec<Job>, JobError> {
+        let mut jobs = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(job_key(repository)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.error(e))?;
+            for item in output.items() {
+                if let Some(AttributeValue::S(doc)) = item.get("doc") {
+                    let mut job: Job =
+                        serde_json::from_str(doc).map_err(|e| self.damaged(repository, e))?;
+                    if let Some(AttributeValue::N(done)) = item.get("shards_done") {
+                        job.shards_done = done.parse().unwrap_or(job.shards_done);
+                    }
+                    jobs.push(job);
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(jobs)
+    }
+
+    pub async fn shards(&self, job: &str) -> Result<Vec<Shard>, JobError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(shard_key(job)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        output
+            .items()
+            .iter()
+            .map(|item| match item.get("doc") {
+                Some(AttributeValue::S(doc)) => {
+                    serde_json::from_str(doc).map_err(|e| self.damaged(job, e))
+                }
+                _ => Err(self.damaged(job, "shard without doc")),
+            })
+            .collect()
+    }
+
+    /// Marks a shard done with its results and counts it on the job, atomically and
+    /// once. Returns the job as it is afterwards.
+    pub async fn complete_shard(
+        &self,
+        repository: &str,
+        job: &str,
+        shard: &Shard,
+    ) -> Result<Job, JobError> {
+        let doc = serde_json::to_string(shard).map_err(|e| self.damaged(job, e))?;
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(shard_key(job)))
+            .key("sk", AttributeValue::S(format!("{:05}", shard.index)))
+            .update_expression("SET doc = :doc, done = :true")
+            .condition_expression("done = :false")
+            .expression_attribute_values(":doc", AttributeValue::S(doc))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .map_err(|e| self.error(e))?;
+        let count = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(job_key(repository)))
+            .key("sk", AttributeValue::S(job.into()))
+            .update_expression("ADD shards_done :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(|e| self.error(e))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(mark).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        if let Err(err) = result {
+            // Cancelled because the shard was already done: a retried worker.
+            let cancelled = err
+                .as_service_error()
+                .is_some_and(|e| e.is_transaction_canceled_exception());
+            if !cancelled {
+                return Err(self.error(err).into());
+            }
+        }
+        self.get(repository, job).await
+    }
+}

@@ -1,0 +1,890 @@
+//! The import pipeline: a manifest becomes a job, its shards staged entries, and the
+//! staged entries a commit on the branch `import-from-inventory`.
+//!
+//! Each step is a function of a small task, so the same code runs in Lambda (the
+//! trigger calls [`Pipeline::start`], workers [`Pipeline::run_shard`], the committer
+//! [`Pipeline::commit`]) and in one process ([`Pipeline::run_in_process`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::{
+    ImportSummary, Job, JobError, JobState, JobTable, Shard, job_id, runs_of, staged_runs,
+};
+use crate::sources::ImportSources;
+use crate::staging::{
+    BatchSource, MergedEntries, RUN_ENTRIES, StagedEntry, StagedRun, StagingError, StagingTable,
+    merge_staged,
+};
+use inventory_base::location::S3Url;
+use inventory_base::storage::ObjectStore;
+use inventory_catalog::catalog::{Catalog, CatalogError, CommitInfo};
+use inventory_catalog::tree::{IdentityCursor, TreeError, TreeWriter};
+use inventory_delivery::inspect::{InspectError, check_data_files_exist, read_data_file};
+use inventory_delivery::manifest::{Manifest, ManifestError, ManifestFile};
+use inventory_delivery::reader::{InventoryEntry, SkipCounts};
+
+/// The branch imports commit to. Nothing else writes to it.
+pub const IMPORT_BRANCH: &str = "import-from-inventory";
+/// Data files are grouped into shards of about this many bytes.
+pub const DEFAULT_SHARD_BYTES: u64 = 256 * 1024 * 1024;
+/// A lost race on the import branch is retried this many times.
+const COMMIT_ATTEMPTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Jobs(#[from] JobError),
+    #[error(transparent)]
+    Staging(#[from] StagingError),
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error(
+        "manifest {manifest} was created at {created}, before the last import into {repository} ({last}); use force to import it anyway"
+    )]
+    OlderThanLastImport {
+        manifest: S3Url,
+        repository: String,
+        created: String,
+        last: String,
+    },
+    #[error("job {job} has no shard {shard}")]
+    UnknownShard { job: String, shard: usize },
+}
+
+impl PipelineError {
+    /// Whether the error is about the delivery itself (its manifest or data files, or
+    /// its age), so that trying again cannot help.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            PipelineError::OlderThanLastImport { .. } => true,
+            PipelineError::Inspect(err) => match err {
+                InspectError::Manifest(ManifestError::Unreadable { .. })
+                | InspectError::Interrupted { .. } => false,
+                InspectError::Storage(storage) => storage.is_not_found(),
+                _ => true,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// `{"repository": …, "manifest": …, "dry_run": …, "force": …}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRequest {
+    pub repository: String,
+    pub manifest: S3Url,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// A worker's task: one shard of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardTask {
+    pub repository: String,
+    pub job: String,
+    pub shard: usize,
+}
+
+/// The committer's task: a job whose shards are all staged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitTask {
+    pub repository: String,
+    pub job: String,
+}
+
+/// What starting an import did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Started {
+    /// A new job, with one task per shard to send to the workers.
+    Started { job: Job, tasks: Vec<ShardTask> },
+    /// The job for this delivery exists already (a repeated notification).
+    Existing { job: Job },
+    /// This manifest was imported before, as `commit`.
+    AlreadyImported { manifest: S3Url, commit: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub catalog: Catalog,
+    pub jobs: JobTable,
+    pub staging: StagingTable,
+    pub store: ObjectStore,
+    pub temp_dir: PathBuf,
+    pub shard_bytes: u64,
+    /// Entries a worker sorts and stages at a time.
+    pub run_entries: usize,
+}
+
+impl Pipeline {
+    pub fn new(catalog: Catalog, jobs: JobTable, staging: StagingTable) -> Self {
+        let store = catalog.store().clone();
+        Self {
+            catalog,
+            jobs,
+            staging,
+            store,
+            temp_dir: std::env::temp_dir(),
+            shard_bytes: DEFAULT_SHARD_BYTES,
+            run_entries: RUN_ENTRIES,
+        }
+    }
+
+    /// Creates the catalog, job and staging tables when they do not exist.
+    pub async fn ensure_tables(&self) -> Result<(), PipelineError> {
+        self.catalog.ensure_table().await?;
+        self.jobs.ensure_table().await.map_err(JobError::from)?;
+        self.staging
+            .ensure_table()
+            .await
+            .map_err(StagingError::from)?;
+        Ok(())
+    }
+
+    /// Validates the manifest, plans shards and records the job.
+    pub async fn start(&self, request: &ImportRequest) -> Result<Started, PipelineError> {
+        let started = Instant::now();
+        let repository = self.catalog.repository(&request.repository).await?;
+        let earlier = if request.force || request.dry_run {
+            None
+        } else {
+            ImportSources::new(&self.catalog)
+                .imported(&repository.name, &request.manifest)
+                .await?
+        };
+        if let Some(commit) = earlier {
+            return Ok(Started::AlreadyImported {
+                manifest: request.manifest.clone(),
+                commit,
+            });
+        }
+        // Forced runs and dry runs are new jobs; otherwise a delivery is one job.
+        let run = (request.force || request.dry_run).then(|| {
+            format!(
+                "{}{}",
+                if request.dry_run { "dry-run " } else { "" },
+                Utc::now().timestamp_nanos_opt().unwrap_or_default()
+            )
+        });
+        let id = job_id(&repository.name, &request.manifest, run.as_deref());
+        // The caller's span names the job from here on (a forced run's or dry run's id
+        // is only known now), so that a failure while planning is logged with it.
+        tracing::Span::current().record("job", id.as_str());
+        if let Ok(job) = self.jobs.get(&repository.name, &id).await {
+            return Ok(Started::Existing { job });
+        }
+        let now = Utc::now().to_rfc3339();
+        let mut job = Job {
+            id: id.clone(),
+            repository: repository.name.clone(),
+            manifest: request.manifest.clone(),
+            dry_run: request.dry_run,
+            state: JobState::Staging,
+            created_at: now.clone(),
+            updated_at: now,
+            source_bucket: String::new(),
+            inventory_created_at: String::new(),
+            files_total: 0,
+            bytes_total: 0,
+            shards_total: 0,
+            shards_done: 0,
+            tasks_sent: false,
+            files_done: 0,
+            rows: 0,
+            entries_staged: 0,
+            times: Default::default(),
+            summary: None,
+            commit_id: None,
+            error: None,
+        };
+        let planned = self.plan(request, &mut job).await;
+        let shards = match planned {
+            Ok(shards) => shards,
+            // A delivery that is wrong stays wrong: the job records why, for `jobs` and
+            // `status`. Anything else (S3 or DynamoDB failing for a moment) is left to
+            // the queue's retries, with no job recorded.
+            Err(err) if err.is_refusal() => {
+                job.state = JobState::Failed;
+                job.error = Some(err.to_string());
+                self.jobs.create(&job, &[]).await?;
+                return Err(err);
+            }
+            Err(err) => return Err(err),
+        };
+        job.times.planning = started.elapsed().as_secs_f64();
+        if !self.jobs.create(&job, &shards).await? {
+            return Ok(Started::Existing {
+                job: self.jobs.get(&repository.name, &id).await?,
+            });
+        }
+        let tasks = shards
+            .iter()
+            .map(|s| ShardTask {
+                repository: repository.name.clone(),
+                job: id.clone(),
+                shard: s.index,
+            })
+            .collect();
+        Ok(Started::Started { job, tasks })
+    }
+
+    async fn plan(
+        &self,
+        request: &ImportRequest,
+        job: &mut Job,
+    ) -> Result<Vec<Shard>, PipelineError> {
+        let manifest = Manifest::load(&self.store, &request.manifest)
+            .await
+            .map_err(InspectError::from)?;
+        job.source_bucket = manifest.source_bucket.clone();
+        job.inventory_created_at = manifest.created_at.to_rfc3339();
+        let last = if request.force {
+            None
+        } else {
+            self.last_imported_at(&request.repository).await?
+        };
+        // RFC 3339 times in UTC compare correctly as text.
+        if let Some(last) = last.filter(|last| manifest.created_at.to_rfc3339() < *last) {
+            return Err(PipelineError::OlderThanLastImport {
+                manifest: request.manifest.clone(),
+                repository: request.repository.clone(),
+                created: manifest.created_at.to_rfc3339(),
+                last,
+            });
+        }
+        check_data_files_exist(&self.store, &manifest).await?;
+        let shards = plan_shards(&manifest.files, self.shard_bytes);
+        job.files_total = manifest.files.len();
+        job.bytes_total = manifest.total_bytes();
+        job.shards_total = shards.len();
+        Ok(shards)
+    }
+
+    /// The inventory creation time of the import branch's head, if it holds an import.
+    async fn last_imported_at(&self, repository: &str) -> Result<Option<String>, PipelineError> {
+        match self.catalog.branch(repository, IMPORT_BRANCH).await {
+            Ok(branch) => {
+                let head = self.catalog.resolve(repository, &branch.commit_id).await?;
+                Ok(head.metadata.get("inventory_created_at").cloned())
+            }
+            Err(CatalogError::BranchNotFound { .. }) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Reads, sorts and stages one shard. Returns the commit task when this was the
+    /// job's last shard. Running a shard again (a retried worker) changes nothing.
+    /// A failure on the `final_attempt` (the queue will not deliver the task again)
+    /// fails the job; earlier failures are left to the queue's retries.
+    pub async fn run_shard(
+        &self,
+        task: &ShardTask,
+        final_attempt: bool,
+    ) -> Result<Option<CommitTask>, PipelineError> {
+        let job = self.jobs.get(&task.repository, &task.job).await?;
+        if job.state.is_finished() {
+            return Ok(None);
+        }
+        let shards = self.jobs.shards(&task.job).await?;
+        let mut shard = shards.into_iter().find(|s| s.index == task.shard).ok_or(
+            PipelineError::UnknownShard {
+                job: task.job.clone(),
+                shard: task.shard,
+            },
+        )?;
+        if !shard.done {
+            let result = self.stage_shard(&job, &mut shard).await;
+            if let Err(err) = result {
+                if final_attempt {
+                    self.fail(&job, &err).await;
+                }
+                return Err(err);
+            }
+        }
+        let job = self
+            .jobs
+            .complete_shard(&task.repository, &task.job, &shard)
+            .await?;
+        Ok((job.shards_done >= job.shards_total).then(|| CommitTask {
+            repository: task.repository.clone(),
+            job: task.job.clone(),
+        }))
+    }
+
+    /// Reads a shard's files and stages their entries in sorted runs of at most
+    /// `run_entries`, so a worker's memory does not grow with its shard. Decoding
+    /// goes on while a run is written.
+    async fn stage_shard(&self, job: &Job, shard: &mut Shard) -> Result<(), PipelineError> {
+        let manifest = Manifest::load(&self.store, &job.manifest)
+            .await
+            .map_err(InspectError::from)?;
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<InventoryEntry>>(4);
+        let read = async {
+            let mut sender = sender;
+            let (mut rows, mut skipped) = (0, SkipCounts::default());
+            for key in &shard.files {
+                let Some(file) = manifest.files.iter().find(|f| &f.key == key) else {
+                    continue;
+                };
+                let (report, _, returned) =
+                    read_data_file(&self.store, &manifest, file, &self.temp_dir, sender).await?;
+                sender = returned;
+                rows += report.rows;
+                skipped.add(&report.skipped);
+            }
+            Ok::<_, PipelineError>((rows, skipped))
+        };
+        let mut staged = StagedRuns::default();
+        let runs = &mut staged;
+        let (index, job_id) = (shard.index, job.id.as_str());
+        // Owns the receiver: if staging fails, the reader stops at the closed channel.
+        let stage = async move {
+            let mut run: Vec<InventoryEntry> = Vec::new();
+            while let Some(entries) = receiver.recv().await {
+                run.extend(entries);
+                if run.len() >= self.run_entries {
+                    runs.put(&self.staging, job_id, index, &mut run).await?;
+                }
+            }
+            Ok::<_, PipelineError>(run)
+        };
+        let (read, rest) = tokio::join!(read, stage);
+        let result = match (read, rest) {
+            (Ok(read), Ok(mut rest)) => staged
+                .put(&self.staging, &job.id, shard.index, &mut rest)
+                .await
+                .map(|()| read),
+            (Err(err), _) | (_, Err(err)) => Err(err),
+        };
+        let (rows, skipped) = match result {
+            Ok(read) => read,
+            Err(err) => {
+                // A retry writes the same runs again; a last failure must leave none.
+                let written: Vec<StagedRun> = runs_of(shard.index, &staged.batches).collect();
+                if let Err(cleanup) = self.staging.delete_job(&job.id, &written).await {
+                    tracing::warn!(error = %cleanup, "staged runs left for their TTL");
+                }
+                return Err(err);
+            }
+        };
+        shard.rows = rows;
+        shard.entries = staged.entries;
+        shard.skipped = skipped;
+        shard.duplicate_keys = staged.duplicates;
+        shard.staged_bytes = staged.bytes;
+        shard.runs = staged.batches;
+        shard.done = true;
+        Ok(())
+    }
+
+    /// Merges the staged entries, diffs them against the import branch and commits
+    /// (or, for a dry run, only counts). Safe to run more than once.
+    pub async fn commit(&self, task: &CommitTask) -> Result<Job, PipelineError> {
+        let job = self.jobs.get(&task.repository, &task.job).await?;
+        if job.state.is_finished() {
+            return Ok(job);
+        }
+        let job = self
+            .jobs
+            .update(&task.repository, &task.job, |j| {
+                if j.state == JobState::Staging {
+                    j.state = JobState::Committing;
+                    // Staging lasted from the end of planning until now.
+                    if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&j.created_at) {
+                        let since = (Utc::now() - created.with_timezone(&Utc)).as_seconds_f64();
+                        j.times.staging = (since - j.times.planning).max(0.0);
+                    }
+                }
+            })
+            .await?;
+        let shards = self.jobs.shards(&job.id).await?;
+        let result = self.commit_staged(&job, &shards).await;
+        // Staged items are removed whatever happened; they also carry a TTL.
+        let cleanup = self
+            .staging
+            .delete_job(&job.id, &staged_runs(&shards))
+            .await;
+        match result {
+            Ok(job) => {
+                cleanup?;
+                Ok(job)
+            }
+            Err(err) => {
+                self.fail(&job, &err).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn commit_staged(&self, job: &Job, shards: &[Shard]) -> Result<Job, PipelineError> {
+        let started = Instant::now();
+        let repository = self.catalog.repository(&job.repository).await?;
+        let runs = staged_runs(shards);
+        let mut skipped = SkipCounts::default();
+        let mut shard_duplicates = 0;
+        for shard in shards {
+            skipped.add(&shard.skipped);
+            shard_duplicates += shard.duplicate_keys;
+        }
+        for _ in 0..COMMIT_ATTEMPTS {
+            let head_id = match self.catalog.branch(&repository.name, IMPORT_BRANCH).await {
+                Ok(branch) => branch.commit_id,
+                Err(CatalogError::BranchNotFound { .. }) if job.dry_run => {
+                    self.catalog
+                        .branch(&repository.name, &repository.default_branch)
+                        .await?
+                        .commit_id
+                }
+                Err(CatalogError::BranchNotFound { .. }) => {
+                    match self
+                        .catalog
+                        .create_branch(&repository.name, IMPORT_BRANCH, &repository.default_branch)
+                        .await
+                    {
+                        Ok(branch) => branch.commit_id,
+                        Err(CatalogError::BranchExists { .. }) => continue,
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let head = self.catalog.resolve(&repository.name, &head_id).await?;
+            let base = self.catalog.tree_of(&repository, &head).await?;
+            let trees = self.catalog.trees(&repository);
+            let base_cursor = trees.identity_cursor(&base);
+            let mut writer = (!job.dry_run).then(|| trees.writer());
+            let mut summary = ImportSummary {
+                skipped,
+                duplicate_keys: shard_duplicates,
+                ..ImportSummary::default()
+            };
+            let merged = merge_staged(&self.staging, &job.id, &runs);
+            diff_staged(
+                merged,
+                base_cursor,
+                writer.as_mut(),
+                &job.source_bucket,
+                &mut summary,
+            )
+            .await?;
+            let finish =
+                |j: &mut Job, state: JobState, commit: Option<String>, summary: &ImportSummary| {
+                    j.state = state;
+                    j.summary = Some(summary.clone());
+                    j.commit_id = commit;
+                    j.rows = shards.iter().map(|s| s.rows).sum();
+                    j.entries_staged = shards.iter().map(|s| s.entries).sum();
+                    j.files_done = shards.iter().map(|s| s.files.len()).sum();
+                    j.times.committing = started.elapsed().as_secs_f64();
+                };
+            let Some(writer) = writer else {
+                return Ok(self
+                    .jobs
+                    .update(&job.repository, &job.id, |j| {
+                        finish(j, JobState::DryRunComplete, None, &summary)
+                    })
+                    .await?);
+            };
+            if summary.added + summary.changed + summary.deleted == 0
+                && head.metadata.contains_key("manifest_url")
+            {
+                ImportSources::new(&self.catalog)
+                    .record_import(&repository.name, &job.manifest, &head.id)
+                    .await?;
+                return Ok(self
+                    .jobs
+                    .update(&job.repository, &job.id, |j| {
+                        finish(j, JobState::NoChange, Some(head.id.clone()), &summary)
+                    })
+                    .await?);
+            }
+            let (tree, _) = writer.finish().await?;
+            let info = CommitInfo {
+                message: format!("Import from {}", job.source_bucket),
+                committer: "inventory-import".into(),
+                metadata: import_metadata(job, &summary),
+            };
+            match self
+                .catalog
+                .commit_tree(
+                    &repository,
+                    IMPORT_BRANCH,
+                    &head.id,
+                    vec![head.id.clone()],
+                    &tree,
+                    info,
+                )
+                .await
+            {
+                Ok(commit) => {
+                    ImportSources::new(&self.catalog)
+                        .record_import(&repository.name, &job.manifest, &commit.id)
+                        .await?;
+                    return Ok(self
+                        .jobs
+                        .update(&job.repository, &job.id, |j| {
+                            finish(j, JobState::Committed, Some(commit.id.clone()), &summary)
+                        })
+                        .await?);
+                }
+                // Someone moved the branch: diff again against the new head.
+                Err(CatalogError::Conflict { .. }) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(CatalogError::Conflict {
+            branch: IMPORT_BRANCH.to_string(),
+            expected: "a stable head".into(),
+            found: format!("a new head on each of {COMMIT_ATTEMPTS} attempts"),
+        }
+        .into())
+    }
+
+    /// Marks the job failed with the reason and removes what its shards staged; no
+    /// branch moves.
+    async fn fail(&self, job: &Job, err: &PipelineError) {
+        if let Ok(shards) = self.jobs.shards(&job.id).await
+            && let Err(cleanup) = self
+                .staging
+                .delete_job(&job.id, &staged_runs(&shards))
+                .await
+        {
+            tracing::warn!(job = %job.id, error = %cleanup, "staged items left for their TTL");
+        }
+        let message = err.to_string();
+        let result = self
+            .jobs
+            .update(&job.repository, &job.id, |j| {
+                j.state = JobState::Failed;
+                j.error = Some(message.clone());
+            })
+            .await;
+        if let Err(update) = result {
+            tracing::error!(job = %job.id, error = %update, "could not record the job's failure");
+        }
+    }
+
+    /// Runs a whole import in this process: start, every shard, commit.
+    pub async fn run_in_process(&self, request: &ImportRequest) -> Result<Started, PipelineError> {
+        let started = self.start(request).await?;
+        self.run_started(started).await
+    }
+
+    /// Runs every shard of a job just started, then its commit, in this process.
+    pub async fn run_started(&self, started: Started) -> Result<Started, PipelineError> {
+        let Started::Started { job, tasks } = &started else {
+            return Ok(started);
+        };
+        let mut commit_task = None;
+        for task in tasks {
+            if let Some(ready) = self.run_shard(task, true).await? {
+                commit_task = Some(ready);
+            }
+        }
+        let task = commit_task.unwrap_or(CommitTask {
+            repository: job.repository.clone(),
+            job: job.id.clone(),
+        });
+        let job = self.commit(&task).await?;
+        Ok(Started::Started {
+            job,
+            tasks: tasks.clone(),
+        })
+    }
+}
+
+/// What a worker has staged of its shard so far.
+#[derive(Debug, Default)]
+struct StagedRuns {
+    /// Batches of each run written, in order.
+    batches: Vec<usize>,
+    entries: u64,
+    duplicates: u64,
+    bytes: u64,
+}
+
+impl StagedRuns {
+    /// Sorts `run`, stages it as the next run and empties it.
+    async fn put(
+        &mut self,
+        staging: &StagingTable,
+        job: &str,
+        shard: usize,
+        run: &mut Vec<InventoryEntry>,
+    ) -> Result<(), PipelineError> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        self.duplicates += sort_and_dedup(run);
+        let (batches, bytes) = staging.put_run(job, shard, self.batches.len(), run).await?;
+        self.batches.push(batches);
+        self.entries += run.len() as u64;
+        self.bytes += bytes;
+        run.clear();
+        Ok(())
+    }
+}
+
+/// The commit's core: walks the staged entries (merged in key order) beside the base
+/// tree, counts what was added, changed, deleted and unchanged, and hands every entry
+/// of the new tree to `writer` (none for a dry run). A key staged more than once keeps
+/// its newest row and is counted as a duplicate.
+pub async fn diff_staged<S: BatchSource>(
+    mut merged: MergedEntries<S>,
+    mut base: IdentityCursor<'_>,
+    mut writer: Option<&mut TreeWriter<'_>>,
+    source_bucket: &str,
+    summary: &mut ImportSummary,
+) -> Result<(), PipelineError> {
+    let mut pending: Option<StagedEntry> = None;
+    loop {
+        let next = merged.next_entry().await?;
+        // Equal keys from different shards arrive together: keep the newest.
+        let ready = match (pending.take(), next) {
+            (Some(a), Some(b)) if a.key() == b.key() => {
+                summary.duplicate_keys += 1;
+                // The newest, ties broken by version id and ETag, so that the choice
+                // never depends on the order of shards.
+                pending = Some(if b.recency() > a.recency() { b } else { a });
+                continue;
+            }
+            (Some(a), next) => {
+                pending = next;
+                a
+            }
+            (None, Some(b)) => {
+                pending = Some(b);
+                continue;
+            }
+            (None, None) => break,
+        };
+        let entry = ready.imported(source_bucket);
+        // Whether the base has the path, and then whether it names the same object.
+        let found = loop {
+            let Some((path, old)) = base.peek().await? else {
+                break None;
+            };
+            match path.cmp(entry.path) {
+                std::cmp::Ordering::Less => summary.deleted += 1,
+                std::cmp::Ordering::Equal => break Some(old == entry.identity()),
+                std::cmp::Ordering::Greater => break None,
+            }
+            base.advance();
+        };
+        match found {
+            Some(true) => summary.unchanged += 1,
+            Some(false) => summary.changed += 1,
+            None => summary.added += 1,
+        }
+        if found.is_some() {
+            base.advance();
+        }
+        summary.total += 1;
+        if let Some(writer) = writer.as_mut() {
+            writer.add_ref(entry).await?;
+        }
+    }
+    while base.peek().await?.is_some() {
+        summary.deleted += 1;
+        base.advance();
+    }
+    Ok(())
+}
+
+/// Groups data files into shards of about `target` bytes, in manifest order; a file
+/// of `target` bytes or more is a shard of its own.
+pub fn plan_shards(files: &[ManifestFile], target: u64) -> Vec<Shard> {
+    let mut shards: Vec<Shard> = Vec::new();
+    for file in files {
+        let fits = shards
+            .last()
+            .is_some_and(|s| s.bytes + file.size <= target && file.size < target);
+        if !fits {
+            shards.push(Shard {
+                index: shards.len(),
+                files: Vec::new(),
+                bytes: 0,
+                done: false,
+                rows: 0,
+                entries: 0,
+                runs: Vec::new(),
+                staged_bytes: 0,
+                skipped: SkipCounts::default(),
+                duplicate_keys: 0,
+            });
+        }
+        if let Some(shard) = shards.last_mut() {
+            shard.files.push(file.key.clone());
+            shard.bytes += file.size;
+        }
+    }
+    shards
+}
+
+/// Whether `b` is a newer row of the key than `a` (see [`inventory_delivery::reader::Recency`]).
+fn is_newer(b: &InventoryEntry, a: &InventoryEntry) -> bool {
+    b.recency() > a.recency()
+}
+
+/// Sorts by key and keeps one entry per key, the newest; returns how many were
+/// dropped.
+pub fn sort_and_dedup(entries: &mut Vec<InventoryEntry>) -> u64 {
+    // Unstable is enough: of equal keys, the newest is kept in any order.
+    entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    let before = entries.len();
+    entries.dedup_by(|later, kept| {
+        if later.key != kept.key {
+            return false;
+        }
+        if is_newer(later, kept) {
+            std::mem::swap(later, kept);
+        }
+        true
+    });
+    (before - entries.len()) as u64
+}
+
+fn import_metadata(job: &Job, summary: &ImportSummary) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("manifest_url".into(), job.manifest.to_string()),
+        (
+            "inventory_created_at".into(),
+            job.inventory_created_at.clone(),
+        ),
+        ("source_bucket".into(), job.source_bucket.clone()),
+        ("job_id".into(), job.id.clone()),
+        ("added".into(), summary.added.to_string()),
+        ("changed".into(), summary.changed.to_string()),
+        ("deleted".into(), summary.deleted.to_string()),
+        ("unchanged".into(), summary.unchanged.to_string()),
+        ("total".into(), summary.total.to_string()),
+        (
+            "skipped_noncurrent_version".into(),
+            summary.skipped.noncurrent_version.to_string(),
+        ),
+        (
+            "skipped_delete_marker".into(),
+            summary.skipped.delete_marker.to_string(),
+        ),
+        (
+            "skipped_incomplete_row".into(),
+            summary.skipped.incomplete_row.to_string(),
+        ),
+        ("duplicate_keys".into(), summary.duplicate_keys.to_string()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inventory_base::storage::StorageError;
+
+    fn file(key: &str, size: u64) -> ManifestFile {
+        ManifestFile {
+            key: key.into(),
+            size,
+            md5_checksum: "0".repeat(32),
+        }
+    }
+
+    #[test]
+    fn only_faults_of_the_delivery_refuse_it() {
+        let url = S3Url::new("inventory", "inv/manifest.json");
+        let storage = |not_found: bool| {
+            if not_found {
+                StorageError::NotFound { url: url.clone() }
+            } else {
+                StorageError::S3 {
+                    url: url.clone(),
+                    message: "SlowDown".into(),
+                }
+            }
+        };
+        let refusals = [
+            PipelineError::Inspect(InspectError::Manifest(ManifestError::Missing {
+                url: url.clone(),
+            })),
+            PipelineError::Inspect(InspectError::Manifest(ManifestError::UnsupportedFormat {
+                url: url.clone(),
+                found: "CSV".into(),
+            })),
+            PipelineError::Inspect(InspectError::MissingDataFiles {
+                manifest: url.clone(),
+                files: vec![url.clone()],
+            }),
+            PipelineError::Inspect(InspectError::Storage(storage(true))),
+            PipelineError::OlderThanLastImport {
+                manifest: url.clone(),
+                repository: "photos".into(),
+                created: "2026-11-19T01:00:00+00:00".into(),
+                last: "2026-11-20T01:00:00+00:00".into(),
+            },
+        ];
+        for err in &refusals {
+            assert!(err.is_refusal(), "{err}");
+        }
+        let passing = [
+            PipelineError::Inspect(InspectError::Manifest(ManifestError::Unreadable {
+                url: url.clone(),
+                source: storage(false),
+            })),
+            PipelineError::Inspect(InspectError::Storage(storage(false))),
+            PipelineError::UnknownShard {
+                job: "j".into(),
+                shard: 3,
+            },
+        ];
+        for err in &passing {
+            assert!(!err.is_refusal(), "{err}");
+        }
+    }
+
+    #[test]
+    fn shards_are_balanced_by_bytes() {
+        let files = [
+            file("a", 40),
+            file("b", 50),
+            file("c", 200),
+            file("d", 10),
+            file("e", 95),
+        ];
+        let shards = plan_shards(&files, 100);
+        let groups: Vec<Vec<String>> = shards.iter().map(|s| s.files.clone()).collect();
+        assert_eq!(groups, [vec!["a", "b"], vec!["c"], vec!["d"], vec!["e"]]);
+        assert_eq!(
+            shards.iter().map(|s| s.index).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn duplicates_keep_the_newest_row() {
+        let entry = |key: &str, modified: i64, etag: &str| InventoryEntry {
+            key: key.into(),
+            version_id: None,
+            size: 1,
+            etag: etag.into(),
+            last_modified_ms: modified,
+            storage_class: None,
+        };
+        let mut entries = vec![
+            entry("b", 1, "x"),
+            entry("a", 5, "new"),
+            entry("a", 2, "old"),
+            entry("b", 1, "y"),
+        ];
+        assert_eq!(sort_and_dedup(&mut entries), 2);
+        assert_eq!(entries, [entry("a", 5, "new"), entry("b", 1, "y")]);
+    }
+}

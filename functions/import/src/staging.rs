@@ -1,0 +1,871 @@
+//! Staged entries: what workers hand to the committer, in DynamoDB.
+//!
+//! A worker collects its shard's entries into *runs* of at most [`RUN_ENTRIES`], so its
+//! memory does not grow with the shard; it sorts each run and stores it as *batches*:
+//! many entries per item, prefix-compressed and zstd-compressed, each item well under
+//! DynamoDB's 400 KB limit. Each batch has its own partition key
+//! (`<job>#<shard>#<run>#<batch>`), so a worker's writes spread over many partitions.
+//! The committer merges every run of every shard in key order. Items carry a TTL as a
+//! safety net; the committer deletes them once the job is committed.
+
+use std::cmp::Reverse;
+use std::collections::binary_heap::PeekMut;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+
+use inventory_base::dynamo::DynamoError;
+use inventory_delivery::reader::{InventoryEntry, Recency};
+
+use crate::packed::PackedFields;
+use inventory_catalog::tree::{Address, EntryRef};
+
+/// Entries a worker sorts and stages at a time (about 30 MB of entries in memory).
+pub const RUN_ENTRIES: usize = 100_000;
+/// Largest compressed batch stored in one item.
+pub const MAX_BATCH_BYTES: usize = 300_000;
+/// Entries are encoded in chunks of at most this many raw bytes before compression.
+const RAW_CHUNK_BYTES: usize = 1_200_000;
+/// Staged items expire after this long even if nobody deletes them.
+const TTL_SECONDS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StagingError {
+    #[error(transparent)]
+    Dynamo(#[from] DynamoError),
+    #[error("staged batch {key} is damaged: {reason}")]
+    Damaged { key: String, reason: String },
+    #[error("staged batch {key} is missing")]
+    Missing { key: String },
+}
+
+/// The columns of an encoded batch, each a byte stream of its own: zstd then finds
+/// the repetitions within a column (sizes near sizes, classes near classes) that a
+/// row-by-row layout interleaves with random ETag bytes.
+#[derive(Default)]
+struct Columns {
+    /// Per entry: bytes shared with the previous key, and the suffix's length.
+    key_lengths: Vec<u8>,
+    key_suffixes: Vec<u8>,
+    version_ids: Vec<u8>,
+    sizes: Vec<u8>,
+    etags: Vec<u8>,
+    modified: Vec<u8>,
+    millis: Vec<u8>,
+    storage_classes: Vec<u8>,
+}
+
+/// Encodes sorted entries column by column: keys share prefixes with the previous
+/// key; hex ETags are stored as bytes.
+pub fn encode_entries(entries: &[InventoryEntry]) -> Vec<u8> {
+    let mut c = Columns::default();
+    let mut previous: &[u8] = &[];
+    let mut previous_seconds = 0i64;
+    for e in entries {
+        let key = e.key.as_bytes();
+        let shared = key.iter().zip(previous).take_while(|(a, b)| a == b).count();
+        put_varint(&mut c.key_lengths, shared as u64);
+        put_varint(&mut c.key_lengths, (key.len() - shared) as u64);
+        c.key_suffixes.extend_from_slice(&key[shared..]);
+        previous = key;
+        put_optional(&mut c.version_ids, e.version_id.as_deref());
+        put_varint(&mut c.sizes, e.size);
+        match hex_etag(&e.etag) {
+            Some((digest, parts)) => {
+                c.etags.push(if parts.is_some() { 2 } else { 1 });
+                c.etags.extend_from_slice(&digest);
+                if let Some(parts) = parts {
+                    put_varint(&mut c.etags, parts);
+                }
+            }
+            None => {
+                c.etags.push(0);
+                put_bytes(&mut c.etags, e.etag.as_bytes());
+            }
+        }
+        // Seconds, as the change from the previous entry's, then milliseconds apart:
+        // S3's times are whole seconds, and neighbouring keys were often written
+        // together.
+        let seconds = e.last_modified_ms.div_euclid(1000);
+        put_varint(
+            &mut c.modified,
+            zigzag(seconds.wrapping_sub(previous_seconds)),
+        );
+        put_varint(&mut c.millis, e.last_modified_ms.rem_euclid(1000) as u64);
+        previous_seconds = seconds;
+        put_optional(&mut c.storage_classes, e.storage_class.as_deref());
+    }
+    let columns = [
+        &c.key_lengths,
+        &c.key_suffixes,
+        &c.version_ids,
+        &c.sizes,
+        &c.etags,
+        &c.modified,
+        &c.millis,
+        &c.storage_classes,
+    ];
+    let mut out = Vec::with_capacity(16 + columns.iter().map(|c| c.len()).sum::<usize>());
+    put_varint(&mut out, entries.len() as u64);
+    for column in columns {
+        put_bytes(&mut out, column);
+    }
+    out
+}
+
+/// One staged batch, decoded: each entry's key, ETag and version id lie back to back
+/// in one text, the rest in fixed-size rows, so that no string is made per entry.
+#[derive(Debug, Default)]
+pub struct StagedBatch {
+    text: String,
+    rows: Vec<StagedRow>,
+    /// The batch's distinct storage classes, which rows refer to.
+    storage_classes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct StagedRow {
+    fields: PackedFields,
+    /// 0 for none, else the index + 1 of the class in the batch's list.
+    storage_class: u32,
+    size: u64,
+    last_modified_ms: i64,
+}
+
+impl StagedBatch {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn key(&self, row: usize) -> &str {
+        self.rows[row].fields.key(&self.text)
+    }
+
+    fn etag(&self, row: usize) -> &str {
+        self.rows[row].fields.etag(&self.text)
+    }
+
+    fn version_id(&self, row: usize) -> Option<&str> {
+        self.rows[row].fields.version_id(&self.text)
+    }
+
+    fn storage_class(&self, row: usize) -> Option<&str> {
+        let index = self.rows[row].storage_class.checked_sub(1)?;
+        self.storage_classes.get(index as usize).map(String::as_str)
+    }
+
+    /// Every entry, owned.
+    #[cfg(test)]
+    fn entries(&self) -> Vec<InventoryEntry> {
+        (0..self.len())
+            .map(|row| {
+                let r = &self.rows[row];
+                InventoryEntry {
+                    key: self.key(row).to_string(),
+                    version_id: self.version_id(row).map(str::to_string),
+                    size: r.size,
+                    etag: self.etag(row).to_string(),
+                    last_modified_ms: r.last_modified_ms,
+                    storage_class: self.storage_class(row).map(inventory_base::storage_class),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Decodes a batch written by [`encode_entries`].
+pub fn decode_batch(mut data: &[u8]) -> Result<StagedBatch, String> {
+    let count = get_varint(&mut data)? as usize;
+    let mut key_lengths = get_bytes(&mut data)?;
+    let mut key_suffixes = get_bytes(&mut data)?;
+    let mut version_ids = get_bytes(&mut data)?;
+    let mut sizes = get_bytes(&mut data)?;
+    let mut etags = get_bytes(&mut data)?;
+    let mut modified = get_bytes(&mut data)?;
+    let mut millis = get_bytes(&mut data)?;
+    let mut storage_classes = get_bytes(&mut data)?;
+    // Keys come whole into the text; the text is checked to be UTF-8 once, at the end.
+    let mut text: Vec<u8> =
+        Vec::with_capacity(count.min(1 << 20) * 64 + key_suffixes.len() + etags.len() * 2);
+    let mut rows = Vec::with_capacity(count.min(1 << 20));
+    let mut classes: Vec<String> = Vec::new();
+    let mut previous_key = 0..0;
+    let mut previous_seconds = 0i64;
+    for _ in 0..count {
+        let start = text.len();
+        let shared = get_varint(&mut key_lengths)? as usize;
+        let suffix = take(&mut key_suffixes, get_varint(&mut key_lengths)? as usize)?;
+        if shared > previous_key.len() {
+            return Err("shared prefix longer than the previous key".into());
+        }
+        text.extend_from_within(previous_key.start..previous_key.start + shared);
+        text.extend_from_slice(suffix);
+        let key_len = text.len() - start;
+        previous_key = start..text.len();
+        let version = get_optional_bytes(&mut version_ids)?;
+        let size = get_varint(&mut sizes)?;
+        match get_u8(&mut etags)? {
+            0 => text.extend_from_slice(get_bytes(&mut etags)?),
+            tag => {
+                put_hex_digest(&mut text, take(&mut etags, 16)?);
+                if tag == 2 {
+                    text.push(b'-');
+                    text.extend_from_slice(get_varint(&mut etags)?.to_string().as_bytes());
+                }
+            }
+        }
+        let etag_len = text.len() - start - key_len;
+        if let Some(version) = version {
+            text.extend_from_slice(version);
+        }
+        let seconds = previous_seconds.wrapping_add(unzigzag(get_varint(&mut modified)?));
+        previous_seconds = seconds;
+        let last_modified_ms = seconds
+            .wrapping_mul(1000)
+            .wrapping_add(get_varint(&mut millis)? as i64);
+        let storage_class = match get_optional_bytes(&mut storage_classes)? {
+            None => 0,
+            Some(class) => match classes.iter().position(|c| c.as_bytes() == class) {
+                Some(index) => index + 1,
+                None => {
+                    let class = std::str::from_utf8(class).map_err(|_| "text is not UTF-8")?;
+                    classes.push(class.to_string());
+                    classes.len()
+                }
+            },
+        };
+        let fields = PackedFields::new(start, key_len, etag_len, version.map(<[u8]>::len))
+            .map_err(|field| format!("{field} longer than 4 GB"))?;
+        rows.push(StagedRow {
+            fields,
+            storage_class: u32::try_from(storage_class).map_err(|_| "too many storage classes")?,
+            size,
+            last_modified_ms,
+        });
+    }
+    let text = String::from_utf8(text).map_err(|_| "key is not UTF-8")?;
+    if !rows.iter().all(|r| r.fields.on_char_boundaries(&text)) {
+        return Err("key is not UTF-8".into());
+    }
+    Ok(StagedBatch {
+        text,
+        rows,
+        storage_classes: classes,
+    })
+}
+
+/// One entry of a staged batch, as the merge hands it on.
+#[derive(Debug, Clone)]
+pub struct StagedEntry {
+    batch: Arc<StagedBatch>,
+    row: usize,
+}
+
+impl StagedEntry {
+    pub fn key(&self) -> &str {
+        self.batch.key(self.row)
+    }
+
+    pub fn etag(&self) -> &str {
+        self.batch.etag(self.row)
+    }
+
+    pub fn version_id(&self) -> Option<&str> {
+        self.batch.version_id(self.row)
+    }
+
+    pub fn size(&self) -> u64 {
+        self.batch.rows[self.row].size
+    }
+
+    pub fn last_modified_ms(&self) -> i64 {
+        self.batch.rows[self.row].last_modified_ms
+    }
+
+    pub fn storage_class(&self) -> Option<&str> {
+        self.batch.storage_class(self.row)
+    }
+
+    /// What decides which of two rows of one key is the newer: see [`Recency`].
+    pub fn recency(&self) -> Recency<'_> {
+        (self.last_modified_ms(), self.version_id(), self.etag())
+    }
+
+    /// The tree entry of the object at this key in `bucket`, borrowed.
+    pub fn imported<'a>(&'a self, bucket: &'a str) -> EntryRef<'a> {
+        EntryRef {
+            path: self.key(),
+            address: Address::Imported {
+                bucket,
+                key: self.key(),
+            },
+            version_id: self.version_id(),
+            size: self.size(),
+            etag: self.etag(),
+            last_modified_ms: self.last_modified_ms(),
+            storage_class: self.storage_class(),
+        }
+    }
+}
+
+/// A digest as lowercase hex digits, appended to `text` (the `hex` crate's `encode`
+/// makes a string, and this runs once per staged entry).
+fn put_hex_digest(text: &mut Vec<u8>, digest: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &byte in digest {
+        text.push(DIGITS[usize::from(byte >> 4)]);
+        text.push(DIGITS[usize::from(byte & 0xf)]);
+    }
+}
+
+fn put_optional(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        Some(v) => {
+            out.push(1);
+            put_bytes(out, v.as_bytes());
+        }
+        None => out.push(0),
+    }
+}
+
+fn get_optional_bytes<'a>(data: &mut &'a [u8]) -> Result<Option<&'a [u8]>, String> {
+    match get_u8(data)? {
+        0 => Ok(None),
+        _ => get_bytes(data).map(Some),
+    }
+}
+
+/// `0123…ef` (32 lowercase hex digits), optionally followed by `-<parts>`.
+fn hex_etag(etag: &str) -> Option<([u8; 16], Option<u64>)> {
+    let (digest, parts) = match etag.split_once('-') {
+        Some((digest, parts)) => (digest, Some(parts.parse::<u64>().ok()?)),
+        None => (etag, None),
+    };
+    if parts.is_some_and(|p| format!("{digest}-{p}") != etag) {
+        return None;
+    }
+    let valid = digest.len() == 32
+        && digest
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !valid {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    hex::decode_to_slice(digest, &mut bytes).ok()?;
+    Some((bytes, parts))
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn get_u8(data: &mut &[u8]) -> Result<u8, String> {
+    Ok(take(data, 1)?[0])
+}
+
+fn take<'a>(data: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
+    if data.len() < n {
+        return Err("truncated".into());
+    }
+    let (head, tail) = data.split_at(n);
+    *data = tail;
+    Ok(head)
+}
+
+fn get_varint(data: &mut &[u8]) -> Result<u64, String> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = get_u8(data)?;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err("varint too long".into())
+}
+
+fn get_bytes<'a>(data: &mut &'a [u8]) -> Result<&'a [u8], String> {
+    let len = get_varint(data)? as usize;
+    take(data, len)
+}
+
+/// Splits sorted entries into compressed batches of at most [`MAX_BATCH_BYTES`]. Each
+/// chunk is sized from the compression ratio of the one before, so that a batch is
+/// rarely compressed twice.
+pub fn pack_batches(entries: &[InventoryEntry]) -> Vec<Vec<u8>> {
+    let mut batches = Vec::new();
+    let mut raw_target = RAW_CHUNK_BYTES;
+    let mut start = 0;
+    while start < entries.len() {
+        let mut end = start;
+        let mut raw = 0;
+        while end < entries.len() && (raw < raw_target || end == start) {
+            raw += entries[end].key.len() + 48;
+            end += 1;
+        }
+        loop {
+            let compressed = compress(&encode_entries(&entries[start..end]));
+            if compressed.len() <= MAX_BATCH_BYTES || end - start == 1 {
+                // Aim the next chunk at 90 % of the limit, by the size estimate.
+                let estimate: usize = entries[start..end].iter().map(|e| e.key.len() + 48).sum();
+                let ratio = compressed.len().max(1) as f64 / estimate.max(1) as f64;
+                raw_target = ((MAX_BATCH_BYTES as f64 * 0.9 / ratio) as usize)
+                    .clamp(MAX_BATCH_BYTES / 4, RAW_CHUNK_BYTES * 8);
+                batches.push(compressed);
+                break;
+            }
+            end = start + (end - start) / 2;
+        }
+        start = end;
+    }
+    batches
+}
+
+fn compress(data: &[u8]) -> Vec<u8> {
+    // Level 3 (zstd's default): compressing into a Vec cannot fail for valid levels.
+    zstd::bulk::compress(data, 3).unwrap_or_default()
+}
+
+/// The staging table.
+#[derive(Debug, Clone)]
+pub struct StagingTable {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// One sorted run of a shard, stored as `batches` items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StagedRun {
+    pub shard: usize,
+    pub run: usize,
+    pub batches: usize,
+}
+
+pub fn batch_key(job: &str, run: &StagedRun, batch: usize) -> String {
+    format!("{job}#{:05}#{:05}#{batch:06}", run.shard, run.run)
+}
+
+impl StagingTable {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub async fn ensure_table(&self) -> Result<(), DynamoError> {
+        inventory_base::dynamo::ensure_table(&self.client, &self.table, Some("expires_at")).await
+    }
+
+    /// Stores one sorted run of a shard; returns how many batches and bytes it wrote.
+    /// Writing the same run again overwrites the same items.
+    pub async fn put_run(
+        &self,
+        job: &str,
+        shard: usize,
+        run: usize,
+        entries: &[InventoryEntry],
+    ) -> Result<(usize, u64), StagingError> {
+        let batches = pack_batches(entries);
+        let bytes = batches.iter().map(|b| b.len() as u64).sum();
+        let staged = StagedRun {
+            shard,
+            run,
+            batches: batches.len(),
+        };
+        let expires = (chrono::Utc::now().timestamp() + TTL_SECONDS).to_string();
+        let requests: Vec<WriteRequest> = batches
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, batch)| {
+                let item = HashMap::from([
+                    (
+                        "pk".to_string(),
+                        AttributeValue::S(batch_key(job, &staged, i)),
+                    ),
+                    ("sk".to_string(), AttributeValue::S("batch".into())),
+                    ("entries".to_string(), AttributeValue::B(Blob::new(batch))),
+                    ("expires_at".to_string(), AttributeValue::N(expires.clone())),
+                ]);
+                let put = PutRequest::builder().set_item(Some(item)).build().ok()?;
+                Some(WriteRequest::builder().put_request(put).build())
+            })
+            .collect();
+        self.write_all(requests).await?;
+        Ok((staged.batches, bytes))
+    }
+
+    /// Deletes the staged batches of a job's runs.
+    pub async fn delete_job(&self, job: &str, runs: &[StagedRun]) -> Result<(), StagingError> {
+        let requests: Vec<WriteRequest> = runs
+            .iter()
+            .flat_map(|run| (0..run.batches).map(move |batch| batch_key(job, run, batch)))
+            .filter_map(|key| {
+                let delete = DeleteRequest::builder()
+                    .key("pk", AttributeValue::S(key))
+                    .key("sk", AttributeValue::S("batch".into()))
+                    .build()
+                    .ok()?;
+                Some(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect();
+        self.write_all(requests).await?;
+        Ok(())
+    }
+
+    async fn write_all(&self, requests: Vec<WriteRequest>) -> Result<(), DynamoError> {
+        inventory_base::dynamo::batch_write(&self.client, &self.table, requests).await
+    }
+}
+
+/// Where the committer reads staged batches from.
+pub trait BatchSource: Clone + Send + Sync + 'static {
+    /// One batch of a run, decoded.
+    fn batch(
+        &self,
+        job: &str,
+        run: &StagedRun,
+        batch: usize,
+    ) -> impl Future<Output = Result<StagedBatch, StagingError>> + Send;
+}
+
+impl BatchSource for StagingTable {
+    async fn batch(
+        &self,
+        job: &str,
+        run: &StagedRun,
+        batch: usize,
+    ) -> Result<StagedBatch, StagingError> {
+        let key = batch_key(job, run, batch);
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.clone()))
+            .key("sk", AttributeValue::S("batch".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| DynamoError::new(&self.table, e))?;
+        let item = output
+            .item
+            .ok_or_else(|| StagingError::Missing { key: key.clone() })?;
+        let Some(AttributeValue::B(blob)) = item.get("entries") else {
+            return Err(StagingError::Damaged {
+                key,
+                reason: "no entries attribute".into(),
+            });
+        };
+        unpack_batch(&key, blob.as_ref())
+    }
+}
+
+/// Decompresses and decodes one stored batch.
+pub fn unpack_batch(key: &str, blob: &[u8]) -> Result<StagedBatch, StagingError> {
+    let damaged = |reason: String| StagingError::Damaged {
+        key: key.to_string(),
+        reason,
+    };
+    let raw = zstd::stream::decode_all(blob).map_err(|e| damaged(e.to_string()))?;
+    decode_batch(&raw).map_err(damaged)
+}
+
+/// Every staged entry of a job in key order, merging its runs' sorted batches.
+pub fn merge_staged<S: BatchSource>(source: &S, job: &str, runs: &[StagedRun]) -> MergedEntries<S> {
+    MergedEntries {
+        source: source.clone(),
+        job: job.to_string(),
+        runs: runs
+            .iter()
+            .map(|&run| RunStream {
+                run,
+                next_batch: 0,
+                current: Arc::default(),
+                position: 0,
+                loading: None,
+            })
+            .collect(),
+        heap: BinaryHeap::new(),
+        started: false,
+    }
+}
+
+/// A batch being read and decoded on another thread, with its number in the run.
+struct BatchLoad {
+    batch: usize,
+    task: tokio::task::JoinHandle<Result<StagedBatch, StagingError>>,
+}
+
+struct RunStream {
+    run: StagedRun,
+    next_batch: usize,
+    /// The batch being merged, and the position of its next entry.
+    current: Arc<StagedBatch>,
+    position: usize,
+    /// The run's next batch, loading while `current` is merged.
+    loading: Option<BatchLoad>,
+}
+
+impl RunStream {
+    /// The run's next entry, waiting for its next batch when needed.
+    async fn next_entry<S: BatchSource>(
+        &mut self,
+        source: &S,
+        job: &str,
+    ) -> Result<Option<StagedEntry>, StagingError> {
+        while self.position >= self.current.len() {
+            if self.loading.is_none() {
+                self.load_next(source, job);
+            }
+            let Some(loading) = self.loading.take() else {
+                // The run is done: its last batch need not be held any longer.
+                self.current = Arc::default();
+                self.position = 0;
+                return Ok(None);
+            };
+            let batch = loading.task.await.map_err(|err| StagingError::Damaged {
+                key: batch_key(job, &self.run, loading.batch),
+                reason: format!("reading was interrupted: {err}"),
+            })??;
+            self.current = Arc::new(batch);
+            self.position = 0;
+            self.load_next(source, job);
+        }
+        let entry = StagedEntry {
+            batch: self.current.clone(),
+            row: self.position,
+        };
+        self.position += 1;
+        Ok(Some(entry))
+    }
+
+    /// Starts loading the run's next batch, if it has one.
+    fn load_next<S: BatchSource>(&mut self, source: &S, job: &str) {
+        if self.next_batch >= self.run.batches {
+            return;
+        }
+        let (source, job, run, batch) =
+            (source.clone(), job.to_string(), self.run, self.next_batch);
+        self.next_batch += 1;
+        self.loading = Some(BatchLoad {
+            batch,
+            task: tokio::spawn(async move { source.batch(&job, &run, batch).await }),
+        });
+    }
+}
+
+impl Drop for RunStream {
+    fn drop(&mut self) {
+        if let Some(loading) = self.loading.take() {
+            loading.task.abort();
+        }
+    }
+}
+
+/// The next entry of one run, ordered by key (then run) in the merge's heap.
+struct Head {
+    entry: StagedEntry,
+    run: usize,
+}
+
+impl Head {
+    fn key(&self) -> &[u8] {
+        self.entry.key().as_bytes()
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Head {}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.key(), self.run).cmp(&(other.key(), other.run))
+    }
+}
+
+/// K-way merge of staged runs. Each run's next batch is read and decoded on another
+/// thread while the current one is merged.
+pub struct MergedEntries<S> {
+    source: S,
+    job: String,
+    runs: Vec<RunStream>,
+    heap: BinaryHeap<Reverse<Head>>,
+    started: bool,
+}
+
+impl<S: BatchSource> MergedEntries<S> {
+    /// The next entry in key order (entries of equal keys come one after another).
+    pub async fn next_entry(&mut self) -> Result<Option<StagedEntry>, StagingError> {
+        if !self.started {
+            self.started = true;
+            // Every run's first batch loads at once.
+            for stream in &mut self.runs {
+                stream.load_next(&self.source, &self.job);
+            }
+            for (index, stream) in self.runs.iter_mut().enumerate() {
+                if let Some(entry) = stream.next_entry(&self.source, &self.job).await? {
+                    self.heap.push(Reverse(Head { entry, run: index }));
+                }
+            }
+        }
+        let Some(mut top) = self.heap.peek_mut() else {
+            return Ok(None);
+        };
+        // The run's next entry takes the place of the one handed out, which costs one
+        // pass down the heap instead of a pop and a push.
+        let stream = &mut self.runs[top.0.run];
+        Ok(Some(
+            match stream.next_entry(&self.source, &self.job).await? {
+                Some(next) => std::mem::replace(&mut top.0.entry, next),
+                None => PeekMut::pop(top).0.entry,
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, etag: &str) -> InventoryEntry {
+        InventoryEntry {
+            key: key.into(),
+            version_id: key
+                .len()
+                .is_multiple_of(2)
+                .then(|| "3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY".into()),
+            size: key.len() as u64 * 1000,
+            etag: etag.into(),
+            last_modified_ms: 1_700_000_000_000 + key.len() as i64,
+            storage_class: Some("STANDARD".into()),
+        }
+    }
+
+    #[test]
+    fn round_trips_every_shape_of_entry() {
+        let entries = vec![
+            entry("a", "d41d8cd98f00b204e9800998ecf8427e"),
+            entry("a/b", "d41d8cd98f00b204e9800998ecf8427e-12"),
+            entry("a/b/c", "not-hex"),
+            entry("a/b/é😀", "D41D8CD98F00B204E9800998ECF8427E"),
+            entry("b", "d41d8cd98f00b204e9800998ecf8427e-0012"),
+            InventoryEntry {
+                last_modified_ms: -5,
+                storage_class: None,
+                version_id: None,
+                ..entry("c", "")
+            },
+            InventoryEntry {
+                last_modified_ms: i64::MIN,
+                ..entry("d", "")
+            },
+            InventoryEntry {
+                last_modified_ms: i64::MAX,
+                ..entry("e", "")
+            },
+            InventoryEntry {
+                last_modified_ms: 1_700_000_000_000,
+                ..entry("f", "")
+            },
+        ];
+        assert_eq!(
+            decode_batch(&encode_entries(&entries)).unwrap().entries(),
+            entries
+        );
+    }
+
+    /// A batch of one entry with this key and this ETag, stored as raw text.
+    fn raw_batch(key: &[u8], etag: &[u8]) -> Vec<u8> {
+        let mut etags = vec![0];
+        put_bytes(&mut etags, etag);
+        let columns: [&[u8]; 8] = [
+            &[0, key.len() as u8],
+            key,
+            &[0],
+            &[1],
+            &etags,
+            &[0],
+            &[0],
+            &[0],
+        ];
+        let mut batch = vec![1];
+        for column in columns {
+            put_bytes(&mut batch, column);
+        }
+        batch
+    }
+
+    #[test]
+    fn a_key_that_splits_a_character_is_refused() {
+        let whole = decode_batch(&raw_batch("xé".as_bytes(), b"z")).unwrap();
+        assert_eq!((whole.key(0), whole.etag(0)), ("xé", "z"));
+        // The key ends on the first byte of "é" and the ETag starts with its second: the
+        // text is valid UTF-8 as a whole, the key is not.
+        let split = raw_batch(b"x\xc3", b"\xa9z");
+        assert_eq!(decode_batch(&split).unwrap_err(), "key is not UTF-8");
+    }
+
+    #[test]
+    fn batches_stay_small() {
+        let entries: Vec<InventoryEntry> = (0..60_000)
+            .map(|i| {
+                entry(
+                    &format!("datalake/raw/part={:04}/file-{i:08}.parquet", i / 100),
+                    &format!("{:032x}", i as u128 * 7919),
+                )
+            })
+            .collect();
+        let batches = pack_batches(&entries);
+        assert!(batches.iter().all(|b| b.len() <= MAX_BATCH_BYTES));
+        let mut decoded = Vec::new();
+        for batch in &batches {
+            decoded.extend(
+                decode_batch(&zstd::stream::decode_all(batch.as_slice()).unwrap())
+                    .unwrap()
+                    .entries(),
+            );
+        }
+        assert_eq!(decoded, entries);
+        let bytes: usize = batches.iter().map(Vec::len).sum();
+        assert!(
+            bytes / entries.len() < 40,
+            "{} bytes per entry",
+            bytes / entries.len()
+        );
+    }
+}
