@@ -11,7 +11,7 @@ CLI=target/debug/inventory-import
 PY=.venv/bin/python
 step() { printf '\n== %s\n' "$*"; }
 # The three functions' log lines (each names its job), as text on stderr.
-functions() { RUST_LOG=inventory_core=info "$CLI" local --until-idle; }
+functions() { RUST_LOG=inventory_runtime=info,inventory_importer=info "$CLI" local --until-idle; }
 INVENTORY=s3://inventory-destination/inventories
 DELIVERY="--destination $INVENTORY --source-bucket demo-photos --objects 10000 --files 4 --rows-per-group 2000 --keys awkward --versioned --shuffle"
 # The id of the import (not dry run) of a manifest, from `jobs --json`.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use bytes::Bytes;
+
 use inventory_base::{ObjectStore, S3Url};
 use inventory_catalog::catalog::{Catalog, DEFAULT_TABLE};
 use inventory_catalog::tree::RangeParams;

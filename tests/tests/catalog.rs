@@ -3,11 +3,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use integration_tests::LocalStack;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
 use inventory_catalog::catalog::{Catalog, CatalogError, CommitInfo, ListOptions, MergeOutcome};
 use inventory_catalog::diff::{ChangeKind, ConflictStrategy};
 use inventory_catalog::tree::{Entry, RangeParams};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 const NAMESPACE: &str = "s3://catalog-storage/repos/photos";
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use integration_tests::{LocalStack, ok_json, workspace_root};
+
 use inventory_catalog::catalog::CommitInfo;
 use inventory_catalog::tree::{Entry, RangeParams};
 

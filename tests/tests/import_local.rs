@@ -2,9 +2,10 @@
 //! SQS, the three functions run by `inventory-import local`, the CLI.
 
 use integration_tests::{LocalStack, ok_json};
+use serde_json::Value;
+
 use inventory_catalog::tree::RangeParams;
 use inventory_importer::pipeline::{ImportRequest, Started};
-use serde_json::Value;
 
 #[tokio::test]
 async fn notifications_drive_an_import_into_main() {

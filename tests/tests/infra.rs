@@ -5,12 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use md5::{Digest, Md5};
+use serde_json::{Map, Value, json};
+
 use inventory_base::location::S3Url;
 use inventory_importer::pipeline::{CommitTask, ShardTask};
 use inventory_runtime::events::{DeliveryEvent, classify, parse_notification};
 use inventory_runtime::handlers::{DirectInvocation, decode_task, sqs_messages};
-use md5::{Digest, Md5};
-use serde_json::{Map, Value, json};
 
 // ----- the template ------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use integration_tests::{LocalStack, aws_fixture};
+
 use inventory_base::S3Url;
 use inventory_delivery::inspect::{InspectOptions, ManifestReport, inspect_manifest};
 use inventory_delivery::{InventoryEntry, SkipCounts};

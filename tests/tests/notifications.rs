@@ -8,6 +8,8 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use integration_tests::{LocalStack, as_tree, aws_fixture, ok_json};
+use serde_json::{Value, json};
+
 use inventory_base::S3Url;
 use inventory_catalog::catalog::CatalogError;
 use inventory_catalog::diff::ChangeKind;
@@ -22,7 +24,6 @@ use inventory_importer::pipeline::{DEFAULT_SHARD_BYTES, IMPORT_BRANCH, Pipeline,
 use inventory_runtime::handlers::{DirectInvocation, Function, Handlers};
 use inventory_runtime::local::{LocalRunner, RunnerStats};
 use inventory_runtime::resources::ResourceNames;
-use serde_json::{Value, json};
 
 const DEST: &str = "inventory-dest";
 const REPO: &str = "photos";

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use integration_tests::{LocalStack, as_tree};
+
 use inventory_base::S3Url;
 use inventory_catalog::tree::{Entry, RangeParams};
 use inventory_delivery::{InventoryEntry, SkipCounts};

@@ -6,11 +6,12 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use chrono::{DateTime, Utc};
 use integration_tests::{LocalStack, aws_fixture};
+use md5::{Digest, Md5};
+
 use inventory_base::S3Url;
 use inventory_delivery::inspect::{InspectOptions, inspect_manifest};
 use inventory_delivery::manifest::{ManifestDocument, ManifestFile};
 use inventory_devtools::generator::{GeneratedInventory, GeneratorOptions, generate_inventory};
-use md5::{Digest, Md5};
 
 async fn generated(stack: &LocalStack) -> GeneratedInventory {
     let mut options =

@@ -5,11 +5,12 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::HumanBytes;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
 use inventory_catalog::catalog::{Catalog, CatalogError, Commit, ListOptions, MergeOutcome};
 use inventory_catalog::diff::{ChangeKind, ConflictStrategy};
 use inventory_catalog::tree::Entry;
-use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
 /// Options every command takes.
 #[derive(Args, Debug, Clone)]

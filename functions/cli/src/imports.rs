@@ -5,13 +5,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 use indicatif::{HumanCount, ProgressBar, ProgressStyle};
+use serde_json::json;
+
 use inventory_base::S3Url;
 use inventory_importer::jobs::{Job, JobState};
 use inventory_importer::pipeline::Started;
 use inventory_importer::sources::{ImportSource, ImportSources};
 use inventory_runtime::handlers::{DirectInvocation, Function, HandlerError, Handlers};
 use inventory_runtime::local::LocalRunner;
-use serde_json::json;
 
 use crate::catalog::print_json;
 

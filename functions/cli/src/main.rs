@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+
 use inventory_base::ObjectStore;
 
 #[derive(Parser)]

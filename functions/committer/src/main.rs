@@ -1,22 +1,13 @@
 //! Committer function: turns a job whose shards are all staged into a commit.
 
-use aws_lambda_events::sqs::SqsEvent;
-use inventory_runtime::handlers::{Function, Handlers};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::Error;
+
+use inventory_runtime::handlers::Function;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    inventory_runtime::process::start_function();
-    let handlers = &Handlers::from_env().await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(
-            handlers
-                .handle_sqs_event(Function::Committer, event.payload)
-                .await,
-        )
-    }))
-    .await
+    inventory_runtime::lambda::run_queue_function(Function::Committer).await
 }

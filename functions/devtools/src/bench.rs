@@ -13,9 +13,6 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::generator::{
-    GeneratedInventory, GeneratorError, GeneratorOptions, generate_inventory, write_inventory,
-};
 use inventory_base::S3Url;
 use inventory_delivery::inspect::{InspectError, read_data_file};
 use inventory_delivery::manifest::Manifest;
@@ -26,9 +23,14 @@ use inventory_importer::preview::preview_delivery;
 use inventory_importer::staging::{RUN_ENTRIES, StagedRun, merge_staged, pack_batches};
 use inventory_runtime::process::cpu_seconds;
 
-use crate::memory_staging::MemoryStaging;
+use crate::generator::{
+    GeneratedInventory, GeneratorError, GeneratorOptions, generate_inventory, write_inventory,
+};
+
 use inventory_base::storage::{ObjectStore, StorageError, local_path};
 use inventory_catalog::tree::{RangeParams, TreeError, TreeStore};
+
+use crate::memory_staging::MemoryStaging;
 
 const SOURCE_BUCKET: &str = "bench-source";
 const JOB: &str = "bench";

@@ -1,4 +1,10 @@
-//! devtools
+//! Tools for developing and measuring `inventory-import`: the generator of
+//! real-shaped S3 Inventory deliveries used by tests, the demo and the benchmarks
+//! ([`generator`]), the benchmarks of the import's stages ([`bench`]), and staged
+//! batches held in memory for them ([`memory_staging`]).
+//!
+//! The CLI and the tests use it; no Lambda function depends on it, so neither it nor
+//! what it needs (random numbers among them) is built into a function.
 
 pub mod bench;
 pub mod generator;

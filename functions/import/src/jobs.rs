@@ -11,10 +11,11 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::staging::StagedRun;
 use inventory_base::dynamo::{DynamoError, is_condition_failed};
 use inventory_base::location::S3Url;
 use inventory_delivery::reader::SkipCounts;
+
+use crate::staging::StagedRun;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {

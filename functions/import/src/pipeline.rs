@@ -12,6 +12,14 @@ use std::time::Instant;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use inventory_base::location::S3Url;
+use inventory_base::storage::ObjectStore;
+use inventory_catalog::catalog::{Catalog, CatalogError, CommitInfo};
+use inventory_catalog::tree::{IdentityCursor, TreeError, TreeWriter};
+use inventory_delivery::inspect::{InspectError, check_data_files_exist, read_data_file};
+use inventory_delivery::manifest::{Manifest, ManifestError, ManifestFile};
+use inventory_delivery::reader::{InventoryEntry, SkipCounts};
+
 use crate::jobs::{
     ImportSummary, Job, JobError, JobState, JobTable, Shard, job_id, runs_of, staged_runs,
 };
@@ -20,13 +28,6 @@ use crate::staging::{
     BatchSource, MergedEntries, RUN_ENTRIES, StagedEntry, StagedRun, StagingError, StagingTable,
     merge_staged,
 };
-use inventory_base::location::S3Url;
-use inventory_base::storage::ObjectStore;
-use inventory_catalog::catalog::{Catalog, CatalogError, CommitInfo};
-use inventory_catalog::tree::{IdentityCursor, TreeError, TreeWriter};
-use inventory_delivery::inspect::{InspectError, check_data_files_exist, read_data_file};
-use inventory_delivery::manifest::{Manifest, ManifestError, ManifestFile};
-use inventory_delivery::reader::{InventoryEntry, SkipCounts};
 
 /// The branch imports commit to. Nothing else writes to it.
 pub const IMPORT_BRANCH: &str = "import-from-inventory";

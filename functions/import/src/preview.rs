@@ -26,17 +26,18 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::jobs::ImportSummary;
-use crate::packed::PackedFields;
-use crate::pipeline::{IMPORT_BRANCH, PipelineError};
 use inventory_base::location::S3Url;
 use inventory_catalog::catalog::{Catalog, CatalogError};
 use inventory_catalog::tree::{Address, ObjectIdentity, RangeFile, Tree, TreeError, TreeStore};
 use inventory_delivery::inspect::{InspectError, fetch_verified};
 use inventory_delivery::manifest::Manifest;
 use inventory_delivery::reader::{
-    InventoryError, InventoryFileReader, InventoryRow, Recency, SkipCounts,
+    DataFileReader, InventoryError, InventoryRow, ParquetFileReader, Recency, SkipCounts,
 };
+
+use crate::jobs::ImportSummary;
+use crate::packed::PackedFields;
+use crate::pipeline::{IMPORT_BRANCH, PipelineError};
 
 /// Partitions of the key hashes, each with its own table: enough for every core to
 /// build some, and small tables stay in cache longer.
@@ -265,7 +266,7 @@ fn pack_file(
     bucket: &str,
     number: u32,
 ) -> Result<(DeliveryFile, SkipCounts), InventoryError> {
-    let mut reader = InventoryFileReader::open(path, name, Some(bucket))?;
+    let mut reader = ParquetFileReader::open(path, name, Some(bucket))?;
     let mut file = DeliveryFile::new(reader.text_bytes() as usize, reader.total_rows() as usize);
     let mut skipped = SkipCounts::default();
     let mut too_long = None;

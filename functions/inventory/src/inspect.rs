@@ -11,10 +11,13 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::manifest::{Manifest, ManifestError, ManifestFile};
-use crate::reader::{EntryBatch, InventoryEntry, InventoryError, InventoryFileReader, SkipCounts};
 use inventory_base::location::S3Url;
 use inventory_base::storage::{LocalCopy, ObjectStore, StorageError};
+
+use crate::manifest::{Manifest, ManifestError, ManifestFile};
+use crate::reader::{
+    DataFileReader, EntryBatch, InventoryEntry, InventoryError, ParquetFileReader, SkipCounts,
+};
 
 /// How many data files are checked for existence at once.
 const HEAD_CONCURRENCY: usize = 16;
@@ -322,12 +325,12 @@ fn decode_file<S: EntrySink>(
     source_bucket: &str,
     sink: &mut S,
 ) -> Result<DecodeCounts, InventoryError> {
-    let reader = InventoryFileReader::open(path, name, Some(source_bucket))?;
+    let mut reader = ParquetFileReader::open(path, name, Some(source_bucket))?;
     let mut counts = DecodeCounts {
         row_groups: reader.row_groups(),
         ..DecodeCounts::default()
     };
-    for batch in reader {
+    while let Some(batch) = reader.next_batch() {
         let batch = batch?;
         counts.rows += batch.rows;
         counts.entries += batch.entries.len() as u64;

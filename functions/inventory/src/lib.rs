@@ -1,4 +1,14 @@
-//! inventory
+//! S3 Inventory deliveries: the manifest and its checksum ([`manifest`]), the data-file
+//! readers and the rules that choose the rows to import ([`reader`]: the latest
+//! version of each key that is not a delete marker; the others counted by reason), and
+//! validating a whole delivery before anything is imported ([`inspect`]).
+//!
+//! Data takes this path through it: `manifest.json` is read and checked against
+//! `manifest.checksum` and its `fileSchema`; each data file it lists is fetched to local
+//! disk with its size and MD5 verified, then decoded batch by batch into rows, which go
+//! to whoever asked (the import's workers, its dry run, or `inspect`).
+//!
+//! It must not know about the catalog, import jobs or Lambda.
 
 pub mod inspect;
 pub mod manifest;

@@ -10,9 +10,6 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use crate::events::{DeliveryEvent, EventError, parse_notification};
-use crate::queues::{QueueError, Queues};
-use crate::resources::ResourceNames;
 use inventory_base::location::S3Url;
 use inventory_base::storage::{ObjectStore, StorageError};
 use inventory_catalog::catalog::{CatalogError, MergeOutcome};
@@ -23,6 +20,10 @@ use inventory_importer::pipeline::{
 };
 use inventory_importer::sources::ImportSources;
 use inventory_importer::staging::StagingTable;
+
+use crate::events::{DeliveryEvent, EventError, parse_notification};
+use crate::queues::{QueueError, Queues};
+use crate::resources::ResourceNames;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {

@@ -2,9 +2,10 @@
 //! invocations (`{"manifest": "s3://…/manifest.json", "repository": "…", "dry_run": true}`).
 
 use aws_lambda_events::sqs::SqsEvent;
-use inventory_runtime::handlers::{DirectInvocation, Function, Handlers};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
+
+use inventory_runtime::handlers::{DirectInvocation, Function, Handlers};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -1,9 +1,5 @@
-//! Reading S3 Inventory Parquet data files into entries.
-//!
-//! A data file is decoded as a stream of row batches, projecting only the columns the
-//! import needs. Rows come in any order and a key's versions in either order; the
-//! reader keeps rows that are the latest version and not a delete marker, and counts
-//! the rows it skips by reason. Sorting and merging entries is the pipeline's job.
+//! The Parquet reader: S3 Inventory's Parquet data files, decoded page by page with
+//! only the needed columns projected, so memory does not grow with the file.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -18,131 +14,9 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use serde::{Deserialize, Serialize};
 
-use inventory_base::storage_class::{StorageClass, storage_class};
-
+use super::{BATCH_ROWS, DataFileReader, InventoryError, InventoryRow, SkipCounts};
 use crate::manifest::missing_columns;
-
-/// Rows per decoded batch: large enough to amortise per-batch work, small enough that
-/// a batch of 1,024-byte keys stays a few megabytes.
-pub const BATCH_ROWS: usize = 8192;
-
-#[derive(Debug, thiserror::Error)]
-pub enum InventoryError {
-    #[error("data file {file} lacks required column(s) {}", .missing.join(", "))]
-    MissingColumns { file: String, missing: Vec<String> },
-    #[error("data file {file}: column {column} has type {found}, expected {expected}")]
-    ColumnType {
-        file: String,
-        column: String,
-        found: String,
-        expected: &'static str,
-    },
-    #[error("data file {file} is not a readable Parquet file: {reason}")]
-    Corrupt { file: String, reason: String },
-    #[error(
-        "data file {file}: row {row} lists bucket {found:?}, but the manifest's source bucket is {expected:?}"
-    )]
-    BucketMismatch {
-        file: String,
-        row: u64,
-        expected: String,
-        found: String,
-    },
-    #[error("data file {file}: row {row} has a key that is not valid UTF-8")]
-    InvalidKey { file: String, row: u64 },
-    #[error("data file {file} could not be opened: {source}")]
-    Io {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-/// One object to import: the latest, non-deleted version of a key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct InventoryEntry {
-    pub key: String,
-    /// `None` for an unversioned bucket and for the "null version" of objects written
-    /// before versioning was enabled.
-    pub version_id: Option<String>,
-    pub size: u64,
-    pub etag: String,
-    /// Milliseconds since the Unix epoch.
-    pub last_modified_ms: i64,
-    pub storage_class: Option<StorageClass>,
-}
-
-impl InventoryEntry {
-    /// What decides which of two rows of one key is the newer: see [`Recency`].
-    pub fn recency(&self) -> Recency<'_> {
-        (
-            self.last_modified_ms,
-            self.version_id.as_deref(),
-            self.etag.as_str(),
-        )
-    }
-}
-
-/// Of two rows of one key, the newer has the greater last-modified time, then the
-/// greater version id and ETag, so that the choice never depends on the order of rows.
-pub type Recency<'a> = (i64, Option<&'a str>, &'a str);
-
-/// A row to import, borrowed from the decoded batch: what [`InventoryEntry`] owns.
-#[derive(Debug)]
-pub struct InventoryRow<'a> {
-    pub key: &'a str,
-    pub version_id: Option<Cow<'a, str>>,
-    pub size: u64,
-    pub etag: Cow<'a, str>,
-    pub last_modified_ms: i64,
-    pub storage_class: Option<Cow<'a, str>>,
-}
-
-impl InventoryRow<'_> {
-    pub fn into_entry(self) -> InventoryEntry {
-        InventoryEntry {
-            key: self.key.to_string(),
-            version_id: self.version_id.map(Cow::into_owned),
-            size: self.size,
-            etag: self.etag.into_owned(),
-            last_modified_ms: self.last_modified_ms,
-            storage_class: self.storage_class.as_deref().map(storage_class),
-        }
-    }
-}
-
-/// Rows that are not imported, by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkipCounts {
-    /// A noncurrent version of a key (`is_latest` false).
-    pub noncurrent_version: u64,
-    /// The latest version of a key is a delete marker: the key does not exist.
-    pub delete_marker: u64,
-    /// A latest version without size, ETag or last-modified time.
-    pub incomplete_row: u64,
-}
-
-impl SkipCounts {
-    pub fn total(&self) -> u64 {
-        self.noncurrent_version + self.delete_marker + self.incomplete_row
-    }
-
-    pub fn add(&mut self, other: &SkipCounts) {
-        self.noncurrent_version += other.noncurrent_version;
-        self.delete_marker += other.delete_marker;
-        self.incomplete_row += other.incomplete_row;
-    }
-}
-
-/// The entries of one decoded row batch, with the rows it skipped.
-#[derive(Debug, Default)]
-pub struct EntryBatch {
-    pub rows: u64,
-    pub entries: Vec<InventoryEntry>,
-    pub skipped: SkipCounts,
-}
 
 /// Column positions in the projected batches.
 #[derive(Debug, Clone, Copy)]
@@ -159,7 +33,7 @@ struct Columns {
 }
 
 /// Streams the entries of one Parquet data file on local disk.
-pub struct InventoryFileReader {
+pub struct ParquetFileReader {
     file: String,
     expected_bucket: Option<String>,
     batches: ParquetRecordBatchReader,
@@ -170,16 +44,16 @@ pub struct InventoryFileReader {
     text_bytes: u64,
 }
 
-impl std::fmt::Debug for InventoryFileReader {
+impl std::fmt::Debug for ParquetFileReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InventoryFileReader")
+        f.debug_struct("ParquetFileReader")
             .field("file", &self.file)
             .field("rows_read", &self.rows_read)
             .finish()
     }
 }
 
-impl InventoryFileReader {
+impl ParquetFileReader {
     /// Opens `path` (named `file` in errors), checks its real schema and prepares a
     /// projected read. When `expected_bucket` is given every row must name it.
     pub fn open(
@@ -272,44 +146,6 @@ impl InventoryFileReader {
         })
     }
 
-    /// Rows in the file, from its footer.
-    pub fn total_rows(&self) -> u64 {
-        self.total_rows
-    }
-
-    /// About how many bytes of text the file's keys, ETags and version ids hold, from
-    /// its footer, to size buffers up front; never more than 16 times the file.
-    pub fn text_bytes(&self) -> u64 {
-        self.text_bytes
-    }
-
-    /// Row groups in the file, from its footer.
-    pub fn row_groups(&self) -> usize {
-        self.row_groups
-    }
-
-    /// Decodes the next row batch and hands each row to import to `keep`, borrowed
-    /// from the batch; returns the batch's row count and the rows it skipped, or
-    /// `None` at the end of the file.
-    pub fn next_rows(
-        &mut self,
-        keep: impl FnMut(InventoryRow<'_>),
-    ) -> Option<Result<(u64, SkipCounts), InventoryError>> {
-        let batch = match self.batches.next()? {
-            Ok(batch) => batch,
-            Err(err) => {
-                return Some(Err(InventoryError::Corrupt {
-                    file: self.file.clone(),
-                    reason: err.to_string(),
-                }));
-            }
-        };
-        let skipped = self.visit(&batch, keep);
-        let rows = batch.num_rows() as u64;
-        self.rows_read += rows;
-        Some(skipped.map(|skipped| (rows, skipped)))
-    }
-
     fn visit(
         &self,
         batch: &RecordBatch,
@@ -379,17 +215,43 @@ impl InventoryFileReader {
     }
 }
 
-impl Iterator for InventoryFileReader {
-    type Item = Result<EntryBatch, InventoryError>;
+impl DataFileReader for ParquetFileReader {
+    /// Rows in the file, from its footer.
+    fn total_rows(&self) -> u64 {
+        self.total_rows
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
-        let mut entries = Vec::with_capacity(BATCH_ROWS);
-        let counted = self.next_rows(|row| entries.push(row.into_entry()))?;
-        Some(counted.map(|(rows, skipped)| EntryBatch {
-            rows,
-            entries,
-            skipped,
-        }))
+    /// About how many bytes of text the file's keys, ETags and version ids hold, from
+    /// its footer, to size buffers up front; never more than 16 times the file.
+    fn text_bytes(&self) -> u64 {
+        self.text_bytes
+    }
+
+    /// Row groups in the file, from its footer.
+    fn row_groups(&self) -> usize {
+        self.row_groups
+    }
+
+    /// Decodes the next row batch and hands each row to import to `keep`, borrowed
+    /// from the batch; returns the batch's row count and the rows it skipped, or
+    /// `None` at the end of the file.
+    fn next_rows(
+        &mut self,
+        keep: impl FnMut(InventoryRow<'_>),
+    ) -> Option<Result<(u64, SkipCounts), InventoryError>> {
+        let batch = match self.batches.next()? {
+            Ok(batch) => batch,
+            Err(err) => {
+                return Some(Err(InventoryError::Corrupt {
+                    file: self.file.clone(),
+                    reason: err.to_string(),
+                }));
+            }
+        };
+        let skipped = self.visit(&batch, keep);
+        let rows = batch.num_rows() as u64;
+        self.rows_read += rows;
+        Some(skipped.map(|skipped| (rows, skipped)))
     }
 }
 
@@ -574,6 +436,7 @@ mod tests {
     use parquet::arrow::ArrowWriter;
 
     use super::*;
+    use crate::reader::{EntryBatch, InventoryEntry};
 
     /// Writes a data file with the columns given (name, array) and reads it back.
     fn read(columns: Vec<(&str, ArrayRef)>) -> Result<Vec<EntryBatch>, InventoryError> {
@@ -591,7 +454,8 @@ mod tests {
         let mut writer = ArrowWriter::try_new(File::create(&path).unwrap(), schema, None).unwrap();
         writer.write(&batch).unwrap();
         writer.close().unwrap();
-        InventoryFileReader::open(&path, "data.parquet", Some("src"))?.collect()
+        let mut reader = ParquetFileReader::open(&path, "data.parquet", Some("src"))?;
+        std::iter::from_fn(|| reader.next_batch()).collect()
     }
 
     #[test]

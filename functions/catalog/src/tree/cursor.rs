@@ -1,0 +1,227 @@
+//! Reading a tree in path order, a range at a time, with the next ranges loading
+//! on other threads.
+
+use std::collections::VecDeque;
+
+use super::{Entry, IdentityBatch, ObjectIdentity, RangeInfo, Tree, TreeError, TreeStore};
+
+/// A range being loaded on another thread.
+type RangeLoad = tokio::task::JoinHandle<Result<Vec<Entry>, TreeError>>;
+
+/// Ranges a cursor loads ahead of the one it stands in: decoding a range takes
+/// longer than walking it, so one thread alone would keep a diff waiting.
+const RANGES_AHEAD: usize = 2;
+
+impl TreeStore {
+    /// A cursor over a tree's entries in path order.
+    pub fn cursor<'a>(&'a self, tree: &'a Tree) -> Cursor<'a> {
+        Cursor {
+            trees: self,
+            ranges: &tree.ranges,
+            next_range: 0,
+            buffered: VecDeque::new(),
+            prefetched: VecDeque::new(),
+        }
+    }
+
+    /// A cursor over a tree's paths and identities in path order.
+    pub fn identity_cursor<'a>(&'a self, tree: &'a Tree) -> IdentityCursor<'a> {
+        IdentityCursor {
+            trees: self,
+            ranges: &tree.ranges,
+            next_range: 0,
+            batches: VecDeque::new(),
+            row: 0,
+            prefetched: VecDeque::new(),
+        }
+    }
+}
+
+/// Reads a tree's entries in order, one range at a time; can skip whole ranges.
+pub struct Cursor<'a> {
+    trees: &'a TreeStore,
+    ranges: &'a [RangeInfo],
+    next_range: usize,
+    buffered: VecDeque<Entry>,
+    /// The ranges from `next_range` on, being loaded on other threads, in order.
+    prefetched: VecDeque<(usize, RangeLoad)>,
+}
+
+impl Cursor<'_> {
+    /// The next range, when the cursor stands at its start.
+    pub fn at_range_start(&self) -> Option<&RangeInfo> {
+        if self.buffered.is_empty() {
+            self.ranges.get(self.next_range)
+        } else {
+            None
+        }
+    }
+
+    /// Skips the range the cursor stands at the start of.
+    pub fn skip_range(&mut self) {
+        if self.buffered.is_empty() && self.next_range < self.ranges.len() {
+            self.next_range += 1;
+        }
+    }
+
+    /// Moves to the first entry whose path is `>= path`.
+    pub async fn seek(&mut self, path: &str) -> Result<(), TreeError> {
+        while let Some(front) = self.buffered.front() {
+            if front.path.as_str() >= path {
+                return Ok(());
+            }
+            self.buffered.pop_front();
+        }
+        while let Some(range) = self.ranges.get(self.next_range) {
+            if range.max_path.as_str() >= path {
+                break;
+            }
+            self.next_range += 1;
+        }
+        if self.fill().await? {
+            while self
+                .buffered
+                .front()
+                .is_some_and(|e| e.path.as_str() < path)
+            {
+                self.buffered.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    /// The next entry without consuming it.
+    pub async fn peek(&mut self) -> Result<Option<&Entry>, TreeError> {
+        self.fill().await?;
+        Ok(self.buffered.front())
+    }
+
+    pub async fn next_entry(&mut self) -> Result<Option<Entry>, TreeError> {
+        self.fill().await?;
+        Ok(self.buffered.pop_front())
+    }
+
+    /// Loads the next range when nothing is buffered; false at the end. The ranges
+    /// after it are loaded on other threads meanwhile.
+    async fn fill(&mut self) -> Result<bool, TreeError> {
+        while self.buffered.is_empty() {
+            let Some(range) = self.ranges.get(self.next_range) else {
+                return Ok(false);
+            };
+            // Loads of ranges skipped over (`seek`, `skip_range`) are not needed.
+            while let Some((index, _)) = self.prefetched.front()
+                && *index < self.next_range
+            {
+                if let Some((_, handle)) = self.prefetched.pop_front() {
+                    handle.abort();
+                }
+            }
+            let entries = match self.prefetched.pop_front() {
+                Some((index, handle)) if index == self.next_range => {
+                    handle.await.map_err(|err| TreeError::Damaged {
+                        file: self.trees.range_url(&range.id),
+                        reason: format!("reading was interrupted: {err}"),
+                    })??
+                }
+                other => {
+                    if let Some((index, handle)) = other {
+                        self.prefetched.push_front((index, handle));
+                    }
+                    self.trees.range(&range.id).await?
+                }
+            };
+            self.next_range += 1;
+            self.buffered = entries.into();
+            let mut next = self
+                .prefetched
+                .back()
+                .map_or(self.next_range, |(index, _)| index + 1);
+            while self.prefetched.len() < RANGES_AHEAD
+                && let Some(range) = self.ranges.get(next)
+            {
+                let (trees, id) = (self.trees.clone(), range.id.clone());
+                let handle = tokio::spawn(async move { trees.range(&id).await });
+                self.prefetched.push_back((next, handle));
+                next += 1;
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl Drop for Cursor<'_> {
+    fn drop(&mut self) {
+        for (_, handle) in self.prefetched.drain(..) {
+            handle.abort();
+        }
+    }
+}
+
+/// Reads a tree's paths and [`ObjectIdentity`]s in order, without making entries: what
+/// an import's diff needs of the tree it replaces. Ranges load ahead on other threads.
+pub struct IdentityCursor<'a> {
+    trees: &'a TreeStore,
+    ranges: &'a [RangeInfo],
+    /// The next range to load.
+    next_range: usize,
+    batches: VecDeque<IdentityBatch>,
+    /// The row the cursor stands at in the first batch.
+    row: usize,
+    /// The ranges from `next_range` on, being loaded, in order.
+    prefetched: VecDeque<tokio::task::JoinHandle<Result<Vec<IdentityBatch>, TreeError>>>,
+}
+
+impl IdentityCursor<'_> {
+    /// The path and identity of the entry the cursor stands at; `None` at the end.
+    pub async fn peek(&mut self) -> Result<Option<(&str, ObjectIdentity<'_>)>, TreeError> {
+        self.fill().await?;
+        Ok(self
+            .batches
+            .front()
+            .map(|batch| (batch.path(self.row), batch.identity(self.row))))
+    }
+
+    /// Moves past the entry the cursor stands at (after [`peek`](Self::peek)).
+    pub fn advance(&mut self) {
+        if let Some(batch) = self.batches.front() {
+            self.row += 1;
+            if self.row >= batch.len() {
+                self.batches.pop_front();
+                self.row = 0;
+            }
+        }
+    }
+
+    /// Loads ranges until a row is buffered; false at the end.
+    async fn fill(&mut self) -> Result<bool, TreeError> {
+        while self.batches.is_empty() {
+            while self.prefetched.len() < RANGES_AHEAD + 1
+                && let Some(range) = self.ranges.get(self.next_range + self.prefetched.len())
+            {
+                let (trees, id) = (self.trees.clone(), range.id.clone());
+                self.prefetched.push_back(tokio::spawn(async move {
+                    trees.range_file(&id).await?.identities()
+                }));
+            }
+            let Some(load) = self.prefetched.pop_front() else {
+                return Ok(false);
+            };
+            let batches = load.await.map_err(|err| TreeError::Damaged {
+                file: self.trees.range_url(&self.ranges[self.next_range].id),
+                reason: format!("reading was interrupted: {err}"),
+            })??;
+            self.next_range += 1;
+            self.batches = batches.into_iter().filter(|b| !b.is_empty()).collect();
+            self.row = 0;
+        }
+        Ok(true)
+    }
+}
+
+impl Drop for IdentityCursor<'_> {
+    fn drop(&mut self) {
+        for handle in self.prefetched.drain(..) {
+            handle.abort();
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The unit tests of trees: range and metarange ids, how ranges are encoded and
+//! decoded, writing a tree and reading it back.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Int64Array, StringArray};
+use arrow_schema::{Field, Schema};
+use bytes::Bytes;
+
+use super::codec::{RangeArrays, RangeColumns, decode_range, write_parquet};
+use super::entry::IMPORTED_SCHEME;
+use super::writer::{PathHasher, path_hash};
+use super::*;
+
+fn entry(path: &str, etag: &str) -> Entry {
+    Entry {
+        path: path.to_string(),
+        address: format!("s3://src/{path}"),
+        version_id: None,
+        size: 3,
+        etag: etag.to_string(),
+        last_modified_ms: 1,
+        storage_class: None,
+    }
+}
+
+/// The columns a writer would store for `entries`.
+fn columns(entries: &[Entry]) -> RangeArrays {
+    let mut columns = RangeColumns::with_capacity(0, 0);
+    for entry in entries {
+        columns.push(&entry.borrowed()).unwrap();
+    }
+    columns.finish()
+}
+
+fn small() -> RangeParams {
+    RangeParams {
+        min_entries: 4,
+        split_modulus: 16,
+        max_entries: 64,
+    }
+}
+
+#[tokio::test]
+async fn unchanged_spans_give_identical_ranges() {
+    let root = tempfile::tempdir().unwrap();
+    let trees = TreeStore::new(
+        ObjectStore::Local(root.path().to_path_buf()),
+        "s3://ns/repo".parse().unwrap(),
+        small(),
+    );
+    let paths: Vec<String> = (0..2000).map(|i| format!("k/{i:06}")).collect();
+    let mut writer = trees.writer();
+    for p in &paths {
+        writer.add(entry(p, "a")).await.unwrap();
+    }
+    let (first, stats) = writer.finish().await.unwrap();
+    assert_eq!(stats.entries, 2000);
+    assert!(first.ranges.len() > 20, "{} ranges", first.ranges.len());
+    assert_eq!(stats.ranges_written as usize, first.ranges.len());
+
+    // Change one entry in the middle: only its range differs.
+    let mut writer = trees.writer();
+    for p in &paths {
+        writer
+            .add(entry(p, if p == "k/001000" { "b" } else { "a" }))
+            .await
+            .unwrap();
+    }
+    let (second, stats) = writer.finish().await.unwrap();
+    assert_eq!(stats.ranges_written, 1);
+    assert_eq!(stats.ranges_reused as usize, second.ranges.len() - 1);
+    let differing = first
+        .ranges
+        .iter()
+        .zip(&second.ranges)
+        .filter(|(a, b)| a.id != b.id)
+        .count();
+    assert_eq!(differing, 1);
+
+    let loaded = trees.tree(&second.id).await.unwrap();
+    assert_eq!(loaded, second);
+    assert_eq!(
+        trees.get(&loaded, "k/001000").await.unwrap().unwrap().etag,
+        "b"
+    );
+    assert_eq!(trees.get(&loaded, "k/1").await.unwrap(), None);
+
+    let mut cursor = trees.cursor(&loaded);
+    cursor.seek("k/001500").await.unwrap();
+    assert_eq!(cursor.next_entry().await.unwrap().unwrap().path, "k/001500");
+}
+
+#[test]
+fn path_hashes_carried_over_shared_prefixes_are_whole_hashes() {
+    let mut hasher = PathHasher::default();
+    for path in [
+        "",
+        "a/b/c",
+        "a/b/d",
+        "a/b",
+        "a/bc/é",
+        "a/bc/é/f",
+        "b",
+        "",
+        "a/b/d",
+    ] {
+        assert_eq!(hasher.hash(path), path_hash(path), "{path:?}");
+    }
+    // FNV-1a 64 of "a/b", as any implementation gives it.
+    assert_eq!(path_hash("a/b"), 0xe620_c319_0468_cf61);
+}
+
+#[test]
+fn tree_ids_stay_the_same_across_releases() {
+    // Range and metarange ids name files already stored: the bytes hashed must never
+    // change.
+    let entries = [
+        entry("a", "d41d8cd98f00b204e9800998ecf8427e"),
+        Entry {
+            version_id: Some("v1".into()),
+            storage_class: Some("GLACIER_IR".into()),
+            ..entry("b/é", "x-2")
+        },
+    ];
+    assert_eq!(
+        columns(&entries).id(),
+        "30b59478aced917b20a20874f08a7f5fe5d9cfba6f413ae59f6f7666e963dd8c"
+    );
+    let ranges = [RangeInfo {
+        id: columns(&entries).id(),
+        min_path: "a".into(),
+        max_path: "b/é".into(),
+        entries: 2,
+        bytes: 100,
+    }];
+    assert_eq!(
+        metarange_id(&ranges),
+        "fbb9e0e811a8436ea4d1b41bc0c33a202fdc23dc4aa9a099956b75f4235a3e82"
+    );
+}
+
+/// Entries whose addresses are an import's own (`s3://src/…`, `s3://other/…`) and
+/// others: written by a user, or ending with the path under a prefix.
+fn mixed_addresses() -> Vec<Entry> {
+    let mut entries: Vec<Entry> = ["a", "b/c", "d/", "e", "f", "g"]
+        .iter()
+        .map(|path| entry(path, "e0"))
+        .collect();
+    entries[2].address = "s3://other/d/".into();
+    entries[3].address = "s3://ns/repo/data/0a1b".into();
+    entries[4].address = "s3://ns/data/f".into();
+    entries[5].address = "s3:///g".into();
+    entries[5].version_id = Some("v1".into());
+    entries
+}
+
+/// How [`addresses_read`] gives the addresses of [`mixed_addresses`] once stored:
+/// an import's own by bucket and key, the others whole.
+const MIXED_ADDRESSES_READ: [&str; 6] = [
+    "imported src a",
+    "imported src b/c",
+    "imported other d/",
+    "s3://ns/repo/data/0a1b",
+    "s3://ns/data/f",
+    "s3:///g",
+];
+
+/// Each entry's address as [`RangeFile::identities`] gives it, after checking that
+/// every identity is the decoded entry's.
+fn addresses_read(bytes: Bytes) -> Vec<String> {
+    let file = RangeFile {
+        url: "s3://ns/range".parse().unwrap(),
+        bytes,
+    };
+    let entries = decode_range(file.bytes.clone()).unwrap();
+    let mut found = Vec::new();
+    for batch in file.identities().unwrap() {
+        for row in 0..batch.len() {
+            let identity = batch.identity(row);
+            let entry = &entries[found.len()];
+            assert_eq!(
+                (batch.path(row), identity),
+                (entry.path.as_str(), entry.identity())
+            );
+            found.push(match identity.address {
+                Address::Url(url) => url.to_string(),
+                Address::Imported { bucket, key } => format!("imported {bucket} {key}"),
+            });
+        }
+    }
+    found
+}
+
+#[test]
+fn a_range_keeps_only_the_bucket_of_an_imports_address() {
+    let entries = mixed_addresses();
+    let bytes = columns(&entries).encode().unwrap();
+    assert_eq!(decode_range(bytes.clone()).unwrap(), entries);
+    assert_eq!(addresses_read(bytes), MIXED_ADDRESSES_READ);
+}
+
+#[test]
+fn an_address_given_unbuilt_is_stored_and_hashed_as_the_built_one() {
+    let built = mixed_addresses();
+    let mut unbuilt = RangeColumns::with_capacity(0, 0);
+    for entry in &built {
+        let (bucket, key) = entry
+            .address
+            .strip_prefix(IMPORTED_SCHEME)
+            .and_then(|rest| rest.split_once('/'))
+            .unwrap();
+        let address = Address::Imported { bucket, key };
+        unbuilt
+            .push(&EntryRef {
+                address,
+                ..entry.borrowed()
+            })
+            .unwrap();
+    }
+    let unbuilt = unbuilt.finish();
+    assert_eq!(unbuilt.id(), columns(&built).id());
+    let bytes = unbuilt.encode().unwrap();
+    assert_eq!(decode_range(bytes.clone()).unwrap(), built);
+    assert_eq!(addresses_read(bytes), MIXED_ADDRESSES_READ);
+}
+
+#[test]
+fn a_range_written_with_whole_addresses_reads_the_same() {
+    let entries = mixed_addresses();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "path",
+            Arc::new(StringArray::from_iter_values(
+                entries.iter().map(|e| &e.path),
+            )),
+        ),
+        (
+            "address",
+            Arc::new(StringArray::from_iter_values(
+                entries.iter().map(|e| &e.address),
+            )),
+        ),
+        (
+            "version_id",
+            Arc::new(StringArray::from_iter(
+                entries.iter().map(|e| e.version_id.as_deref()),
+            )),
+        ),
+        (
+            "size",
+            Arc::new(Int64Array::from_iter_values(
+                entries.iter().map(|e| e.size as i64),
+            )),
+        ),
+        (
+            "etag",
+            Arc::new(StringArray::from_iter_values(
+                entries.iter().map(|e| &e.etag),
+            )),
+        ),
+        (
+            "last_modified",
+            Arc::new(
+                arrow_array::TimestampMillisecondArray::from_iter_values(
+                    entries.iter().map(|e| e.last_modified_ms),
+                )
+                .with_timezone("UTC"),
+            ),
+        ),
+        (
+            "storage_class",
+            Arc::new(StringArray::from_iter(
+                entries.iter().map(|e| e.storage_class.as_deref()),
+            )),
+        ),
+    ];
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let bytes = write_parquet(schema, columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+    assert_eq!(decode_range(bytes.clone()).unwrap(), entries);
+    assert_eq!(
+        addresses_read(bytes),
+        entries
+            .iter()
+            .map(|e| e.address.clone())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn rejects_unsorted_input() {
+    let root = tempfile::tempdir().unwrap();
+    let trees = TreeStore::new(
+        ObjectStore::Local(root.path().to_path_buf()),
+        "s3://ns/repo".parse().unwrap(),
+        small(),
+    );
+    let mut writer = trees.writer();
+    writer.add(entry("b", "x")).await.unwrap();
+    let err = writer.add(entry("a", "x")).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "entries must be added in strictly increasing path order: \"a\" came after \"b\""
+    );
+
+    // Also right after a range closed: a range holds at most 64 entries here.
+    let mut writer = trees.writer();
+    for i in 0..64 {
+        writer.add(entry(&format!("k/{i:03}"), "x")).await.unwrap();
+    }
+    let err = writer.add(entry("k/063", "x")).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "entries must be added in strictly increasing path order: \"k/063\" came after \"k/063\""
+    );
+}
