@@ -152,7 +152,7 @@ pub(super) fn new_commit(parents: Vec<String>, info: CommitInfo, metarange_id: &
 }
 
 /// SHA-256 over the commit's fields (metadata in key order), each length-prefixed.
-pub fn commit_id(commit: &Commit) -> String {
+fn commit_id(commit: &Commit) -> String {
     let mut hasher = Sha256::new();
     let mut field = |bytes: &[u8]| {
         hasher.update((bytes.len() as u64).to_le_bytes());

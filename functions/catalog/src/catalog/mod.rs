@@ -15,8 +15,6 @@ mod listing;
 mod merge;
 mod repositories;
 
-pub use commits::commit_id;
-
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;

@@ -23,8 +23,11 @@ use sha2::{Digest, Sha256};
 use inventory_base::location::{S3Url, is_bucket_name};
 use inventory_base::storage_class::storage_class;
 
-use super::entry::{IMPORTED_SCHEME, imported_bucket};
-use super::{Address, Entry, EntryRef, ObjectIdentity, RangeInfo, TreeError, imported_address};
+use super::entry::{
+    Address, Entry, EntryRef, IMPORTED_SCHEME, ObjectIdentity, imported_address, imported_bucket,
+};
+use super::error::TreeError;
+use super::ranges::RangeInfo;
 
 /// A range's file, fetched but not decoded.
 pub struct RangeFile {

@@ -3,7 +3,11 @@
 
 use std::collections::VecDeque;
 
-use super::{Entry, IdentityBatch, ObjectIdentity, RangeInfo, Tree, TreeError, TreeStore};
+use super::codec::IdentityBatch;
+use super::entry::{Entry, ObjectIdentity};
+use super::error::TreeError;
+use super::ranges::{RangeInfo, Tree};
+use super::store::TreeStore;
 
 /// A range being loaded on another thread.
 type RangeLoad = tokio::task::JoinHandle<Result<Vec<Entry>, TreeError>>;

@@ -7,6 +7,8 @@ use arrow_array::{Array, ArrayRef, Int64Array, StringArray};
 use arrow_schema::{Field, Schema};
 use bytes::Bytes;
 
+use inventory_base::storage::ObjectStore;
+
 use super::codec::{RangeArrays, RangeColumns, decode_range, write_parquet};
 use super::entry::IMPORTED_SCHEME;
 use super::writer::{PathHasher, path_hash};

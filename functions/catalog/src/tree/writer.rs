@@ -8,8 +8,12 @@ use serde::Serialize;
 
 use inventory_base::storage::StorageError;
 
+use super::codec::metarange_id;
 use super::codec::{RangeArrays, RangeColumns, encode_metarange};
-use super::{Entry, EntryRef, RangeInfo, Tree, TreeError, TreeStore, metarange_id};
+use super::entry::{Entry, EntryRef};
+use super::error::TreeError;
+use super::ranges::{RangeInfo, Tree};
+use super::store::TreeStore;
 
 /// What writing a tree did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -51,6 +55,12 @@ impl TreeStore {
             path_hasher: PathHasher::default(),
             stats: WriteStats::default(),
         }
+    }
+
+    /// Writes the empty tree.
+    pub async fn empty_tree(&self) -> Result<Tree, TreeError> {
+        let (tree, _) = self.writer().finish().await?;
+        Ok(tree)
     }
 }
 

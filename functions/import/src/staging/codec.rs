@@ -3,12 +3,15 @@
 
 use std::sync::Arc;
 
+use inventory_catalog::tree::{Address, EntryRef};
 use inventory_delivery::reader::{InventoryEntry, Recency};
 
-use inventory_catalog::tree::{Address, EntryRef};
-
-use super::{MAX_BATCH_BYTES, RAW_CHUNK_BYTES};
 use crate::packed::PackedFields;
+
+/// Largest compressed batch stored in one item.
+pub const MAX_BATCH_BYTES: usize = 300_000;
+/// Entries are encoded in chunks of at most this many raw bytes before compression.
+const RAW_CHUNK_BYTES: usize = 1_200_000;
 
 /// The columns of an encoded batch, each a byte stream of its own: zstd then finds
 /// the repetitions within a column (sizes near sizes, classes near classes) that a

@@ -6,9 +6,8 @@ use std::collections::BinaryHeap;
 use std::collections::binary_heap::PeekMut;
 use std::sync::Arc;
 
-use super::StagingError;
 use super::codec::{StagedBatch, StagedEntry};
-use super::table::{BatchSource, StagedRun, batch_key};
+use super::table::{BatchSource, StagedRun, StagingError, batch_key};
 
 /// Every staged entry of a job in key order, merging its runs' sorted batches.
 pub fn merge_staged<S: BatchSource>(source: &S, job: &str, runs: &[StagedRun]) -> MergedEntries<S> {

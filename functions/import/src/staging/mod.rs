@@ -12,27 +12,11 @@ mod codec;
 mod merge;
 mod table;
 
-pub use codec::{StagedBatch, StagedEntry, decode_batch, encode_entries, pack_batches};
+pub use codec::{
+    MAX_BATCH_BYTES, StagedBatch, StagedEntry, decode_batch, encode_entries, pack_batches,
+};
 pub use merge::{MergedEntries, merge_staged};
-pub use table::{BatchSource, StagedRun, StagingTable, batch_key, unpack_batch};
-
-use inventory_base::dynamo::DynamoError;
+pub use table::{BatchSource, StagedRun, StagingError, StagingTable, batch_key, unpack_batch};
 
 /// Entries a worker sorts and stages at a time (about 30 MB of entries in memory).
 pub const RUN_ENTRIES: usize = 100_000;
-/// Largest compressed batch stored in one item.
-pub const MAX_BATCH_BYTES: usize = 300_000;
-/// Entries are encoded in chunks of at most this many raw bytes before compression.
-const RAW_CHUNK_BYTES: usize = 1_200_000;
-/// Staged items expire after this long even if nobody deletes them.
-const TTL_SECONDS: i64 = 7 * 24 * 3600;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StagingError {
-    #[error(transparent)]
-    Dynamo(#[from] DynamoError),
-    #[error("staged batch {key} is damaged: {reason}")]
-    Damaged { key: String, reason: String },
-    #[error("staged batch {key} is missing")]
-    Missing { key: String },
-}

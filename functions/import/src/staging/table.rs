@@ -10,7 +10,19 @@ use inventory_base::dynamo::DynamoError;
 use inventory_delivery::reader::InventoryEntry;
 
 use super::codec::{StagedBatch, decode_batch, pack_batches};
-use super::{StagingError, TTL_SECONDS};
+
+/// Staged items expire after this long even if nobody deletes them.
+const TTL_SECONDS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StagingError {
+    #[error(transparent)]
+    Dynamo(#[from] DynamoError),
+    #[error("staged batch {key} is damaged: {reason}")]
+    Damaged { key: String, reason: String },
+    #[error("staged batch {key} is missing")]
+    Missing { key: String },
+}
 
 /// The staging table.
 #[derive(Debug, Clone)]

@@ -15,7 +15,8 @@ use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
-use super::{BATCH_ROWS, DataFileReader, InventoryError, InventoryRow, SkipCounts};
+use super::data_file::{BATCH_ROWS, DataFileReader, InventoryError};
+use super::rows::{InventoryRow, SkipCounts};
 use crate::manifest::missing_columns;
 
 /// Column positions in the projected batches.

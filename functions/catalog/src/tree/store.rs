@@ -1,0 +1,81 @@
+//! Where trees live: a repository's storage namespace, and reading its metaranges,
+//! ranges and entries.
+
+use inventory_base::location::S3Url;
+use inventory_base::storage::ObjectStore;
+
+use super::codec::{RangeFile, decode_metarange};
+use super::entry::Entry;
+use super::error::TreeError;
+use super::ranges::{RangeParams, Tree};
+
+/// Where trees live: a storage namespace.
+#[derive(Debug, Clone)]
+pub struct TreeStore {
+    pub store: ObjectStore,
+    pub namespace: S3Url,
+    pub params: RangeParams,
+}
+
+impl TreeStore {
+    pub fn new(store: ObjectStore, namespace: S3Url, params: RangeParams) -> Self {
+        Self {
+            store,
+            namespace,
+            params,
+        }
+    }
+
+    pub fn range_url(&self, id: &str) -> S3Url {
+        self.namespace
+            .join(&format!("_catalog/ranges/{id}.parquet"))
+    }
+
+    pub fn metarange_url(&self, id: &str) -> S3Url {
+        self.namespace
+            .join(&format!("_catalog/metaranges/{id}.parquet"))
+    }
+
+    /// Loads a metarange.
+    pub async fn tree(&self, id: &str) -> Result<Tree, TreeError> {
+        let url = self.metarange_url(id);
+        let bytes = self.store.get(&url).await?;
+        let ranges = decode_metarange(bytes).map_err(|reason| TreeError::Damaged {
+            file: url.clone(),
+            reason,
+        })?;
+        Ok(Tree {
+            id: id.to_string(),
+            ranges,
+        })
+    }
+
+    /// Loads the entries of a range.
+    pub async fn range(&self, id: &str) -> Result<Vec<Entry>, TreeError> {
+        self.range_file(id).await?.entries()
+    }
+
+    /// Fetches a range's file, to be read with [`RangeFile::entries`] or
+    /// [`RangeFile::identities`].
+    pub async fn range_file(&self, id: &str) -> Result<RangeFile, TreeError> {
+        let url = self.range_url(id);
+        let bytes = self.store.get(&url).await?;
+        Ok(RangeFile { url, bytes })
+    }
+
+    /// Finds the entry at `path`.
+    pub async fn get(&self, tree: &Tree, path: &str) -> Result<Option<Entry>, TreeError> {
+        let Some(range) = tree
+            .ranges
+            .iter()
+            .find(|r| r.min_path.as_str() <= path && path <= r.max_path.as_str())
+        else {
+            return Ok(None);
+        };
+        let entries = self.range(&range.id).await?;
+        Ok(entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| entries[i].clone()))
+    }
+}
