@@ -191,17 +191,7 @@ impl ObjectStore {
     /// Writes a whole object.
     pub async fn put(&self, url: &S3Url, data: Bytes) -> Result<(), StorageError> {
         match self {
-            ObjectStore::S3(client) => {
-                client
-                    .put_object()
-                    .bucket(&url.bucket)
-                    .key(&url.key)
-                    .body(ByteStream::from(data))
-                    .send()
-                    .await
-                    .map_err(|err| s3_error(url, false, &err))?;
-                Ok(())
-            }
+            ObjectStore::S3(client) => put_object(client, url, ByteStream::from(data)).await,
             ObjectStore::Local(root) => {
                 let path = local_path_with_parent(root, url).await?;
                 tokio::fs::write(&path, &data)
@@ -221,15 +211,7 @@ impl ObjectStore {
                         url: url.clone(),
                         message: format!("reading {}: {err}", file.display()),
                     })?;
-                client
-                    .put_object()
-                    .bucket(&url.bucket)
-                    .key(&url.key)
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|err| s3_error(url, false, &err))?;
-                Ok(())
+                put_object(client, url, body).await
             }
             ObjectStore::Local(root) => {
                 let path = local_path_with_parent(root, url).await?;
@@ -339,6 +321,23 @@ fn io_error(url: &S3Url, source: std::io::Error) -> StorageError {
             source,
         }
     }
+}
+
+/// Writes `body` as the object at `url`.
+async fn put_object(
+    client: &aws_sdk_s3::Client,
+    url: &S3Url,
+    body: ByteStream,
+) -> Result<(), StorageError> {
+    client
+        .put_object()
+        .bucket(&url.bucket)
+        .key(&url.key)
+        .body(body)
+        .send()
+        .await
+        .map_err(|err| s3_error(url, false, &err))?;
+    Ok(())
 }
 
 fn s3_error<E>(url: &S3Url, not_found: bool, err: &E) -> StorageError
