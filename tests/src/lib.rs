@@ -18,6 +18,8 @@ use inventory_importer::jobs::JobTable;
 use inventory_importer::pipeline::Pipeline;
 use inventory_importer::staging::StagingTable;
 
+pub mod faults;
+
 pub const REGION: &str = "us-east-1";
 
 /// The repository's top folder.
@@ -86,30 +88,22 @@ impl LocalStack {
 
     /// A catalog on this stack, its table created; `params` sets range sizes.
     pub async fn catalog(&self, params: RangeParams) -> Catalog {
-        let catalog =
-            Catalog::new(self.dynamo(), DEFAULT_TABLE, self.store()).with_range_params(params);
-        catalog
-            .ensure_table()
-            .await
-            .unwrap_or_else(|err| panic!("creating the catalog table: {err}"));
-        catalog
+        catalog_with(&self.config, params).await
     }
 
     /// The import pipeline on this stack, its tables created. Each data file is its
     /// own shard, so that tests exercise several workers.
     pub async fn pipeline(&self, params: RangeParams) -> Pipeline {
-        let catalog = self.catalog(params).await;
-        let mut pipeline = Pipeline::new(
-            catalog,
-            JobTable::new(self.dynamo(), "inventory-import-jobs"),
-            StagingTable::new(self.dynamo(), "inventory-import-staging"),
-        );
-        pipeline.shard_bytes = 1;
-        pipeline
-            .ensure_tables()
-            .await
-            .unwrap_or_else(|err| panic!("creating the pipeline's tables: {err}"));
-        pipeline
+        pipeline_with(&self.config, params).await
+    }
+
+    /// The import pipeline reaching this stack through `proxy` (see [`faults`]).
+    pub async fn pipeline_through(
+        &self,
+        proxy: &faults::FaultProxy,
+        params: RangeParams,
+    ) -> Pipeline {
+        pipeline_with(&sdk_config(&proxy.endpoint).await, params).await
     }
 
     /// How many items a DynamoDB table holds.
@@ -292,4 +286,34 @@ pub fn as_tree(
         .cloned()
         .map(|e| inventory_importer::entries::imported_entry(bucket, e))
         .collect()
+}
+
+/// A catalog through `config`, its table created; `params` sets range sizes.
+pub async fn catalog_with(config: &SdkConfig, params: RangeParams) -> Catalog {
+    let store = ObjectStore::S3(inventory_base::aws::s3_client(config));
+    let catalog = Catalog::new(aws_sdk_dynamodb::Client::new(config), DEFAULT_TABLE, store)
+        .with_range_params(params);
+    catalog
+        .ensure_table()
+        .await
+        .unwrap_or_else(|err| panic!("creating the catalog table: {err}"));
+    catalog
+}
+
+/// The import pipeline through `config`, its tables created. Each data file is its
+/// own shard, so that tests exercise several workers.
+pub async fn pipeline_with(config: &SdkConfig, params: RangeParams) -> Pipeline {
+    let catalog = catalog_with(config, params).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(config);
+    let mut pipeline = Pipeline::new(
+        catalog,
+        JobTable::new(dynamo.clone(), "inventory-import-jobs"),
+        StagingTable::new(dynamo, "inventory-import-staging"),
+    );
+    pipeline.shard_bytes = 1;
+    pipeline
+        .ensure_tables()
+        .await
+        .unwrap_or_else(|err| panic!("creating the pipeline's tables: {err}"));
+    pipeline
 }

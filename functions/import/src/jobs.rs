@@ -6,6 +6,7 @@
 //! completion is a transaction that marks the shard done and counts it on the job
 //! exactly once, however often a worker is retried.
 
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -25,7 +26,17 @@ pub enum JobError {
     NotFound(String),
     #[error("job record {key} is damaged: {reason}")]
     Damaged { key: String, reason: String },
+    #[error("counting shard {shard} of job {job} was cancelled by DynamoDB (reasons: {reasons})")]
+    Cancelled {
+        job: String,
+        shard: usize,
+        reasons: String,
+    },
 }
+
+/// Tries of the transaction that counts a shard before the error is left to the
+/// queue's retries.
+const COUNTING_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -398,21 +409,46 @@ impl JobTable {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .build()
             .map_err(|e| self.error(e))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(mark).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
-        if let Err(err) = result {
-            // Cancelled because the shard was already done: a retried worker.
-            let cancelled = err
-                .as_service_error()
-                .is_some_and(|e| e.is_transaction_canceled_exception());
-            if !cancelled {
-                return Err(self.error(err).into());
+        for attempt in 1..=COUNTING_ATTEMPTS {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(mark.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(count.clone()).build())
+                .send()
+                .await;
+            let Err(err) = result else { break };
+            let reasons: Vec<&str> = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|reason| reason.code().unwrap_or("None"))
+                    .collect(),
+                _ => return Err(self.error(err).into()),
+            };
+            // The shard's condition failed: it was done already (a retried worker).
+            if reasons.first() == Some(&"ConditionalCheckFailed") {
+                break;
             }
+            // Another transaction on the job item (a shard finishing at the same
+            // moment), or a throttle: try again; the queue retries after the last try.
+            let passing = reasons.iter().all(|code| {
+                matches!(
+                    *code,
+                    "None"
+                        | "TransactionConflict"
+                        | "ThrottlingError"
+                        | "ProvisionedThroughputExceeded"
+                )
+            });
+            if !passing || attempt == COUNTING_ATTEMPTS {
+                return Err(JobError::Cancelled {
+                    job: job.to_string(),
+                    shard: shard.index,
+                    reasons: reasons.join(", "),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
         }
         self.get(repository, job).await
     }

@@ -1,0 +1,177 @@
+//! Imports that meet the faults AWS can answer with, injected by the test harness's
+//! proxy between the SDK and moto: each ends committed once with the exact tree and
+//! summary, or waits for the queue's retries; none is lost or left stuck.
+
+use chrono::{DateTime, Utc};
+use integration_tests::faults::{Fault, FaultProxy, When};
+use integration_tests::{LocalStack, as_tree};
+
+use inventory_base::S3Url;
+use inventory_catalog::tree::{Entry, RangeParams};
+use inventory_devtools::generator::{GeneratedInventory, GeneratorOptions, generate_inventory};
+use inventory_importer::jobs::JobState;
+use inventory_importer::pipeline::{IMPORT_BRANCH, ImportRequest, Pipeline, Started};
+
+fn small_ranges() -> RangeParams {
+    RangeParams {
+        min_entries: 8,
+        split_modulus: 32,
+        max_entries: 128,
+    }
+}
+
+/// A stack with a bucket for the catalog, a proxy in front of it, the pipeline
+/// reaching it through the proxy, and the repository `photos`.
+async fn setup() -> (LocalStack, FaultProxy, Pipeline) {
+    let stack = LocalStack::start().await;
+    stack.create_bucket("catalog-storage").await;
+    let proxy = FaultProxy::start(&stack.endpoint).await;
+    let pipeline = stack.pipeline_through(&proxy, small_ranges()).await;
+    pipeline
+        .catalog
+        .create_repository("photos", "s3://catalog-storage/photos", None)
+        .await
+        .unwrap();
+    (stack, proxy, pipeline)
+}
+
+async fn delivery(stack: &LocalStack, files: usize, objects: u64) -> GeneratedInventory {
+    let mut options =
+        GeneratorOptions::new("s3://inventory-dest/inv".parse().unwrap(), "photos-source");
+    options.files = files;
+    options.objects = objects;
+    options.created_at = "2026-11-20T01:00:00Z".parse::<DateTime<Utc>>().unwrap();
+    generate_inventory(&stack.store(), &options).await.unwrap()
+}
+
+fn request(manifest: &S3Url) -> ImportRequest {
+    ImportRequest {
+        repository: "photos".into(),
+        manifest: manifest.clone(),
+        dry_run: false,
+        force: false,
+    }
+}
+
+/// Every entry on the import branch, in order.
+async fn imported(pipeline: &Pipeline) -> Vec<Entry> {
+    let repo = pipeline.catalog.repository("photos").await.unwrap();
+    let commit = pipeline
+        .catalog
+        .resolve("photos", IMPORT_BRANCH)
+        .await
+        .unwrap();
+    let tree = pipeline.catalog.tree_of(&repo, &commit).await.unwrap();
+    let trees = pipeline.catalog.trees(&repo);
+    let mut cursor = trees.cursor(&tree);
+    let mut entries = Vec::new();
+    while let Some(e) = cursor.next_entry().await.unwrap() {
+        entries.push(e);
+    }
+    entries
+}
+
+/// The transaction that marks a shard done and counts it on the job.
+const COUNTING: &str = "TransactWriteItems";
+
+#[tokio::test]
+async fn a_shard_whose_count_meets_a_transaction_conflict_is_still_counted() {
+    let (stack, proxy, pipeline) = setup().await;
+    let generated = delivery(&stack, 2, 200).await;
+    let Started::Started { job, tasks } =
+        pipeline.start(&request(&generated.manifest)).await.unwrap()
+    else {
+        panic!("expected a new job")
+    };
+    assert_eq!(tasks.len(), 2);
+
+    // Two workers finish at the same instant: DynamoDB cancels the first one's
+    // counting transaction because the job item is being updated by the other.
+    let next = proxy.calls(COUNTING) + 1;
+    proxy.inject(
+        COUNTING,
+        Fault::TransactionConflict {
+            items: 2,
+            conflicts: vec![1],
+        },
+        When::Calls(vec![next]),
+    );
+    assert_eq!(pipeline.run_shard(&tasks[0], false).await.unwrap(), None);
+    assert_eq!(proxy.faults(COUNTING), 1, "the conflict was answered");
+    let counted = pipeline.jobs.get("photos", &job.id).await.unwrap();
+    assert_eq!(counted.shards_done, 1, "the shard is counted once");
+
+    let commit = pipeline
+        .run_shard(&tasks[1], false)
+        .await
+        .unwrap()
+        .expect("the last shard sends the commit task");
+    let done = pipeline.commit(&commit).await.unwrap();
+    assert_eq!(done.state, JobState::Committed);
+    assert_eq!(done.shards_done, 2);
+    let summary = done.summary.unwrap();
+    assert_eq!((summary.added, summary.total), (200, 200));
+    assert_eq!(
+        imported(&pipeline).await,
+        as_tree("photos-source", &generated.expected)
+    );
+}
+
+#[tokio::test]
+async fn a_conflict_that_persists_is_an_error_for_the_queue_to_retry_not_a_lost_shard() {
+    let (stack, proxy, pipeline) = setup().await;
+    let generated = delivery(&stack, 2, 100).await;
+    let Started::Started { job, tasks } =
+        pipeline.start(&request(&generated.manifest)).await.unwrap()
+    else {
+        panic!("expected a new job")
+    };
+    // Every try of the worker meets a conflict.
+    proxy.inject(
+        COUNTING,
+        Fault::TransactionConflict {
+            items: 2,
+            conflicts: vec![1],
+        },
+        When::Rate {
+            probability: 1.0,
+            seed: 7,
+        },
+    );
+    let err = pipeline.run_shard(&tasks[0], false).await.unwrap_err();
+    assert!(
+        err.to_string().contains("TransactionConflict"),
+        "the error names the reason: {err}"
+    );
+    let waiting = pipeline.jobs.get("photos", &job.id).await.unwrap();
+    assert_eq!(
+        (waiting.state, waiting.shards_done),
+        (JobState::Staging, 0),
+        "nothing counted, nothing failed: the queue delivers the task again"
+    );
+
+    // The queue's next delivery, once the conflict has passed, counts it once.
+    proxy.clear();
+    assert_eq!(pipeline.run_shard(&tasks[0], false).await.unwrap(), None);
+    assert_eq!(
+        pipeline
+            .jobs
+            .get("photos", &job.id)
+            .await
+            .unwrap()
+            .shards_done,
+        1
+    );
+    let commit = pipeline
+        .run_shard(&tasks[1], false)
+        .await
+        .unwrap()
+        .expect("the last shard sends the commit task");
+    let done = pipeline.commit(&commit).await.unwrap();
+    assert_eq!(done.state, JobState::Committed);
+    assert_eq!(done.summary.unwrap().total, 100);
+    assert_eq!(
+        imported(&pipeline).await,
+        as_tree("photos-source", &generated.expected)
+    );
+}
