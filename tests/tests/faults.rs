@@ -71,6 +71,16 @@ async fn imported(pipeline: &Pipeline) -> Vec<Entry> {
     entries
 }
 
+/// The commit the import branch holds; before the first import (when a commit may
+/// create it from `main`), `main`'s.
+async fn import_head(pipeline: &Pipeline) -> String {
+    let branch = match pipeline.catalog.branch("photos", IMPORT_BRANCH).await {
+        Ok(branch) => branch,
+        Err(_) => pipeline.catalog.branch("photos", "main").await.unwrap(),
+    };
+    branch.commit_id
+}
+
 /// The transaction that marks a shard done and counts it on the job.
 const COUNTING: &str = "TransactWriteItems";
 
@@ -106,7 +116,7 @@ async fn a_shard_whose_count_meets_a_transaction_conflict_is_still_counted() {
         .await
         .unwrap()
         .expect("the last shard sends the commit task");
-    let done = pipeline.commit(&commit).await.unwrap();
+    let done = pipeline.commit(&commit, true).await.unwrap();
     assert_eq!(done.state, JobState::Committed);
     assert_eq!(done.shards_done, 2);
     let summary = done.summary.unwrap();
@@ -167,11 +177,123 @@ async fn a_conflict_that_persists_is_an_error_for_the_queue_to_retry_not_a_lost_
         .await
         .unwrap()
         .expect("the last shard sends the commit task");
-    let done = pipeline.commit(&commit).await.unwrap();
+    let done = pipeline.commit(&commit, true).await.unwrap();
     assert_eq!(done.state, JobState::Committed);
     assert_eq!(done.summary.unwrap().total, 100);
     assert_eq!(
         imported(&pipeline).await,
         as_tree("photos-source", &generated.expected)
     );
+}
+
+/// Writes of the new tree's files (ranges and metarange) to the storage namespace.
+const TREE_WRITES: &str = "PutObject";
+
+#[tokio::test]
+async fn a_commit_that_meets_s3_errors_is_left_to_the_queue_and_then_commits() {
+    let (stack, proxy, pipeline) = setup().await;
+    let generated = delivery(&stack, 2, 300).await;
+    let Started::Started { job, tasks } =
+        pipeline.start(&request(&generated.manifest)).await.unwrap()
+    else {
+        panic!("expected a new job")
+    };
+    assert_eq!(pipeline.run_shard(&tasks[0], false).await.unwrap(), None);
+    let commit = pipeline
+        .run_shard(&tasks[1], false)
+        .await
+        .unwrap()
+        .expect("the last shard sends the commit task");
+    let staged = stack.count_items("inventory-import-staging").await;
+    assert!(staged > 0);
+    let before = import_head(&pipeline).await;
+
+    // S3 answers 500 InternalError to every write of the tree, through the SDK's own
+    // retries: the committer's first delivery fails.
+    proxy.inject(
+        TREE_WRITES,
+        Fault::InternalError,
+        When::Rate {
+            probability: 1.0,
+            seed: 1,
+        },
+    );
+    let err = pipeline.commit(&commit, false).await.unwrap_err();
+    assert!(err.to_string().contains("InternalError"), "{err}");
+    assert!(proxy.faults(TREE_WRITES) >= 3, "the SDK tried again first");
+    let waiting = pipeline.jobs.get("photos", &job.id).await.unwrap();
+    assert_eq!(
+        waiting.state,
+        JobState::Committing,
+        "not failed: {waiting:?}"
+    );
+    assert_eq!(waiting.error, None);
+    assert_eq!(
+        stack.count_items("inventory-import-staging").await,
+        staged,
+        "the staged batches wait for the next delivery"
+    );
+    assert_eq!(import_head(&pipeline).await, before, "no branch moved");
+
+    // The queue delivers the task again once S3 is well: one commit, exact counts.
+    proxy.clear();
+    let done = pipeline.commit(&commit, false).await.unwrap();
+    assert_eq!(done.state, JobState::Committed);
+    let summary = done.summary.unwrap();
+    assert_eq!((summary.added, summary.total), (300, 300));
+    assert_eq!(
+        imported(&pipeline).await,
+        as_tree("photos-source", &generated.expected)
+    );
+    assert_eq!(stack.count_items("inventory-import-staging").await, 0);
+    let log = pipeline
+        .catalog
+        .log("photos", IMPORT_BRANCH, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.len(),
+        2,
+        "the import's commit over the empty one: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_commit_that_fails_on_its_last_delivery_fails_the_job_and_moves_no_branch() {
+    let (stack, proxy, pipeline) = setup().await;
+    let generated = delivery(&stack, 1, 100).await;
+    let Started::Started { job, tasks } =
+        pipeline.start(&request(&generated.manifest)).await.unwrap()
+    else {
+        panic!("expected a new job")
+    };
+    let commit = pipeline
+        .run_shard(&tasks[0], false)
+        .await
+        .unwrap()
+        .expect("the only shard sends the commit task");
+    let before = import_head(&pipeline).await;
+    proxy.inject(
+        TREE_WRITES,
+        Fault::SlowDown,
+        When::Rate {
+            probability: 1.0,
+            seed: 2,
+        },
+    );
+    let err = pipeline.commit(&commit, true).await.unwrap_err();
+    assert!(err.to_string().contains("SlowDown"), "{err}");
+    let failed = pipeline.jobs.get("photos", &job.id).await.unwrap();
+    assert_eq!(failed.state, JobState::Failed);
+    // The job names the error (moto rewrites the request id inside stored texts).
+    let recorded = failed.error.unwrap_or_default();
+    let named = |text: &str| {
+        text.split(" (ServiceError")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(named(&recorded), named(&err.to_string()));
+    assert_eq!(stack.count_items("inventory-import-staging").await, 0);
+    assert_eq!(import_head(&pipeline).await, before, "no branch moved");
 }

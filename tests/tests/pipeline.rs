@@ -408,8 +408,8 @@ async fn retried_workers_and_repeated_notifications_change_nothing() {
         pipeline.run_shard(&tasks[2], true).await.unwrap(),
         Some(commit.clone())
     );
-    let done = pipeline.commit(&commit).await.unwrap();
-    let again = pipeline.commit(&commit).await.unwrap();
+    let done = pipeline.commit(&commit, true).await.unwrap();
+    let again = pipeline.commit(&commit, true).await.unwrap();
     assert_eq!(done.commit_id, again.commit_id);
     assert_eq!(done.summary.unwrap().total, 300);
     assert_eq!(
@@ -460,7 +460,7 @@ async fn a_large_shard_is_staged_in_sorted_runs() {
         stack.count_items("inventory-import-staging").await as usize,
         shard.runs.iter().sum::<usize>()
     );
-    let done = pipeline.commit(&commit).await.unwrap();
+    let done = pipeline.commit(&commit, true).await.unwrap();
     let summary = done.summary.unwrap();
     assert_eq!((summary.added, summary.total), (900, 900));
     assert_eq!(summary.skipped, generated.skipped);

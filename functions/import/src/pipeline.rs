@@ -390,8 +390,15 @@ impl Pipeline {
     }
 
     /// Merges the staged entries, diffs them against the import branch and commits
-    /// (or, for a dry run, only counts). Safe to run more than once.
-    pub async fn commit(&self, task: &CommitTask) -> Result<Job, PipelineError> {
+    /// (or, for a dry run, only counts). Safe to run more than once. A failure on the
+    /// `final_attempt` (the queue will not deliver the task again) fails the job and
+    /// removes its staged items; an earlier one leaves both to the queue's retries, so
+    /// that a throttle or an S3 error of a moment does not lose the delivery.
+    pub async fn commit(
+        &self,
+        task: &CommitTask,
+        final_attempt: bool,
+    ) -> Result<Job, PipelineError> {
         let job = self.jobs.get(&task.repository, &task.job).await?;
         if job.state.is_finished() {
             return Ok(job);
@@ -410,19 +417,18 @@ impl Pipeline {
             })
             .await?;
         let shards = self.jobs.shards(&job.id).await?;
-        let result = self.commit_staged(&job, &shards).await;
-        // Staged items are removed whatever happened; they also carry a TTL.
-        let cleanup = self
-            .staging
-            .delete_job(&job.id, &staged_runs(&shards))
-            .await;
-        match result {
+        match self.commit_staged(&job, &shards).await {
             Ok(job) => {
-                cleanup?;
+                // Staged items are removed once committed; they also carry a TTL.
+                self.staging
+                    .delete_job(&job.id, &staged_runs(&shards))
+                    .await?;
                 Ok(job)
             }
             Err(err) => {
-                self.fail(&job, &err).await;
+                if final_attempt {
+                    self.fail(&job, &err).await;
+                }
                 Err(err)
             }
         }
@@ -597,7 +603,7 @@ impl Pipeline {
             repository: job.repository.clone(),
             job: job.id.clone(),
         });
-        let job = self.commit(&task).await?;
+        let job = self.commit(&task, true).await?;
         Ok(Started::Started {
             job,
             tasks: tasks.clone(),

@@ -449,17 +449,29 @@ impl Handlers {
     }
 
     /// The committer's task; then merges into the source's branch when configured.
-    pub async fn commit(&self, task: &CommitTask) -> Result<Job, HandlerError> {
-        let span = tracing::info_span!("committer", job = %task.job);
-        let result = self.commit_in(task).instrument(span.clone()).await;
+    /// `receive_count` is how often the queue has delivered the task: a failure on its
+    /// last delivery fails the job; earlier ones are left to the queue's retries.
+    pub async fn commit(&self, task: &CommitTask, receive_count: u32) -> Result<Job, HandlerError> {
+        let span = tracing::info_span!("committer", job = %task.job, delivery = receive_count);
+        let final_attempt = receive_count >= crate::queues::MAX_RECEIVES;
+        let result = self
+            .commit_in(task, final_attempt)
+            .instrument(span.clone())
+            .await;
         if let Err(err) = &result {
-            span.in_scope(|| tracing::error!(error = %err, "commit failed"));
+            span.in_scope(|| {
+                if final_attempt {
+                    tracing::error!(error = %err, "commit failed on its last delivery; the job failed");
+                } else {
+                    tracing::warn!(error = %err, "commit failed; the queue will deliver it again");
+                }
+            });
         }
         result
     }
 
-    async fn commit_in(&self, task: &CommitTask) -> Result<Job, HandlerError> {
-        let job = self.pipeline.commit(task).await?;
+    async fn commit_in(&self, task: &CommitTask, final_attempt: bool) -> Result<Job, HandlerError> {
+        let job = self.pipeline.commit(task, final_attempt).await?;
         match (&job.summary, &job.commit_id) {
             (Some(s), commit) => tracing::info!(
                 state = %job.state,
@@ -519,7 +531,7 @@ impl Handlers {
             }
             Function::Committer => {
                 let task: CommitTask = decode_logged(message)?;
-                Box::pin(self.commit(&task)).await?;
+                Box::pin(self.commit(&task, message.receive_count)).await?;
             }
         }
         Ok(())
