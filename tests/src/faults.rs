@@ -41,6 +41,8 @@ pub enum Fault {
     InternalError,
     /// The call goes through, and the connection is reset halfway through the answer.
     ResetMidResponse,
+    /// The call goes through after this pause: a slow process, or a slow network.
+    Delay(std::time::Duration),
 }
 
 /// Which calls of an operation fail.
@@ -196,6 +198,7 @@ async fn forward(
         .next_fault(&operation);
     match fault {
         Some(Fault::ResetMidResponse) | None => {}
+        Some(Fault::Delay(pause)) => tokio::time::sleep(pause).await,
         Some(fault) => return Ok(error_response(&fault)),
     }
     let (mut parts, body) = request.into_parts();
@@ -378,7 +381,9 @@ fn error_response(fault: &Fault) -> Response<ProxyBody> {
             "InternalError",
             "We encountered an internal error. Please try again.",
         ),
-        Fault::ResetMidResponse => plain(StatusCode::BAD_GATEWAY, "unreachable".into()),
+        Fault::ResetMidResponse | Fault::Delay(_) => {
+            plain(StatusCode::BAD_GATEWAY, "not an error answer".into())
+        }
     }
 }
 

@@ -297,3 +297,80 @@ async fn a_commit_that_fails_on_its_last_delivery_fails_the_job_and_moves_no_bra
     assert_eq!(stack.count_items("inventory-import-staging").await, 0);
     assert_eq!(import_head(&pipeline).await, before, "no branch moved");
 }
+
+#[tokio::test]
+async fn two_committers_of_one_job_make_one_commit_and_the_job_stays_committed() {
+    let (stack, proxy, first) = setup().await;
+    // A second committer process, reaching the stack through a proxy of its own.
+    let slow_proxy = FaultProxy::start(&stack.endpoint).await;
+    let second = stack.pipeline_through(&slow_proxy, small_ranges()).await;
+    let generated = delivery(&stack, 2, 300).await;
+    let Started::Started { job, tasks } = first.start(&request(&generated.manifest)).await.unwrap()
+    else {
+        panic!("expected a new job")
+    };
+    assert_eq!(first.run_shard(&tasks[0], false).await.unwrap(), None);
+    let task = first
+        .run_shard(&tasks[1], false)
+        .await
+        .unwrap()
+        .expect("the last shard sends the commit task");
+
+    // The second committer has merged the staged batches and pauses before writing its
+    // tree; the first commits meanwhile and removes the staged batches. Both are on
+    // the queue's last delivery, so a failure would fail the job.
+    slow_proxy.inject(
+        TREE_WRITES,
+        Fault::Delay(std::time::Duration::from_millis(1500)),
+        When::Calls(vec![1]),
+    );
+    let late = tokio::spawn({
+        let task = task.clone();
+        async move { second.commit(&task, true).await }
+    });
+    let waited = std::time::Instant::now();
+    while slow_proxy.calls(TREE_WRITES) == 0 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(20),
+            "the second committer never wrote"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let done = first.commit(&task, true).await.unwrap();
+    assert_eq!(done.state, JobState::Committed);
+    let late = late.await.unwrap();
+
+    let job = first.jobs.get("photos", &job.id).await.unwrap();
+    assert_eq!(
+        job.state,
+        JobState::Committed,
+        "{job:?}; the late one: {late:?}"
+    );
+    assert_eq!(job.commit_id, done.commit_id);
+    assert_eq!(job.error, None);
+    let summary = job.summary.unwrap();
+    assert_eq!(
+        (summary.added, summary.unchanged, summary.total),
+        (300, 0, 300)
+    );
+    let late = late.unwrap();
+    assert_eq!(
+        (late.state, late.commit_id),
+        (JobState::Committed, done.commit_id)
+    );
+    let log = first
+        .catalog
+        .log("photos", IMPORT_BRANCH, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.len(),
+        2,
+        "one import commit over the empty one: {log:?}"
+    );
+    assert_eq!(
+        imported(&first).await,
+        as_tree("photos-source", &generated.expected)
+    );
+    assert_eq!(proxy.total_faults(), 0);
+}

@@ -291,6 +291,8 @@ impl JobTable {
     }
 
     /// Applies `change` to the job, retrying when someone else updated it meanwhile.
+    /// A finished job never changes again: a late duplicate (a second committer, a
+    /// redelivered task) gets it as it ended, unchanged.
     pub async fn update(
         &self,
         repository: &str,
@@ -299,6 +301,9 @@ impl JobTable {
     ) -> Result<Job, JobError> {
         loop {
             let (mut job, version) = self.load(repository, id).await?;
+            if job.state.is_finished() {
+                return Ok(job);
+            }
             change(&mut job);
             job.updated_at = Utc::now().to_rfc3339();
             let doc = serde_json::to_string(&job).map_err(|e| self.damaged(id, e))?;

@@ -426,6 +426,14 @@ impl Pipeline {
                 Ok(job)
             }
             Err(err) => {
+                // A duplicate committer that lost to one which finished the job
+                // meanwhile (and removed the staged batches) has nothing left to do.
+                if let Ok(now) = self.jobs.get(&task.repository, &task.job).await
+                    && now.state.is_finished()
+                {
+                    tracing::info!(job = %now.id, state = %now.state, error = %err, "another committer finished the job");
+                    return Ok(now);
+                }
                 if final_attempt {
                     self.fail(&job, &err).await;
                 }
