@@ -43,6 +43,10 @@ pub enum Fault {
     ResetMidResponse,
     /// The call goes through after this pause: a slow process, or a slow network.
     Delay(std::time::Duration),
+    /// Any of the passing faults the operation's service answers with, drawn at
+    /// random: throttles (and, for transactions, conflicts) from DynamoDB, `SlowDown`
+    /// and `InternalError` from S3, and resets from both.
+    Transient,
 }
 
 /// Which calls of an operation fail.
@@ -69,21 +73,62 @@ struct State {
 
 impl State {
     /// Counts a call of `operation` and picks the fault it gets, if any.
-    fn next_fault(&mut self, operation: &str) -> Option<Fault> {
+    fn next_fault(&mut self, operation: &str, json: bool) -> Option<Fault> {
         let call = self.calls.entry(operation.to_string()).or_default();
         *call += 1;
         let call = *call;
-        let rules = self.rules.get_mut(operation)?;
-        let fault = rules.iter_mut().find_map(|rule| {
-            let hit = match &rule.when {
-                When::Calls(calls) => calls.contains(&call),
-                When::Rate { probability, .. } => rule.rng.random_bool(*probability),
-            };
-            hit.then(|| rule.fault.clone())
-        })?;
+        let [own, any] = self.rules.get_disjoint_mut([operation, ANY_OPERATION]);
+        let fault = own
+            .into_iter()
+            .chain(any)
+            .flat_map(|rules| rules.iter_mut())
+            .find_map(|rule| {
+                let hit = match &rule.when {
+                    When::Calls(calls) => calls.contains(&call),
+                    When::Rate { probability, .. } => rule.rng.random_bool(*probability),
+                };
+                if !hit {
+                    return None;
+                }
+                Some(match &rule.fault {
+                    Fault::Transient => transient(operation, json, &mut rule.rng),
+                    fault => fault.clone(),
+                })
+            })?;
         *self.faults.entry(operation.to_string()).or_default() += 1;
         Some(fault)
     }
+}
+
+/// The rule name that applies to every operation.
+pub const ANY_OPERATION: &str = "*";
+
+/// One of the passing faults AWS answers `operation` with, drawn by `rng`.
+fn transient(operation: &str, json: bool, rng: &mut StdRng) -> Fault {
+    let choices = if operation == "TransactWriteItems" {
+        vec![
+            Fault::Throttling,
+            Fault::TransactionConflict {
+                items: 2,
+                conflicts: vec![1],
+            },
+            Fault::ResetMidResponse,
+        ]
+    } else if json {
+        vec![
+            Fault::ProvisionedThroughputExceeded,
+            Fault::Throttling,
+            Fault::ResetMidResponse,
+        ]
+    } else {
+        vec![
+            Fault::SlowDown,
+            Fault::InternalError,
+            Fault::ResetMidResponse,
+        ]
+    };
+    let pick = rng.random_range(0..choices.len());
+    choices[pick].clone()
 }
 
 /// The proxy, listening on `endpoint` until dropped.
@@ -192,10 +237,11 @@ async fn forward(
     target: String,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let operation = operation(&request);
+    let json = request.headers().contains_key("x-amz-target");
     let fault = state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .next_fault(&operation);
+        .next_fault(&operation, json);
     match fault {
         Some(Fault::ResetMidResponse) | None => {}
         Some(Fault::Delay(pause)) => tokio::time::sleep(pause).await,
@@ -381,7 +427,7 @@ fn error_response(fault: &Fault) -> Response<ProxyBody> {
             "InternalError",
             "We encountered an internal error. Please try again.",
         ),
-        Fault::ResetMidResponse | Fault::Delay(_) => {
+        Fault::ResetMidResponse | Fault::Delay(_) | Fault::Transient => {
             plain(StatusCode::BAD_GATEWAY, "not an error answer".into())
         }
     }

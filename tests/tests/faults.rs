@@ -374,3 +374,74 @@ async fn two_committers_of_one_job_make_one_commit_and_the_job_stays_committed()
     );
     assert_eq!(proxy.total_faults(), 0);
 }
+
+/// Runs one step as its queue delivers its task: again after a failure, up to the
+/// queue's last delivery, which the step is told about.
+async fn delivered<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut step: impl FnMut(bool) -> F,
+) -> T {
+    let last = inventory_runtime::queues::MAX_RECEIVES;
+    let mut errors = Vec::new();
+    for delivery in 1..=last {
+        match step(delivery == last).await {
+            Ok(done) => return done,
+            Err(err) => errors.push(err.to_string()),
+        }
+    }
+    panic!("{what} failed on every delivery: {errors:#?}")
+}
+
+#[tokio::test]
+async fn an_import_through_ten_percent_faults_on_every_operation_commits_exactly() {
+    let mut faults = 0;
+    for seed in 1..=6 {
+        let (stack, proxy, pipeline) = setup().await;
+        let generated = delivery(&stack, 3, 400).await;
+        proxy.inject(
+            integration_tests::faults::ANY_OPERATION,
+            Fault::Transient,
+            When::Rate {
+                probability: 0.1,
+                seed,
+            },
+        );
+        let request = request(&generated.manifest);
+        let started = delivered("start", |_| pipeline.start(&request)).await;
+        let (job, tasks) = match started {
+            Started::Started { job, tasks } => (job, tasks),
+            other => panic!("seed {seed}: expected a new job, got {other:?}"),
+        };
+        let mut commit = None;
+        for task in &tasks {
+            let last = delivered("a shard", |last| pipeline.run_shard(task, last)).await;
+            commit = commit.or(last);
+        }
+        let commit = commit.unwrap_or_else(|| panic!("seed {seed}: no shard sent the commit task"));
+        let done = delivered("the commit", |last| pipeline.commit(&commit, last)).await;
+        faults += proxy.total_faults();
+
+        proxy.clear();
+        assert_eq!(done.state, JobState::Committed, "seed {seed}: {done:?}");
+        let job = pipeline.jobs.get("photos", &job.id).await.unwrap();
+        assert_eq!(job.state, JobState::Committed);
+        let summary = job.summary.unwrap();
+        assert_eq!(
+            (
+                summary.added,
+                summary.changed,
+                summary.deleted,
+                summary.total
+            ),
+            (400, 0, 0, 400),
+            "seed {seed}"
+        );
+        assert_eq!(
+            imported(&pipeline).await,
+            as_tree("photos-source", &generated.expected),
+            "seed {seed}"
+        );
+        assert_eq!(stack.count_items("inventory-import-staging").await, 0);
+    }
+    assert!(faults >= 30, "{faults} faults in all");
+}
