@@ -6,12 +6,14 @@ use integration_tests::{LocalStack, as_tree};
 
 use inventory_base::S3Url;
 use inventory_catalog::tree::{Entry, RangeParams};
+use inventory_delivery::manifest::ManifestDocument;
 use inventory_delivery::{InventoryEntry, SkipCounts};
 use inventory_devtools::generator::{
     GeneratedInventory, GeneratorOptions, generate_inventory, write_inventory,
 };
 use inventory_importer::jobs::{ImportSummary, JobState};
 use inventory_importer::pipeline::{IMPORT_BRANCH, ImportRequest, Pipeline, Started};
+use inventory_importer::sources::{ImportSource, ImportSources};
 
 fn small_ranges() -> RangeParams {
     RangeParams {
@@ -469,4 +471,93 @@ async fn a_large_shard_is_staged_in_sorted_runs() {
         as_tree("photos-source", &generated.expected)
     );
     assert_eq!(stack.count_items("inventory-import-staging").await, 0);
+}
+
+#[tokio::test]
+async fn a_delivery_naming_other_buckets_than_its_import_source_is_refused() {
+    let stack = LocalStack::start().await;
+    let pipeline = setup(&stack).await;
+    let sources = ImportSources::new(&pipeline.catalog);
+    sources
+        .add_source(&ImportSource {
+            inventory: "s3://inventory-dest/inv/photos-source/daily/"
+                .parse()
+                .unwrap(),
+            repository: "photos".into(),
+            merge_into: None,
+        })
+        .await
+        .unwrap();
+    let mut options = options("2026-11-20T01:00:00Z", 1);
+    options.objects = 20;
+    let generated = generate_inventory(&stack.store(), &options).await.unwrap();
+    let original: ManifestDocument =
+        serde_json::from_slice(&stack.get(&generated.manifest).await).unwrap();
+
+    // Whoever can write under the prefix points the entries at another bucket, or has
+    // the data files read from one.
+    let tampered = [
+        (
+            ManifestDocument {
+                source_bucket: "someone-elses-bucket".into(),
+                ..original.clone()
+            },
+            "its sourceBucket is \"someone-elses-bucket\", not \"photos-source\"",
+        ),
+        (
+            ManifestDocument {
+                destination_bucket: "arn:aws:s3:::someone-elses-bucket".into(),
+                ..original.clone()
+            },
+            "its destinationBucket is \"someone-elses-bucket\", not \"inventory-dest\"",
+        ),
+    ];
+    for (document, mismatch) in tampered {
+        stack.put_manifest(&generated.manifest, &document).await;
+        let err = pipeline
+            .start(&request(&generated.manifest))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "manifest {} was delivered under the import source s3://inventory-dest/inv/photos-source/daily/, but {mismatch}; the delivery is refused",
+                generated.manifest
+            )
+        );
+        let jobs = pipeline.jobs.list("photos").await.unwrap();
+        assert_eq!(jobs.len(), 1, "one job per delivery");
+        assert_eq!(jobs[0].state, JobState::Failed);
+        assert_eq!(jobs[0].error, Some(err.to_string()));
+        assert!(
+            pipeline
+                .catalog
+                .branch("photos", IMPORT_BRANCH)
+                .await
+                .is_err(),
+            "no branch moved"
+        );
+        // The next check starts from no job.
+        stack
+            .dynamo()
+            .delete_item()
+            .table_name("inventory-import-jobs")
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S("job#photos".into()),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S(jobs[0].id.clone()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // The delivery as AWS wrote it imports.
+    stack.put_manifest(&generated.manifest, &original).await;
+    let job = import(&pipeline, &request(&generated.manifest)).await;
+    assert_eq!(job.state, JobState::Committed);
+    assert_eq!(job.summary.unwrap().total, 20);
 }

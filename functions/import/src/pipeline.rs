@@ -23,7 +23,7 @@ use inventory_delivery::reader::{InventoryEntry, SkipCounts};
 use crate::jobs::{
     ImportSummary, Job, JobError, JobState, JobTable, Shard, job_id, runs_of, staged_runs,
 };
-use crate::sources::ImportSources;
+use crate::sources::{ImportSource, ImportSources};
 use crate::staging::{
     BatchSource, MergedEntries, RUN_ENTRIES, StagedEntry, StagedRun, StagingError, StagingTable,
     merge_staged,
@@ -59,6 +59,15 @@ pub enum PipelineError {
     },
     #[error("job {job} has no shard {shard}")]
     UnknownShard { job: String, shard: usize },
+    #[error(
+        "manifest {manifest} was delivered under the import source {inventory}, but {mismatch}; the delivery is refused"
+    )]
+    ForeignDelivery {
+        manifest: S3Url,
+        inventory: S3Url,
+        /// `its sourceBucket is "x", not "y"`
+        mismatch: String,
+    },
 }
 
 impl PipelineError {
@@ -66,7 +75,9 @@ impl PipelineError {
     /// its age), so that trying again cannot help.
     pub fn is_refusal(&self) -> bool {
         match self {
-            PipelineError::OlderThanLastImport { .. } => true,
+            PipelineError::OlderThanLastImport { .. } | PipelineError::ForeignDelivery { .. } => {
+                true
+            }
             PipelineError::Inspect(err) => match err {
                 InspectError::Manifest(ManifestError::Unreadable { .. })
                 | InspectError::Interrupted { .. } => false,
@@ -250,6 +261,12 @@ impl Pipeline {
             .map_err(InspectError::from)?;
         job.source_bucket = manifest.source_bucket.clone();
         job.inventory_created_at = manifest.created_at.to_rfc3339();
+        if let Some(source) = ImportSources::new(&self.catalog)
+            .source_for_manifest(&request.manifest)
+            .await?
+        {
+            check_delivered_by(&source, &manifest)?;
+        }
         let last = if request.force {
             None
         } else {
@@ -745,6 +762,33 @@ pub fn plan_shards(files: &[ManifestFile], target: u64) -> Vec<Shard> {
         }
     }
     shards
+}
+
+/// Refuses a manifest delivered under an import source's prefix that names another
+/// source bucket (its entries would point into it) or keeps its data files in another
+/// bucket than the prefix's: whoever can write under one inventory prefix must not be
+/// able to make the catalog point at, or read from, other buckets.
+fn check_delivered_by(source: &ImportSource, manifest: &Manifest) -> Result<(), PipelineError> {
+    let refuse = |field: &str, found: &str, expected: &str| PipelineError::ForeignDelivery {
+        manifest: manifest.url.clone(),
+        inventory: source.inventory.clone(),
+        mismatch: format!("its {field} is {found:?}, not {expected:?}"),
+    };
+    if manifest.destination_bucket != source.inventory.bucket {
+        return Err(refuse(
+            "destinationBucket",
+            &manifest.destination_bucket,
+            &source.inventory.bucket,
+        ));
+    }
+    // `<dest-prefix>/<source-bucket>/<config-id>/`
+    let mut parts = source.inventory.key.trim_end_matches('/').rsplit('/');
+    if let (Some(_config), Some(bucket)) = (parts.next(), parts.next())
+        && manifest.source_bucket != bucket
+    {
+        return Err(refuse("sourceBucket", &manifest.source_bucket, bucket));
+    }
+    Ok(())
 }
 
 /// Whether `b` is a newer row of the key than `a` (see [`inventory_delivery::reader::Recency`]).
