@@ -374,3 +374,75 @@ async fn inspect_against_a_repository_predicts_the_import_and_records_nothing() 
         )
     );
 }
+
+#[tokio::test]
+async fn importing_a_failed_delivery_exits_non_zero_with_or_without_json() {
+    let stack = LocalStack::start().await;
+    stack.create_bucket("inventory-dest").await;
+    stack.create_bucket("catalog-storage").await;
+    let cli = || stack.cli();
+    ok_json(cli().args(["dev", "init", "--json"]));
+    ok_json(cli().args([
+        "repo",
+        "create",
+        "photos",
+        "s3://catalog-storage/photos",
+        "--json",
+    ]));
+    let generated = ok_json(cli().args([
+        "dev",
+        "generate-inventory",
+        "--destination",
+        "s3://inventory-dest/inv",
+        "--source-bucket",
+        "photos-source",
+        "--objects",
+        "10",
+        "--files",
+        "1",
+        "--json",
+    ]));
+    let manifest = generated["manifest"].as_str().unwrap();
+    let data_file: inventory_base::S3Url = generated["data_files"][0]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    stack.delete(&data_file).await;
+
+    // The delivery is refused: its job records why.
+    let refused = cli()
+        .args(["import", "photos", "--manifest", manifest, "--json"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains(&data_file.to_string()), "{stderr}");
+
+    // Asked again, the failed job answers: as JSON on stdout, and with a failing exit
+    // status, as without --json.
+    let again = cli()
+        .args(["import", "photos", "--manifest", manifest, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "import --json of a failed job exits non-zero"
+    );
+    let job: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(job["state"], "failed");
+    let job_id = job["id"].as_str().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr).trim(),
+        format!("error: job {job_id} failed")
+    );
+    let text = cli()
+        .args(["import", "photos", "--manifest", manifest])
+        .output()
+        .unwrap();
+    assert!(!text.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&text.stderr).trim(),
+        format!("error: job {job_id} failed")
+    );
+}

@@ -134,15 +134,17 @@ pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
                         job
                     };
                     if json {
-                        return print_json(&job);
+                        print_json(&job)?;
+                    } else {
+                        print_job(&job);
+                        if !job.state.is_finished() {
+                            println!(
+                                "\nFollow it with: inventory-import status {repository} {} --watch",
+                                job.id
+                            );
+                        }
                     }
-                    print_job(&job);
-                    if !job.state.is_finished() {
-                        println!(
-                            "\nFollow it with: inventory-import status {repository} {} --watch",
-                            job.id
-                        );
-                    }
+                    // The exit status says the same with or without --json.
                     anyhow::ensure!(job.state != JobState::Failed, "job {} failed", job.id);
                 }
                 Started::AlreadyImported { manifest, commit } => {
