@@ -891,6 +891,14 @@ fn queues_redrive_after_three_receives_and_outlast_their_consumers() {
             1_209_600,
             "{target}: kept 14 days"
         );
+        // A task redriven from the dead-letter queue on its last day still finds its
+        // job's staged batches.
+        let retention = number(&dead_letter["Properties"]["MessageRetentionPeriod"]);
+        assert!(
+            inventory_importer::staging::TTL_SECONDS >= retention + 24 * 3600,
+            "{target}: staged items expire after {} s, messages after {retention} s",
+            inventory_importer::staging::TTL_SECONDS
+        );
         dead_letter_queues.insert(target.to_string());
 
         let timeout = number(&function_properties(&template, &function)["Timeout"]);

@@ -16,7 +16,9 @@ pub use codec::{
     MAX_BATCH_BYTES, StagedBatch, StagedEntry, decode_batch, encode_entries, pack_batches,
 };
 pub use merge::{MergedEntries, merge_staged};
-pub use table::{BatchSource, StagedRun, StagingError, StagingTable, batch_key, unpack_batch};
+pub use table::{
+    BatchSource, StagedRun, StagingError, StagingTable, TTL_SECONDS, batch_key, unpack_batch,
+};
 
 /// Entries a worker sorts and stages at a time (about 30 MB of entries in memory).
 pub const RUN_ENTRIES: usize = 100_000;

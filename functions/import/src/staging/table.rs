@@ -11,8 +11,10 @@ use inventory_delivery::reader::InventoryEntry;
 
 use super::codec::{StagedBatch, decode_batch, pack_batches};
 
-/// Staged items expire after this long even if nobody deletes them.
-const TTL_SECONDS: i64 = 7 * 24 * 3600;
+/// Staged items expire after this long even if nobody deletes them: longer than the
+/// dead-letter queues keep a task (14 days), so that a task redriven on its last day
+/// still finds its job's staged batches.
+pub const TTL_SECONDS: i64 = 15 * 24 * 3600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StagingError {
