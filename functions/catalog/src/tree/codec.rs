@@ -52,7 +52,8 @@ impl RangeFile {
             file: url.clone(),
             reason,
         };
-        let batches = read_batches(bytes, &range_schema(), &IDENTITY_COLUMNS).map_err(damaged)?;
+        let batches = read_batches(bytes, &range_schema(), &IDENTITY_COLUMNS, ADDRESS_BUCKET)
+            .map_err(damaged)?;
         let mut decoded = Vec::with_capacity(batches.len());
         for batch in &batches {
             let c = batch.columns();
@@ -177,6 +178,8 @@ pub fn metarange_id(ranges: &[RangeInfo]) -> String {
 const RANGE_COLUMNS: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
 const IDENTITY_COLUMNS: [usize; 6] = [0, 1, 2, 3, 4, 7];
 const METARANGE_COLUMNS: [usize; 5] = [0, 1, 2, 3, 4];
+/// The range column added after the first ranges were written: `address_bucket`.
+const ADDRESS_BUCKET: usize = 7;
 
 fn range_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -424,15 +427,25 @@ pub(super) fn encode_metarange(ranges: &[RangeInfo]) -> Result<Bytes, String> {
 }
 
 /// Reads the columns numbered `wanted` (in order) of a range or metarange file,
-/// checking their names against `expected`. Columns past the end of the file are left
-/// out: it was written before they existed.
+/// checking their names against `expected`. Columns from `added_later` on that are past
+/// the end of the file are left out: it was written before they existed. Any other
+/// column missing makes the file damaged.
 fn read_batches(
     bytes: Bytes,
     expected: &SchemaRef,
     wanted: &[usize],
+    added_later: usize,
 ) -> Result<Vec<RecordBatch>, String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| e.to_string())?;
     let columns = builder.parquet_schema().root_schema().get_fields().len();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|&&i| i >= columns && i < added_later)
+        .filter_map(|&i| expected.fields().get(i).map(|f| f.name().as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("missing column(s) {}", missing.join(", ")));
+    }
     let present: Vec<usize> = wanted.iter().copied().filter(|&i| i < columns).collect();
     let projection = ProjectionMask::roots(builder.parquet_schema(), present.iter().copied());
     let reader = builder
@@ -474,7 +487,7 @@ fn required_text(array: &ArrayRef, row: usize, name: &str) -> Result<String, Str
 }
 
 pub(super) fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
-    let batches = read_batches(bytes, &range_schema(), &RANGE_COLUMNS)?;
+    let batches = read_batches(bytes, &range_schema(), &RANGE_COLUMNS, ADDRESS_BUCKET)?;
     let mut entries = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for batch in batches {
         let c = batch.columns();
@@ -519,7 +532,12 @@ pub(super) fn decode_range(bytes: Bytes) -> Result<Vec<Entry>, String> {
 
 pub(super) fn decode_metarange(bytes: Bytes) -> Result<Vec<RangeInfo>, String> {
     let mut ranges = Vec::new();
-    for batch in read_batches(bytes, &metarange_schema(), &METARANGE_COLUMNS)? {
+    for batch in read_batches(
+        bytes,
+        &metarange_schema(),
+        &METARANGE_COLUMNS,
+        METARANGE_COLUMNS.len(),
+    )? {
         let c = batch.columns();
         let counts = c[3]
             .as_primitive_opt::<UInt64Type>()

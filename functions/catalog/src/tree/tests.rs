@@ -321,3 +321,61 @@ async fn rejects_unsorted_input() {
         "entries must be added in strictly increasing path order: \"k/063\" came after \"k/063\""
     );
 }
+
+#[tokio::test]
+async fn a_range_or_metarange_missing_a_column_is_damaged_not_a_panic() {
+    let root = tempfile::tempdir().unwrap();
+    let trees = TreeStore::new(
+        ObjectStore::Local(root.path().to_path_buf()),
+        "s3://ns/repo".parse().unwrap(),
+        small(),
+    );
+    trees.store.ensure_bucket("ns").await.unwrap();
+    // A file with the first columns of a range only, stored where a range would be.
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("path", Arc::new(StringArray::from(vec!["a"]))),
+        ("address", Arc::new(StringArray::from(vec!["s3://b/a"]))),
+        (
+            "version_id",
+            Arc::new(StringArray::from(vec![None::<&str>])),
+        ),
+    ];
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let bytes = write_parquet(schema, columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+    trees
+        .store
+        .put(&trees.range_url("short"), bytes.clone())
+        .await
+        .unwrap();
+    let url = trees.range_url("short");
+    let err = trees.range("short").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "tree file {url} is damaged: missing column(s) size, etag, last_modified, storage_class"
+        )
+    );
+    let file = trees.range_file("short").await.unwrap();
+    let err = file.identities().err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!("tree file {url} is damaged: missing column(s) size, etag")
+    );
+    // The same file as a metarange lacks its counts.
+    trees
+        .store
+        .put(&trees.metarange_url("short"), bytes)
+        .await
+        .unwrap();
+    let err = trees.tree("short").await.unwrap_err();
+    let url = trees.metarange_url("short");
+    assert_eq!(
+        err.to_string(),
+        format!("tree file {url} is damaged: missing column(s) entries, bytes")
+    );
+}
