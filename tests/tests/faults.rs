@@ -445,3 +445,110 @@ async fn an_import_through_ten_percent_faults_on_every_operation_commits_exactly
     }
     assert!(faults >= 30, "{faults} faults in all");
 }
+
+/// Every item of a DynamoDB table, as stored.
+async fn items(
+    stack: &LocalStack,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let output = stack
+        .dynamo()
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        output.last_evaluated_key.is_none(),
+        "one page is enough here"
+    );
+    output.items.unwrap_or_default()
+}
+
+async fn put_items(
+    stack: &LocalStack,
+    table: &str,
+    items: Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+) {
+    for item in items {
+        stack
+            .dynamo()
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_committer_stopped_after_moving_the_branch_is_finished_by_the_retry_with_the_real_summary()
+ {
+    let (stack, _proxy, pipeline) = setup().await;
+    let generated = delivery(&stack, 2, 250).await;
+    let Started::Started { job, tasks } =
+        pipeline.start(&request(&generated.manifest)).await.unwrap()
+    else {
+        panic!("expected a new job")
+    };
+    assert_eq!(pipeline.run_shard(&tasks[0], false).await.unwrap(), None);
+    let task = pipeline
+        .run_shard(&tasks[1], false)
+        .await
+        .unwrap()
+        .expect("the last shard sends the commit task");
+    // What DynamoDB holds when the committer starts.
+    let staged = items(&stack, "inventory-import-staging").await;
+    let jobs = items(&stack, "inventory-import-jobs").await;
+    assert!(!staged.is_empty());
+
+    let first = pipeline.commit(&task, false).await.unwrap();
+    assert_eq!(first.state, JobState::Committed);
+    let commit = first.commit_id.clone().unwrap();
+
+    // The committer is killed right after moving the branch: the job, its staged
+    // batches and the record of the imported manifest are as they were before.
+    put_items(&stack, "inventory-import-staging", staged).await;
+    put_items(&stack, "inventory-import-jobs", jobs).await;
+    stack
+        .dynamo()
+        .delete_item()
+        .table_name(inventory_catalog::catalog::DEFAULT_TABLE)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("import#photos".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S(generated.manifest.to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pipeline.jobs.get("photos", &job.id).await.unwrap().state,
+        JobState::Staging
+    );
+
+    // The queue delivers the commit task again.
+    let retried = pipeline.commit(&task, false).await.unwrap();
+    assert_eq!(retried.state, JobState::Committed, "{retried:?}");
+    assert_eq!(retried.commit_id, Some(commit.clone()));
+    assert_eq!(
+        retried.summary, first.summary,
+        "the real summary, not 'all unchanged'"
+    );
+    let log = pipeline
+        .catalog
+        .log("photos", IMPORT_BRANCH, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 2, "one import commit: {log:?}");
+    assert_eq!(stack.count_items("inventory-import-staging").await, 0);
+    let again = pipeline.start(&request(&generated.manifest)).await.unwrap();
+    assert!(
+        matches!(&again, Started::AlreadyImported { commit: c, .. } if *c == commit),
+        "the manifest is recorded as imported: {again:?}"
+    );
+}

@@ -492,6 +492,29 @@ impl Pipeline {
                 Err(err) => return Err(err.into()),
             };
             let head = self.catalog.resolve(&repository.name, &head_id).await?;
+            // This job's own commit is the head: a committer moved the branch and
+            // stopped before recording the job. Its commit says what it imported.
+            if !job.dry_run
+                && head.metadata.get("job_id") == Some(&job.id)
+                && let Some(summary) = summary_from_metadata(&head.metadata)
+            {
+                tracing::warn!(job = %job.id, commit = %head.id, "the job's commit was made by an earlier delivery; recording it");
+                ImportSources::new(&self.catalog)
+                    .record_import(&repository.name, &job.manifest, &head.id)
+                    .await?;
+                return Ok(self
+                    .jobs
+                    .update(&job.repository, &job.id, |j| {
+                        j.state = JobState::Committed;
+                        j.summary = Some(summary.clone());
+                        j.commit_id = Some(head.id.clone());
+                        j.rows = shards.iter().map(|s| s.rows).sum();
+                        j.entries_staged = shards.iter().map(|s| s.entries).sum();
+                        j.files_done = shards.iter().map(|s| s.files.len()).sum();
+                        j.times.committing = started.elapsed().as_secs_f64();
+                    })
+                    .await?);
+            }
             let base = self.catalog.tree_of(&repository, &head).await?;
             let trees = self.catalog.trees(&repository);
             let base_cursor = trees.identity_cursor(&base);
@@ -842,6 +865,25 @@ fn import_metadata(job: &Job, summary: &ImportSummary) -> BTreeMap<String, Strin
         ),
         ("duplicate_keys".into(), summary.duplicate_keys.to_string()),
     ])
+}
+
+/// The summary an import's commit records in its metadata (see [`import_metadata`]);
+/// `None` when a field is missing or not a number.
+fn summary_from_metadata(metadata: &BTreeMap<String, String>) -> Option<ImportSummary> {
+    let number = |name: &str| metadata.get(name)?.parse::<u64>().ok();
+    Some(ImportSummary {
+        added: number("added")?,
+        changed: number("changed")?,
+        deleted: number("deleted")?,
+        unchanged: number("unchanged")?,
+        total: number("total")?,
+        skipped: SkipCounts {
+            noncurrent_version: number("skipped_noncurrent_version")?,
+            delete_marker: number("skipped_delete_marker")?,
+            incomplete_row: number("skipped_incomplete_row")?,
+        },
+        duplicate_keys: number("duplicate_keys")?,
+    })
 }
 
 #[cfg(test)]
