@@ -552,3 +552,49 @@ async fn a_committer_stopped_after_moving_the_branch_is_finished_by_the_retry_wi
         "the manifest is recorded as imported: {again:?}"
     );
 }
+
+#[tokio::test]
+async fn a_trigger_stopped_while_recording_the_job_leaves_no_job_that_cannot_finish() {
+    let (stack, proxy, pipeline) = setup().await;
+    let generated = delivery(&stack, 3, 150).await;
+    // Recording the job writes one item per shard and one for the job: the second of
+    // those writes fails through the SDK's retries, as if the trigger stopped there.
+    let next = proxy.calls("PutItem") + 2;
+    proxy.inject(
+        "PutItem",
+        Fault::ProvisionedThroughputExceeded,
+        When::Calls((next..next + 10).collect()),
+    );
+    let err = pipeline
+        .start(&request(&generated.manifest))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("ProvisionedThroughputExceededException"),
+        "{err}"
+    );
+    proxy.clear();
+
+    // The notification comes back: the job is recorded whole and imports.
+    let Started::Started { job, tasks } =
+        pipeline.start(&request(&generated.manifest)).await.unwrap()
+    else {
+        panic!("the retry starts the job")
+    };
+    assert_eq!(tasks.len(), 3);
+    assert_eq!(pipeline.jobs.shards(&job.id).await.unwrap().len(), 3);
+    let mut commit = None;
+    for task in &tasks {
+        commit = commit.or(pipeline.run_shard(task, false).await.unwrap());
+    }
+    let done = pipeline
+        .commit(
+            &commit.expect("the last shard sends the commit task"),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.state, JobState::Committed);
+    assert_eq!(done.summary.unwrap().total, 150);
+}

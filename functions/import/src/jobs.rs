@@ -211,8 +211,14 @@ impl JobTable {
         DynamoError::new(&self.table, err)
     }
 
-    /// Records a new job; returns `false` (and writes nothing) when it already exists.
+    /// Records a new job; returns `false` when it already exists. The shards are
+    /// written first and the job last, so that a job never exists without all its
+    /// shards: a trigger stopped in between leaves shards that its retry finds (a
+    /// shard already written is left as it is: a worker may have finished it).
     pub async fn create(&self, job: &Job, shards: &[Shard]) -> Result<bool, JobError> {
+        for shard in shards {
+            self.put_shard(&job.id, shard).await?;
+        }
         let doc = serde_json::to_string(job).map_err(|e| self.damaged(&job.id, e))?;
         let put = self
             .client
@@ -227,29 +233,31 @@ impl JobTable {
             .send()
             .await;
         match put {
-            Ok(_) => {}
-            Err(err) if is_condition_failed(&err) => return Ok(false),
-            Err(err) => return Err(self.error(err).into()),
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failed(&err) => Ok(false),
+            Err(err) => Err(self.error(err).into()),
         }
-        for shard in shards {
-            self.put_shard(&job.id, shard).await?;
-        }
-        Ok(true)
     }
 
+    /// Writes a shard unless it exists.
     async fn put_shard(&self, job: &str, shard: &Shard) -> Result<(), JobError> {
         let doc = serde_json::to_string(shard).map_err(|e| self.damaged(job, e))?;
-        self.client
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", AttributeValue::S(shard_key(job)))
             .item("sk", AttributeValue::S(format!("{:05}", shard.index)))
             .item("doc", AttributeValue::S(doc))
             .item("done", AttributeValue::Bool(shard.done))
+            .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(())
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failed(&err) => Ok(()),
+            Err(err) => Err(self.error(err).into()),
+        }
     }
 
     fn damaged(&self, key: &str, err: impl std::fmt::Display) -> JobError {
