@@ -19,8 +19,11 @@ use inventory_delivery::{InventoryEntry, SkipCounts};
 use inventory_devtools::generator::{
     GeneratedInventory, GeneratorOptions, generate_inventory, write_inventory,
 };
-use inventory_importer::jobs::{ImportSummary, Job, JobState};
-use inventory_importer::pipeline::{DEFAULT_SHARD_BYTES, IMPORT_BRANCH, Pipeline, Started};
+use inventory_importer::jobs::{ImportSummary, Job, JobState, MergeRecord};
+use inventory_importer::pipeline::{
+    CommitTask, DEFAULT_SHARD_BYTES, IMPORT_BRANCH, Pipeline, Started,
+};
+use inventory_importer::sources::{ImportSource, ImportSources};
 use inventory_runtime::handlers::{DirectInvocation, Function, Handlers};
 use inventory_runtime::local::{LocalRunner, RunnerStats};
 use inventory_runtime::resources::ResourceNames;
@@ -1038,5 +1041,78 @@ async fn a_forced_import_refused_while_planning_is_logged_with_its_job() {
             Some(jobs[0].id.clone())
         )],
         "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_automatic_merge_is_recorded_on_the_committed_job() {
+    let env = Env::start("photos-source", 1).await;
+    // The source merges into `work`, a branch deleted before the delivery lands.
+    let catalog = &env.pipeline().catalog;
+    catalog.create_branch(REPO, "work", "main").await.unwrap();
+    ImportSources::new(catalog)
+        .add_source(&ImportSource {
+            inventory: format!("s3://{DEST}/inv/photos-source/daily/")
+                .parse()
+                .unwrap(),
+            repository: REPO.into(),
+            merge_into: Some("work".into()),
+        })
+        .await
+        .unwrap();
+    catalog.delete_branch(REPO, "work").await.unwrap();
+    generate_inventory(&env.stack.store(), &options("2026-11-20T01:00:00Z", 40, 1))
+        .await
+        .unwrap();
+
+    // The commit task fails on each of its deliveries, in the merge alone.
+    let stats = env.run().await;
+    assert_eq!(
+        stats.failures,
+        u64::from(inventory_runtime::queues::MAX_RECEIVES)
+    );
+    let jobs = env.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, JobState::Committed);
+    assert_eq!(jobs[0].summary, Some(summary(40, 0, 0, 0)));
+    assert_eq!(
+        jobs[0].merge,
+        Some(MergeRecord {
+            branch: "work".into(),
+            commit: None,
+            error: Some(format!("branch work does not exist in repository {REPO}")),
+        })
+    );
+    let status = ok_json(
+        env.stack
+            .cli()
+            .args(["status", REPO, &jobs[0].id, "--json"]),
+    );
+    assert_eq!(
+        status["merge"]["error"],
+        format!("branch work does not exist in repository {REPO}")
+    );
+
+    // Once the branch is back, the merge of the next commit task succeeds and says so.
+    catalog.create_branch(REPO, "work", "main").await.unwrap();
+    let handlers = env.handlers();
+    let task = CommitTask {
+        repository: REPO.into(),
+        job: jobs[0].id.clone(),
+    };
+    let job = handlers.commit(&task, 1).await.unwrap();
+    let head = env.head("work").await;
+    assert_eq!(
+        job.merge,
+        Some(MergeRecord {
+            branch: "work".into(),
+            commit: Some(head.clone()),
+            error: None,
+        })
+    );
+    assert_eq!(
+        Some(head),
+        jobs[0].commit_id,
+        "work fast-forwarded to the import"
     );
 }

@@ -8,7 +8,7 @@ use indicatif::{HumanCount, ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use inventory_base::S3Url;
-use inventory_importer::jobs::{Job, JobState};
+use inventory_importer::jobs::{Job, JobState, MergeRecord};
 use inventory_importer::pipeline::Started;
 use inventory_importer::sources::{ImportSource, ImportSources};
 use inventory_runtime::handlers::{DirectInvocation, Function, HandlerError, Handlers};
@@ -365,6 +365,19 @@ fn print_job(job: &Job) {
     }
     if let Some(commit) = &job.commit_id {
         println!("Commit       {commit}");
+    }
+    match &job.merge {
+        Some(MergeRecord {
+            branch,
+            error: Some(error),
+            ..
+        }) => println!("Merge        into {branch} failed: {error}"),
+        Some(MergeRecord {
+            branch,
+            commit: Some(commit),
+            ..
+        }) => println!("Merge        into {branch}: {commit}"),
+        _ => {}
     }
     if let Some(error) = &job.error {
         println!("Error        {error}");

@@ -126,6 +126,19 @@ pub struct Job {
     pub summary: Option<ImportSummary>,
     pub commit_id: Option<String>,
     pub error: Option<String>,
+    /// The automatic merge of the committed import into its source's branch, when
+    /// one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeRecord>,
+}
+
+/// How the automatic merge of an import into a branch went: the merge's commit, or the
+/// error of its last try.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeRecord {
+    pub branch: String,
+    pub commit: Option<String>,
+    pub error: Option<String>,
 }
 
 /// One worker's share of a job.
@@ -305,11 +318,32 @@ impl JobTable {
         &self,
         repository: &str,
         id: &str,
+        change: impl FnMut(&mut Job),
+    ) -> Result<Job, JobError> {
+        self.write(repository, id, false, change).await
+    }
+
+    /// Records how the automatic merge of a committed job went; its state stays.
+    pub async fn record_merge(
+        &self,
+        repository: &str,
+        id: &str,
+        merge: MergeRecord,
+    ) -> Result<Job, JobError> {
+        self.write(repository, id, true, |job| job.merge = Some(merge.clone()))
+            .await
+    }
+
+    async fn write(
+        &self,
+        repository: &str,
+        id: &str,
+        finished_too: bool,
         mut change: impl FnMut(&mut Job),
     ) -> Result<Job, JobError> {
         loop {
             let (mut job, version) = self.load(repository, id).await?;
-            if job.state.is_finished() {
+            if job.state.is_finished() && !finished_too {
                 return Ok(job);
             }
             change(&mut job);

@@ -219,6 +219,7 @@ impl Pipeline {
             summary: None,
             commit_id: None,
             error: None,
+            merge: None,
         };
         let planned = self.plan(request, &mut job).await;
         let shards = match planned {

@@ -14,7 +14,7 @@ use inventory_base::location::S3Url;
 use inventory_base::storage::{ObjectStore, StorageError};
 use inventory_catalog::catalog::{CatalogError, MergeOutcome};
 use inventory_catalog::diff::ConflictStrategy;
-use inventory_importer::jobs::{Job, JobState, JobTable, job_id};
+use inventory_importer::jobs::{Job, JobState, JobTable, MergeRecord, job_id};
 use inventory_importer::pipeline::{
     CommitTask, IMPORT_BRANCH, ImportRequest, Pipeline, PipelineError, ShardTask, Started,
 };
@@ -490,7 +490,7 @@ impl Handlers {
                 .source_for_manifest(&job.manifest)
                 .await?;
             if let Some(branch) = source.and_then(|s| s.merge_into) {
-                let outcome = self
+                let merged = self
                     .pipeline
                     .catalog
                     .merge(
@@ -501,14 +501,30 @@ impl Handlers {
                         "inventory-import",
                         None,
                     )
-                    .await?;
-                let commit = match &outcome {
-                    MergeOutcome::UpToDate { commit } | MergeOutcome::FastForward { commit } => {
-                        commit.clone()
-                    }
-                    MergeOutcome::Merged { commit, .. } => commit.id.clone(),
+                    .await;
+                let commit = match &merged {
+                    Ok(
+                        MergeOutcome::UpToDate { commit } | MergeOutcome::FastForward { commit },
+                    ) => Some(commit.clone()),
+                    Ok(MergeOutcome::Merged { commit, .. }) => Some(commit.id.clone()),
+                    Err(_) => None,
                 };
-                tracing::info!(%branch, %commit, "merged {IMPORT_BRANCH} into {branch}");
+                let record = MergeRecord {
+                    branch: branch.clone(),
+                    commit: commit.clone(),
+                    error: merged.as_ref().err().map(ToString::to_string),
+                };
+                // The job says how the merge went, whichever way it went; a failed merge
+                // is tried again with the task.
+                let job = self
+                    .pipeline
+                    .jobs
+                    .record_merge(&job.repository, &job.id, record)
+                    .await
+                    .map_err(PipelineError::from)?;
+                merged?;
+                tracing::info!(%branch, commit = %commit.unwrap_or_default(), "merged {IMPORT_BRANCH} into {branch}");
+                return Ok(job);
             }
         }
         Ok(job)
