@@ -1116,3 +1116,34 @@ async fn a_failed_automatic_merge_is_recorded_on_the_committed_job() {
         "work fast-forwarded to the import"
     );
 }
+
+#[tokio::test]
+async fn two_triggers_for_one_delivery_at_once_send_its_shard_tasks_once() {
+    let env = Env::start("photos-source", 1).await;
+    generate_inventory(&env.stack.store(), &options("2026-11-20T01:00:00Z", 120, 4))
+        .await
+        .unwrap();
+    let bodies: Vec<String> = env
+        .peek_notifications()
+        .await
+        .into_iter()
+        .filter(|b| b.contains("\"Records\""))
+        .collect();
+    assert_eq!(bodies.len(), 2, "manifest.json and manifest.checksum");
+    // Both notifications name the complete delivery by now; two trigger instances
+    // handle them at the same moment.
+    let handlers = env.handlers();
+    let checksum = bodies
+        .iter()
+        .find(|b| b.contains("manifest.checksum"))
+        .unwrap();
+    let (a, b) = tokio::join!(
+        handlers.notification(checksum),
+        handlers.notification(checksum)
+    );
+    a.unwrap();
+    b.unwrap();
+    let shard_queue = handlers.names.shard_queue.clone();
+    assert_eq!(env.depth(&shard_queue).await, 4, "each shard's task once");
+    assert_eq!(env.jobs().await.len(), 1);
+}

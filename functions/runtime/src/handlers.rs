@@ -117,15 +117,46 @@ pub struct Handlers {
     /// The largest delivery (its data files' bytes) a direct dry run reads in this
     /// process; a larger one goes to the workers as a job. `None`: no limit.
     pub dry_run_in_process_bytes: Option<u64>,
+    /// How old a job whose shard tasks are not marked sent must be before a later
+    /// notification sends them: by then the trigger that recorded it has stopped (its
+    /// timeout is 60 s), so that two triggers for one delivery at once do not both send.
+    pub tasks_resend_after: std::time::Duration,
 }
 
 /// Sets [`Handlers::dry_run_in_process_bytes`].
 pub const DRY_RUN_IN_PROCESS_BYTES: &str = "DRY_RUN_IN_PROCESS_BYTES";
 
+/// The default of [`Handlers::tasks_resend_after`].
+const TASKS_RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long ago a job was recorded: zero for a time ahead of this clock, and as old as
+/// can be when its time does not parse (its tasks are then sent rather than lost).
+fn age(job: &Job) -> std::time::Duration {
+    match chrono::DateTime::parse_from_rfc3339(&job.created_at) {
+        Ok(created) => (chrono::Utc::now() - created.to_utc())
+            .to_std()
+            .unwrap_or_default(),
+        Err(_) => std::time::Duration::MAX,
+    }
+}
+
+/// Sets [`Handlers::tasks_resend_after`], in seconds (default 60).
+pub const TASKS_RESEND_AFTER_SECONDS: &str = "TASKS_RESEND_AFTER_SECONDS";
+
 impl Handlers {
-    /// Everything configured from the environment (see [`ResourceNames::from_env`], and
-    /// [`DRY_RUN_IN_PROCESS_BYTES`]).
+    /// Everything configured from the environment (see [`ResourceNames::from_env`],
+    /// [`DRY_RUN_IN_PROCESS_BYTES`] and [`TASKS_RESEND_AFTER_SECONDS`]).
     pub async fn from_env() -> Result<Self, HandlerError> {
+        let tasks_resend_after = match std::env::var(TASKS_RESEND_AFTER_SECONDS) {
+            Ok(value) if !value.is_empty() => {
+                std::time::Duration::from_secs(value.parse().map_err(|_| {
+                    HandlerError::Config(format!(
+                        "{TASKS_RESEND_AFTER_SECONDS} is {value:?}, not a number of seconds"
+                    ))
+                })?)
+            }
+            _ => TASKS_RESEND_AFTER,
+        };
         let dry_run_in_process_bytes = match std::env::var(DRY_RUN_IN_PROCESS_BYTES) {
             Ok(value) if !value.is_empty() => Some(value.parse().map_err(|_| {
                 HandlerError::Config(format!(
@@ -137,6 +168,7 @@ impl Handlers {
         let config = inventory_base::aws::load_config().await;
         let mut handlers = Self::from_config(&config, ResourceNames::from_env()).await?;
         handlers.dry_run_in_process_bytes = dry_run_in_process_bytes;
+        handlers.tasks_resend_after = tasks_resend_after;
         Ok(handlers)
     }
 
@@ -172,6 +204,7 @@ impl Handlers {
             shard_queue_url,
             commit_queue_url,
             dry_run_in_process_bytes: None,
+            tasks_resend_after: TASKS_RESEND_AFTER,
         })
     }
 
@@ -188,7 +221,11 @@ impl Handlers {
     async fn send_tasks(&self, started: Started) -> Result<Started, HandlerError> {
         let (job, tasks) = match &started {
             Started::Started { job, tasks } => (job, tasks.clone()),
-            Started::Existing { job } if job.state == JobState::Staging && !job.tasks_sent => {
+            Started::Existing { job }
+                if job.state == JobState::Staging
+                    && !job.tasks_sent
+                    && age(job) >= self.tasks_resend_after =>
+            {
                 let shards = self
                     .pipeline
                     .jobs
