@@ -6,7 +6,9 @@ use integration_tests::LocalStack;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use inventory_catalog::catalog::{Catalog, CatalogError, CommitInfo, ListOptions, MergeOutcome};
+use inventory_catalog::catalog::{
+    Catalog, CatalogError, CommitInfo, DEFAULT_TABLE, ListOptions, MergeOutcome,
+};
 use inventory_catalog::diff::{ChangeKind, ConflictStrategy};
 use inventory_catalog::tree::{Entry, RangeParams};
 
@@ -119,14 +121,22 @@ async fn repositories_and_branches() {
     let repo = catalog.repository("photos").await.unwrap();
     assert_eq!(repo.default_branch, "main");
     assert_eq!(repo.storage_namespace.to_string(), NAMESPACE);
+    // A taken name: refused before anything is written, in the table or in either
+    // namespace.
+    stack.create_bucket("other-storage").await;
+    let items = stack.count_items(DEFAULT_TABLE).await;
+    let objects = stack.list_keys("catalog-storage", "").await;
     assert_eq!(
         catalog
-            .create_repository("photos", NAMESPACE, None)
+            .create_repository("photos", "s3://other-storage/photos", None)
             .await
             .unwrap_err()
             .to_string(),
         "repository photos already exists"
     );
+    assert_eq!(stack.count_items(DEFAULT_TABLE).await, items);
+    assert_eq!(stack.list_keys("catalog-storage", "").await, objects);
+    assert!(stack.list_keys("other-storage", "").await.is_empty());
     assert_eq!(
         catalog
             .create_repository("Bad Name", NAMESPACE, None)

@@ -35,6 +35,13 @@ impl Catalog {
             default_branch: default_branch.to_string(),
             created_at: Utc::now().to_rfc3339(),
         };
+        // Nothing is written for a name that is taken: not the empty tree into the
+        // namespace, not a commit beside the existing repository's.
+        match self.repository(name).await {
+            Ok(_) => return Err(CatalogError::RepositoryExists(name.to_string())),
+            Err(CatalogError::RepositoryNotFound(_)) => {}
+            Err(err) => return Err(err),
+        }
         let empty = self.trees(&repository).empty_tree().await?;
         let commit = new_commit(
             vec![],
