@@ -131,3 +131,125 @@ async fn lists_the_first_entries_by_key() {
         serde_json::from_value(report["entries"].clone()).unwrap();
     assert_eq!(listed, generated.expected[..4]);
 }
+
+#[tokio::test]
+async fn dev_commands_that_write_refuse_real_aws_unless_allowed() {
+    let stack = LocalStack::start().await;
+    let real = || {
+        let mut command = stack.cli();
+        command
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ENDPOINT_URL_S3");
+        command
+    };
+    let (ok, _, stderr) = run(real().args(["dev", "init", "--inventory-bucket", "b"]));
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "error: `dev init` creates tables and queues and sets a bucket's notifications, and no emulator endpoint is configured (AWS_ENDPOINT_URL): it would change real AWS resources; pass --allow-real-aws to do that"
+    );
+    let (ok, _, stderr) = run(real().args([
+        "dev",
+        "generate-inventory",
+        "--destination",
+        "s3://b/inv",
+        "--source-bucket",
+        "src",
+        "--write-objects",
+    ]));
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "error: `dev generate-inventory` writes objects into buckets, enables versioning on them and deletes objects, and no emulator endpoint is configured (AWS_ENDPOINT_URL): it would change real AWS resources; pass --allow-real-aws to do that"
+    );
+    // A local directory is no AWS resource.
+    let root = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run(real().args([
+        "dev",
+        "generate-inventory",
+        "--destination",
+        "s3://b/inv",
+        "--source-bucket",
+        "src",
+        "--objects",
+        "10",
+        "--local-root",
+        root.path().to_str().unwrap(),
+    ]));
+    assert!(ok, "{stderr}");
+}
+
+#[tokio::test]
+async fn dev_init_adds_its_notifications_to_the_bucket_s_others() {
+    let stack = LocalStack::start().await;
+    stack.create_bucket("inventory-dest").await;
+    let sqs = aws_sdk_sqs::Client::new(&stack.config);
+    let queue = sqs
+        .create_queue()
+        .queue_name("someone-elses-consumer")
+        .send()
+        .await
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(queue.queue_url().unwrap())
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    stack
+        .s3()
+        .put_bucket_notification_configuration()
+        .bucket("inventory-dest")
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .id("someone-elses")
+                        .queue_arn(&arn)
+                        .events(Event::S3ObjectRemoved)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    for _ in 0..2 {
+        let (ok, _, stderr) = run(stack.cli().args([
+            "dev",
+            "init",
+            "--inventory-bucket",
+            "inventory-dest",
+            "--json",
+        ]));
+        assert!(ok, "{stderr}");
+    }
+    let configuration = stack
+        .s3()
+        .get_bucket_notification_configuration()
+        .bucket("inventory-dest")
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = configuration
+        .queue_configurations()
+        .iter()
+        .filter_map(|q| q.id())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        [
+            "inventory-import-manifest.checksum",
+            "inventory-import-manifest.json",
+            "someone-elses"
+        ]
+    );
+}

@@ -16,13 +16,16 @@ use crate::catalog::CatalogArgs;
 
 #[derive(Subcommand)]
 pub enum DevCommand {
-    /// Create what the SAM template creates, in the account or emulator the AWS
-    /// settings point at: tables, queues with dead-letter queues, and the inventory
-    /// bucket's notification. Safe to run again.
+    /// Create what the SAM template creates, in the emulator the AWS settings point at
+    /// (AWS itself only with --allow-real-aws): tables, queues with dead-letter queues,
+    /// and the inventory bucket's notifications, added to the bucket's others. Safe to
+    /// run again.
     Init {
         /// Inventory destination bucket whose deliveries start imports
         #[arg(long, value_name = "BUCKET")]
         inventory_bucket: Option<String>,
+        #[command(flatten)]
+        aws: RealAws,
     },
     /// Write a real-shaped S3 Inventory delivery (Parquet data files, manifest.json,
     /// manifest.checksum, Hive symlink) into a bucket, creating buckets as needed
@@ -33,6 +36,30 @@ pub enum DevCommand {
     /// Benchmark the import's stages on local files: decoding data files, staged
     /// batch sizes, the committer's merge, diff and tree write, a dry run's diff
     Bench(BenchArgs),
+}
+
+/// Development commands that write refuse to write to AWS itself unless told to: with
+/// no emulator endpoint configured, they would change the account's real buckets.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct RealAws {
+    /// Write to AWS itself although no emulator endpoint (AWS_ENDPOINT_URL) is
+    /// configured: the command then changes real buckets, tables and queues
+    #[arg(long)]
+    allow_real_aws: bool,
+}
+
+impl RealAws {
+    /// Refuses `command` when it would write to AWS itself without --allow-real-aws.
+    fn check(self, command: &str, writes: &str) -> Result<()> {
+        let emulated = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
+            .iter()
+            .any(|name| std::env::var(name).is_ok_and(|value| !value.is_empty()));
+        anyhow::ensure!(
+            emulated || self.allow_real_aws,
+            "`{command}` {writes}, and no emulator endpoint is configured (AWS_ENDPOINT_URL): it would change real AWS resources; pass --allow-real-aws to do that"
+        );
+        Ok(())
+    }
 }
 
 #[derive(Args, Debug)]
@@ -64,6 +91,8 @@ pub struct BenchTreeArgs {
     namespace: S3Url,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    aws: RealAws,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -127,11 +156,20 @@ pub struct GenerateArgs {
     deleted: u64,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    aws: RealAws,
 }
 
 pub async fn run(command: DevCommand, catalog: &CatalogArgs) -> Result<()> {
     match command {
-        DevCommand::Init { inventory_bucket } => {
+        DevCommand::Init {
+            inventory_bucket,
+            aws,
+        } => {
+            aws.check(
+                "dev init",
+                "creates tables and queues and sets a bucket's notifications",
+            )?;
             let config = inventory_base::aws::load_config().await;
             let mut names = inventory_runtime::resources::ResourceNames::from_env();
             names.catalog_table = catalog.table().to_string();
@@ -168,6 +206,14 @@ pub async fn run(command: DevCommand, catalog: &CatalogArgs) -> Result<()> {
 }
 
 async fn generate(args: GenerateArgs, json: bool) -> Result<()> {
+    if args.store.local_root.is_none() {
+        let writes = if args.write_objects {
+            "writes objects into buckets, enables versioning on them and deletes objects"
+        } else {
+            "writes objects into buckets"
+        };
+        args.aws.check("dev generate-inventory", writes)?;
+    }
     let store = args.store.open().await;
     let mut options = GeneratorOptions::new(args.destination.clone(), &args.source_bucket);
     options.config_id = args.config_id;
@@ -231,6 +277,10 @@ fn bench_entry(i: u64, generation: u64, change_every: u64) -> Entry {
 }
 
 async fn bench_tree(args: BenchTreeArgs, json: bool) -> Result<()> {
+    if args.store.local_root.is_none() {
+        args.aws
+            .check("dev bench-tree", "writes trees into a bucket")?;
+    }
     let store = args.store.open().await;
     store.ensure_bucket(&args.namespace.bucket).await?;
     let trees = TreeStore::new(store, args.namespace.clone(), RangeParams::default());

@@ -48,6 +48,9 @@ impl ResourceNames {
     }
 }
 
+/// The ids of the notifications [`provision`] sets on the inventory bucket start so.
+const NOTIFICATION_PREFIX: &str = "inventory-import-";
+
 /// What [`provision`] created or found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Provisioned {
@@ -69,7 +72,8 @@ pub enum ProvisionError {
 
 /// Creates, idempotently, what the SAM template creates in AWS: the tables, the three
 /// queues with their dead-letter queues, and (given an inventory bucket) the bucket's
-/// notification of `manifest.json` and `manifest.checksum` to the manifest-events queue.
+/// notification of `manifest.json` and `manifest.checksum` to the manifest-events queue,
+/// beside the bucket's other notifications.
 pub async fn provision(
     config: &aws_config::SdkConfig,
     names: &ResourceNames,
@@ -103,7 +107,7 @@ pub async fn provision(
                 )
                 .build();
             QueueConfiguration::builder()
-                .id(format!("inventory-import-{suffix}"))
+                .id(format!("{NOTIFICATION_PREFIX}{suffix}"))
                 .queue_arn(&manifest.arn)
                 .events(Event::S3ObjectCreated)
                 .filter(filter)
@@ -113,12 +117,30 @@ pub async fn provision(
             bucket: bucket.to_string(),
             message: aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
         };
+        // The bucket's other notifications stay as they are; ours replace their
+        // earlier selves.
+        let s3 = inventory_base::aws::s3_client(config);
+        let existing = s3
+            .get_bucket_notification_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| error(&e))?;
+        let ours = |id: Option<&str>| id.is_some_and(|id| id.starts_with(NOTIFICATION_PREFIX));
+        let kept_queues = existing
+            .queue_configurations()
+            .iter()
+            .filter(|q| !ours(q.id()))
+            .cloned();
         let configuration = NotificationConfiguration::builder()
+            .set_topic_configurations(existing.topic_configurations.clone())
+            .set_lambda_function_configurations(existing.lambda_function_configurations.clone())
+            .set_event_bridge_configuration(existing.event_bridge_configuration.clone())
+            .set_queue_configurations(Some(kept_queues.collect()))
             .queue_configurations(notify("manifest.json").map_err(|e| error(&e))?)
             .queue_configurations(notify("manifest.checksum").map_err(|e| error(&e))?)
             .build();
-        inventory_base::aws::s3_client(config)
-            .put_bucket_notification_configuration()
+        s3.put_bucket_notification_configuration()
             .bucket(bucket)
             .notification_configuration(configuration)
             .send()
