@@ -598,3 +598,70 @@ async fn a_trigger_stopped_while_recording_the_job_leaves_no_job_that_cannot_fin
     assert_eq!(done.state, JobState::Committed);
     assert_eq!(done.summary.unwrap().total, 150);
 }
+
+#[tokio::test]
+async fn two_workers_on_one_shard_never_remove_each_others_runs() {
+    let (stack, _proxy, first) = setup().await;
+    let slow_proxy = FaultProxy::start(&stack.endpoint).await;
+    let mut second = stack.pipeline_through(&slow_proxy, small_ranges()).await;
+    let mut first = first;
+    // Two sorted runs per attempt: the reader hands over 8,192 rows at a time.
+    first.run_entries = 5_000;
+    second.run_entries = 5_000;
+    let generated = delivery(&stack, 1, 9_000).await;
+    let Started::Started { job, tasks } = first.start(&request(&generated.manifest)).await.unwrap()
+    else {
+        panic!("expected a new job")
+    };
+
+    // SQS hands the shard's task to two workers. The second is slow to write its first
+    // run, and its second run fails (through the SDK's retries), after which it removes
+    // what it wrote; meanwhile the first stages the whole shard and counts it.
+    const STAGING_WRITES: &str = "BatchWriteItem";
+    slow_proxy.inject(
+        STAGING_WRITES,
+        Fault::Delay(std::time::Duration::from_millis(1500)),
+        When::Calls(vec![1]),
+    );
+    slow_proxy.inject(
+        STAGING_WRITES,
+        Fault::ProvisionedThroughputExceeded,
+        When::Calls(vec![2, 3, 4]),
+    );
+    let late = tokio::spawn({
+        let task = tasks[0].clone();
+        async move { second.run_shard(&task, false).await }
+    });
+    let waited = std::time::Instant::now();
+    while slow_proxy.calls(STAGING_WRITES) == 0 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(20),
+            "the second worker never wrote"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let commit = first
+        .run_shard(&tasks[0], false)
+        .await
+        .unwrap()
+        .expect("the only shard sends the commit task");
+    let late = late.await.unwrap();
+    assert!(late.is_err(), "the second attempt failed: {late:?}");
+    assert!(
+        slow_proxy.calls(STAGING_WRITES) > 4,
+        "and cleaned up after itself"
+    );
+
+    let done = first.commit(&commit, false).await.unwrap();
+    assert_eq!(done.state, JobState::Committed, "{done:?}");
+    assert_eq!(done.summary.unwrap().total, 9_000);
+    assert_eq!(
+        imported(&first).await,
+        as_tree("photos-source", &generated.expected)
+    );
+    assert_eq!(stack.count_items("inventory-import-staging").await, 0);
+    assert_eq!(
+        first.jobs.get("photos", &job.id).await.unwrap().shards_done,
+        1
+    );
+}

@@ -25,6 +25,7 @@ impl MemoryStaging {
     ) -> StagedRun {
         let staged = StagedRun {
             shard,
+            attempt: 0,
             run,
             batches: batches.len(),
         };

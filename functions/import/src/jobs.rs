@@ -154,6 +154,9 @@ pub struct Shard {
     /// Staged batches of each sorted run.
     #[serde(default)]
     pub runs: Vec<usize>,
+    /// The attempt whose runs are the shard's (see [`StagedRun::attempt`]).
+    #[serde(default)]
+    pub attempt: u64,
     pub staged_bytes: u64,
     pub skipped: SkipCounts,
     pub duplicate_keys: u64,
@@ -162,17 +165,22 @@ pub struct Shard {
 impl Shard {
     /// The sorted runs this shard staged.
     pub fn staged_runs(&self) -> impl Iterator<Item = StagedRun> + '_ {
-        runs_of(self.index, &self.runs)
+        runs_of(self.index, self.attempt, &self.runs)
     }
 }
 
-/// The runs of shard `shard`, given each run's batch count.
-pub fn runs_of(shard: usize, batches: &[usize]) -> impl Iterator<Item = StagedRun> + '_ {
+/// The runs of shard `shard` staged by `attempt`, given each run's batch count.
+pub fn runs_of(
+    shard: usize,
+    attempt: u64,
+    batches: &[usize],
+) -> impl Iterator<Item = StagedRun> + '_ {
     batches
         .iter()
         .enumerate()
         .map(move |(run, &batches)| StagedRun {
             shard,
+            attempt,
             run,
             batches,
         })

@@ -322,7 +322,8 @@ impl Pipeline {
                 shard: task.shard,
             },
         )?;
-        if !shard.done {
+        let staged_here = !shard.done;
+        if staged_here {
             let result = self.stage_shard(&job, &mut shard).await;
             if let Err(err) = result {
                 if final_attempt {
@@ -335,10 +336,29 @@ impl Pipeline {
             .jobs
             .complete_shard(&task.repository, &task.job, &shard)
             .await?;
+        if staged_here {
+            self.drop_if_outrun(&task.job, &shard).await;
+        }
         Ok((job.shards_done >= job.shards_total).then(|| CommitTask {
             repository: task.repository.clone(),
             job: task.job.clone(),
         }))
+    }
+
+    /// Removes the runs this attempt at `shard` staged when another attempt (the same
+    /// task handed to two workers) was counted first: the committer reads the runs of
+    /// the attempt the shard records, and these would only wait for their TTL.
+    async fn drop_if_outrun(&self, job: &str, shard: &Shard) {
+        let Ok(shards) = self.jobs.shards(job).await else {
+            return;
+        };
+        let recorded = shards.iter().find(|s| s.index == shard.index);
+        if recorded.is_some_and(|r| r.attempt != shard.attempt) {
+            let ours: Vec<StagedRun> = shard.staged_runs().collect();
+            if let Err(err) = self.staging.delete_job(job, &ours).await {
+                tracing::warn!(error = %err, "an outrun attempt's runs are left for their TTL");
+            }
+        }
     }
 
     /// Reads a shard's files and stages their entries in sorted runs of at most
@@ -364,7 +384,10 @@ impl Pipeline {
             }
             Ok::<_, PipelineError>((rows, skipped))
         };
-        let mut staged = StagedRuns::default();
+        let mut staged = StagedRuns {
+            attempt: new_attempt(),
+            ..StagedRuns::default()
+        };
         let runs = &mut staged;
         let (index, job_id) = (shard.index, job.id.as_str());
         // Owns the receiver: if staging fails, the reader stops at the closed channel.
@@ -389,8 +412,10 @@ impl Pipeline {
         let (rows, skipped) = match result {
             Ok(read) => read,
             Err(err) => {
-                // A retry writes the same runs again; a last failure must leave none.
-                let written: Vec<StagedRun> = runs_of(shard.index, &staged.batches).collect();
+                // This attempt's runs only: another attempt at the shard may be writing
+                // its own at the same time.
+                let written: Vec<StagedRun> =
+                    runs_of(shard.index, staged.attempt, &staged.batches).collect();
                 if let Err(cleanup) = self.staging.delete_job(&job.id, &written).await {
                     tracing::warn!(error = %cleanup, "staged runs left for their TTL");
                 }
@@ -403,6 +428,7 @@ impl Pipeline {
         shard.duplicate_keys = staged.duplicates;
         shard.staged_bytes = staged.bytes;
         shard.runs = staged.batches;
+        shard.attempt = staged.attempt;
         shard.done = true;
         Ok(())
     }
@@ -660,9 +686,20 @@ impl Pipeline {
     }
 }
 
+/// A new attempt's id: never 0, and different for attempts at one shard at once.
+fn new_attempt() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_nanos() as u64)
+        .unwrap_or_default();
+    std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), nanos) | 1
+}
+
 /// What a worker has staged of its shard so far.
 #[derive(Debug, Default)]
 struct StagedRuns {
+    /// This attempt at the shard (see [`StagedRun::attempt`]).
+    attempt: u64,
     /// Batches of each run written, in order.
     batches: Vec<usize>,
     entries: u64,
@@ -683,7 +720,9 @@ impl StagedRuns {
             return Ok(());
         }
         self.duplicates += sort_and_dedup(run);
-        let (batches, bytes) = staging.put_run(job, shard, self.batches.len(), run).await?;
+        let (batches, bytes) = staging
+            .put_run(job, shard, self.attempt, self.batches.len(), run)
+            .await?;
         self.batches.push(batches);
         self.entries += run.len() as u64;
         self.bytes += bytes;
@@ -775,6 +814,7 @@ pub fn plan_shards(files: &[ManifestFile], target: u64) -> Vec<Shard> {
                 rows: 0,
                 entries: 0,
                 runs: Vec::new(),
+                attempt: 0,
                 staged_bytes: 0,
                 skipped: SkipCounts::default(),
                 duplicate_keys: 0,

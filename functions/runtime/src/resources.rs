@@ -120,12 +120,24 @@ pub async fn provision(
         // The bucket's other notifications stay as they are; ours replace their
         // earlier selves.
         let s3 = inventory_base::aws::s3_client(config);
-        let existing = s3
+        let existing = match s3
             .get_bucket_notification_configuration()
             .bucket(bucket)
             .send()
             .await
-            .map_err(|e| error(&e))?;
+        {
+            Ok(existing) => existing,
+            // moto answers for a bucket without notifications with an empty document
+            // whose root the SDK does not parse (HTTP 200): there is nothing to keep.
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 200) =>
+            {
+                aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput::builder().build()
+            }
+            Err(err) => return Err(error(&err)),
+        };
         let ours = |id: Option<&str>| id.is_some_and(|id| id.starts_with(NOTIFICATION_PREFIX));
         let kept_queues = existing
             .queue_configurations()

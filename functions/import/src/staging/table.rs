@@ -37,12 +37,23 @@ pub struct StagingTable {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StagedRun {
     pub shard: usize,
+    /// The worker's attempt at the shard that wrote the run, so that two attempts at
+    /// one shard (a task handed to two workers) never write or delete each other's
+    /// items; 0 for runs staged before attempts were told apart.
+    pub attempt: u64,
     pub run: usize,
     pub batches: usize,
 }
 
+/// `<job>#<shard>#<attempt>#<run>#<batch>` (without the attempt when it is 0).
 pub fn batch_key(job: &str, run: &StagedRun, batch: usize) -> String {
-    format!("{job}#{:05}#{:05}#{batch:06}", run.shard, run.run)
+    match run.attempt {
+        0 => format!("{job}#{:05}#{:05}#{batch:06}", run.shard, run.run),
+        attempt => format!(
+            "{job}#{:05}#{attempt:016x}#{:05}#{batch:06}",
+            run.shard, run.run
+        ),
+    }
 }
 
 impl StagingTable {
@@ -63,6 +74,7 @@ impl StagingTable {
         &self,
         job: &str,
         shard: usize,
+        attempt: u64,
         run: usize,
         entries: &[InventoryEntry],
     ) -> Result<(usize, u64), StagingError> {
@@ -70,6 +82,7 @@ impl StagingTable {
         let bytes = batches.iter().map(|b| b.len() as u64).sum();
         let staged = StagedRun {
             shard,
+            attempt,
             run,
             batches: batches.len(),
         };
