@@ -317,3 +317,39 @@ pub async fn pipeline_with(config: &SdkConfig, params: RangeParams) -> Pipeline 
         .unwrap_or_else(|err| panic!("creating the pipeline's tables: {err}"));
     pipeline
 }
+
+/// Small ranges (at most 128 entries), so that trees of a few hundred entries span
+/// several range files.
+pub fn small_ranges() -> RangeParams {
+    RangeParams {
+        min_entries: 8,
+        split_modulus: 32,
+        max_entries: 128,
+    }
+}
+
+/// An import (not a dry run, not forced) of `manifest` into the repository `photos`.
+pub fn photos_import(manifest: &S3Url) -> inventory_importer::pipeline::ImportRequest {
+    inventory_importer::pipeline::ImportRequest {
+        repository: "photos".into(),
+        manifest: manifest.clone(),
+        dry_run: false,
+        force: false,
+    }
+}
+
+/// Every entry on the import branch of the repository `photos`, in order.
+pub async fn imported_into_photos(pipeline: &Pipeline) -> Vec<inventory_catalog::tree::Entry> {
+    let catalog = &pipeline.catalog;
+    let branch = inventory_importer::pipeline::IMPORT_BRANCH;
+    let repo = catalog.repository("photos").await.unwrap();
+    let commit = catalog.resolve("photos", branch).await.unwrap();
+    let tree = catalog.tree_of(&repo, &commit).await.unwrap();
+    let trees = catalog.trees(&repo);
+    let mut cursor = trees.cursor(&tree);
+    let mut entries = Vec::new();
+    while let Some(entry) = cursor.next_entry().await.unwrap() {
+        entries.push(entry);
+    }
+    entries
+}

@@ -4,21 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use integration_tests::faults::{Fault, FaultProxy, When};
-use integration_tests::{LocalStack, as_tree};
+use integration_tests::{LocalStack, as_tree, imported_into_photos, photos_import, small_ranges};
 
-use inventory_base::S3Url;
-use inventory_catalog::tree::{Entry, RangeParams};
 use inventory_devtools::generator::{GeneratedInventory, GeneratorOptions, generate_inventory};
-use inventory_importer::jobs::JobState;
-use inventory_importer::pipeline::{IMPORT_BRANCH, ImportRequest, Pipeline, Started};
-
-fn small_ranges() -> RangeParams {
-    RangeParams {
-        min_entries: 8,
-        split_modulus: 32,
-        max_entries: 128,
-    }
-}
+use inventory_importer::jobs::{Job, JobState};
+use inventory_importer::pipeline::{CommitTask, IMPORT_BRANCH, Pipeline, ShardTask, Started};
 
 /// A stack with a bucket for the catalog, a proxy in front of it, the pipeline
 /// reaching it through the proxy, and the repository `photos`.
@@ -44,31 +34,26 @@ async fn delivery(stack: &LocalStack, files: usize, objects: u64) -> GeneratedIn
     generate_inventory(&stack.store(), &options).await.unwrap()
 }
 
-fn request(manifest: &S3Url) -> ImportRequest {
-    ImportRequest {
-        repository: "photos".into(),
-        manifest: manifest.clone(),
-        dry_run: false,
-        force: false,
+/// The job a delivery starts, with its shard tasks.
+async fn started(pipeline: &Pipeline, generated: &GeneratedInventory) -> (Job, Vec<ShardTask>) {
+    match pipeline
+        .start(&photos_import(&generated.manifest))
+        .await
+        .unwrap()
+    {
+        Started::Started { job, tasks } => (job, tasks),
+        other => panic!("expected a new job, got {other:?}"),
     }
 }
 
-/// Every entry on the import branch, in order.
-async fn imported(pipeline: &Pipeline) -> Vec<Entry> {
-    let repo = pipeline.catalog.repository("photos").await.unwrap();
-    let commit = pipeline
-        .catalog
-        .resolve("photos", IMPORT_BRANCH)
-        .await
-        .unwrap();
-    let tree = pipeline.catalog.tree_of(&repo, &commit).await.unwrap();
-    let trees = pipeline.catalog.trees(&repo);
-    let mut cursor = trees.cursor(&tree);
-    let mut entries = Vec::new();
-    while let Some(e) = cursor.next_entry().await.unwrap() {
-        entries.push(e);
+/// Stages every shard, as the queue's first deliveries; the commit task the last one
+/// sends.
+async fn staged(pipeline: &Pipeline, tasks: &[ShardTask]) -> CommitTask {
+    let mut commit = None;
+    for task in tasks {
+        commit = commit.or(pipeline.run_shard(task, false).await.unwrap());
     }
-    entries
+    commit.expect("the last shard sends the commit task")
 }
 
 /// The commit the import branch holds; before the first import (when a commit may
@@ -88,11 +73,7 @@ const COUNTING: &str = "TransactWriteItems";
 async fn a_shard_whose_count_meets_a_transaction_conflict_is_still_counted() {
     let (stack, proxy, pipeline) = setup().await;
     let generated = delivery(&stack, 2, 200).await;
-    let Started::Started { job, tasks } =
-        pipeline.start(&request(&generated.manifest)).await.unwrap()
-    else {
-        panic!("expected a new job")
-    };
+    let (job, tasks) = started(&pipeline, &generated).await;
     assert_eq!(tasks.len(), 2);
 
     // Two workers finish at the same instant: DynamoDB cancels the first one's
@@ -122,7 +103,7 @@ async fn a_shard_whose_count_meets_a_transaction_conflict_is_still_counted() {
     let summary = done.summary.unwrap();
     assert_eq!((summary.added, summary.total), (200, 200));
     assert_eq!(
-        imported(&pipeline).await,
+        imported_into_photos(&pipeline).await,
         as_tree("photos-source", &generated.expected)
     );
 }
@@ -131,11 +112,7 @@ async fn a_shard_whose_count_meets_a_transaction_conflict_is_still_counted() {
 async fn a_conflict_that_persists_is_an_error_for_the_queue_to_retry_not_a_lost_shard() {
     let (stack, proxy, pipeline) = setup().await;
     let generated = delivery(&stack, 2, 100).await;
-    let Started::Started { job, tasks } =
-        pipeline.start(&request(&generated.manifest)).await.unwrap()
-    else {
-        panic!("expected a new job")
-    };
+    let (job, tasks) = started(&pipeline, &generated).await;
     // Every try of the worker meets a conflict.
     proxy.inject(
         COUNTING,
@@ -181,7 +158,7 @@ async fn a_conflict_that_persists_is_an_error_for_the_queue_to_retry_not_a_lost_
     assert_eq!(done.state, JobState::Committed);
     assert_eq!(done.summary.unwrap().total, 100);
     assert_eq!(
-        imported(&pipeline).await,
+        imported_into_photos(&pipeline).await,
         as_tree("photos-source", &generated.expected)
     );
 }
@@ -193,17 +170,8 @@ const TREE_WRITES: &str = "PutObject";
 async fn a_commit_that_meets_s3_errors_is_left_to_the_queue_and_then_commits() {
     let (stack, proxy, pipeline) = setup().await;
     let generated = delivery(&stack, 2, 300).await;
-    let Started::Started { job, tasks } =
-        pipeline.start(&request(&generated.manifest)).await.unwrap()
-    else {
-        panic!("expected a new job")
-    };
-    assert_eq!(pipeline.run_shard(&tasks[0], false).await.unwrap(), None);
-    let commit = pipeline
-        .run_shard(&tasks[1], false)
-        .await
-        .unwrap()
-        .expect("the last shard sends the commit task");
+    let (job, tasks) = started(&pipeline, &generated).await;
+    let commit = staged(&pipeline, &tasks).await;
     let staged = stack.count_items("inventory-import-staging").await;
     assert!(staged > 0);
     let before = import_head(&pipeline).await;
@@ -242,7 +210,7 @@ async fn a_commit_that_meets_s3_errors_is_left_to_the_queue_and_then_commits() {
     let summary = done.summary.unwrap();
     assert_eq!((summary.added, summary.total), (300, 300));
     assert_eq!(
-        imported(&pipeline).await,
+        imported_into_photos(&pipeline).await,
         as_tree("photos-source", &generated.expected)
     );
     assert_eq!(stack.count_items("inventory-import-staging").await, 0);
@@ -262,11 +230,7 @@ async fn a_commit_that_meets_s3_errors_is_left_to_the_queue_and_then_commits() {
 async fn a_commit_that_fails_on_its_last_delivery_fails_the_job_and_moves_no_branch() {
     let (stack, proxy, pipeline) = setup().await;
     let generated = delivery(&stack, 1, 100).await;
-    let Started::Started { job, tasks } =
-        pipeline.start(&request(&generated.manifest)).await.unwrap()
-    else {
-        panic!("expected a new job")
-    };
+    let (job, tasks) = started(&pipeline, &generated).await;
     let commit = pipeline
         .run_shard(&tasks[0], false)
         .await
@@ -305,16 +269,8 @@ async fn two_committers_of_one_job_make_one_commit_and_the_job_stays_committed()
     let slow_proxy = FaultProxy::start(&stack.endpoint).await;
     let second = stack.pipeline_through(&slow_proxy, small_ranges()).await;
     let generated = delivery(&stack, 2, 300).await;
-    let Started::Started { job, tasks } = first.start(&request(&generated.manifest)).await.unwrap()
-    else {
-        panic!("expected a new job")
-    };
-    assert_eq!(first.run_shard(&tasks[0], false).await.unwrap(), None);
-    let task = first
-        .run_shard(&tasks[1], false)
-        .await
-        .unwrap()
-        .expect("the last shard sends the commit task");
+    let (job, tasks) = started(&first, &generated).await;
+    let task = staged(&first, &tasks).await;
 
     // The second committer has merged the staged batches and pauses before writing its
     // tree; the first commits meanwhile and removes the staged batches. Both are on
@@ -369,7 +325,7 @@ async fn two_committers_of_one_job_make_one_commit_and_the_job_stays_committed()
         "one import commit over the empty one: {log:?}"
     );
     assert_eq!(
-        imported(&first).await,
+        imported_into_photos(&first).await,
         as_tree("photos-source", &generated.expected)
     );
     assert_eq!(proxy.total_faults(), 0);
@@ -406,7 +362,7 @@ async fn an_import_through_ten_percent_faults_on_every_operation_commits_exactly
                 seed,
             },
         );
-        let request = request(&generated.manifest);
+        let request = photos_import(&generated.manifest);
         let started = delivered("start", |_| pipeline.start(&request)).await;
         let (job, tasks) = match started {
             Started::Started { job, tasks } => (job, tasks),
@@ -437,7 +393,7 @@ async fn an_import_through_ten_percent_faults_on_every_operation_commits_exactly
             "seed {seed}"
         );
         assert_eq!(
-            imported(&pipeline).await,
+            imported_into_photos(&pipeline).await,
             as_tree("photos-source", &generated.expected),
             "seed {seed}"
         );
@@ -487,11 +443,7 @@ async fn a_committer_stopped_after_moving_the_branch_is_finished_by_the_retry_wi
  {
     let (stack, _proxy, pipeline) = setup().await;
     let generated = delivery(&stack, 2, 250).await;
-    let Started::Started { job, tasks } =
-        pipeline.start(&request(&generated.manifest)).await.unwrap()
-    else {
-        panic!("expected a new job")
-    };
+    let (job, tasks) = started(&pipeline, &generated).await;
     assert_eq!(pipeline.run_shard(&tasks[0], false).await.unwrap(), None);
     let task = pipeline
         .run_shard(&tasks[1], false)
@@ -546,7 +498,10 @@ async fn a_committer_stopped_after_moving_the_branch_is_finished_by_the_retry_wi
         .unwrap();
     assert_eq!(log.len(), 2, "one import commit: {log:?}");
     assert_eq!(stack.count_items("inventory-import-staging").await, 0);
-    let again = pipeline.start(&request(&generated.manifest)).await.unwrap();
+    let again = pipeline
+        .start(&photos_import(&generated.manifest))
+        .await
+        .unwrap();
     assert!(
         matches!(&again, Started::AlreadyImported { commit: c, .. } if *c == commit),
         "the manifest is recorded as imported: {again:?}"
@@ -566,7 +521,7 @@ async fn a_trigger_stopped_while_recording_the_job_leaves_no_job_that_cannot_fin
         When::Calls((next..next + 10).collect()),
     );
     let err = pipeline
-        .start(&request(&generated.manifest))
+        .start(&photos_import(&generated.manifest))
         .await
         .unwrap_err();
     assert!(
@@ -577,8 +532,10 @@ async fn a_trigger_stopped_while_recording_the_job_leaves_no_job_that_cannot_fin
     proxy.clear();
 
     // The notification comes back: the job is recorded whole and imports.
-    let Started::Started { job, tasks } =
-        pipeline.start(&request(&generated.manifest)).await.unwrap()
+    let Started::Started { job, tasks } = pipeline
+        .start(&photos_import(&generated.manifest))
+        .await
+        .unwrap()
     else {
         panic!("the retry starts the job")
     };
@@ -609,10 +566,7 @@ async fn two_workers_on_one_shard_never_remove_each_others_runs() {
     first.run_entries = 5_000;
     second.run_entries = 5_000;
     let generated = delivery(&stack, 1, 9_000).await;
-    let Started::Started { job, tasks } = first.start(&request(&generated.manifest)).await.unwrap()
-    else {
-        panic!("expected a new job")
-    };
+    let (job, tasks) = started(&first, &generated).await;
 
     // SQS hands the shard's task to two workers. The second is slow to write its first
     // run, and its second run fails (through the SDK's retries), after which it removes
@@ -656,7 +610,7 @@ async fn two_workers_on_one_shard_never_remove_each_others_runs() {
     assert_eq!(done.state, JobState::Committed, "{done:?}");
     assert_eq!(done.summary.unwrap().total, 9_000);
     assert_eq!(
-        imported(&first).await,
+        imported_into_photos(&first).await,
         as_tree("photos-source", &generated.expected)
     );
     assert_eq!(stack.count_items("inventory-import-staging").await, 0);

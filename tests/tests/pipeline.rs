@@ -2,10 +2,8 @@
 //! the local stack.
 
 use chrono::{DateTime, Utc};
-use integration_tests::{LocalStack, as_tree};
+use integration_tests::{LocalStack, as_tree, imported_into_photos, photos_import, small_ranges};
 
-use inventory_base::S3Url;
-use inventory_catalog::tree::{Entry, RangeParams};
 use inventory_delivery::manifest::ManifestDocument;
 use inventory_delivery::{InventoryEntry, SkipCounts};
 use inventory_devtools::generator::{
@@ -14,14 +12,6 @@ use inventory_devtools::generator::{
 use inventory_importer::jobs::{ImportSummary, JobState};
 use inventory_importer::pipeline::{IMPORT_BRANCH, ImportRequest, Pipeline, Started};
 use inventory_importer::sources::{ImportSource, ImportSources};
-
-fn small_ranges() -> RangeParams {
-    RangeParams {
-        min_entries: 8,
-        split_modulus: 32,
-        max_entries: 128,
-    }
-}
 
 fn options(created_at: &str, files: usize) -> GeneratorOptions {
     let mut options =
@@ -42,38 +32,11 @@ async fn setup(stack: &LocalStack) -> Pipeline {
     pipeline
 }
 
-fn request(manifest: &S3Url) -> ImportRequest {
-    ImportRequest {
-        repository: "photos".into(),
-        manifest: manifest.clone(),
-        dry_run: false,
-        force: false,
-    }
-}
-
 async fn import(pipeline: &Pipeline, request: &ImportRequest) -> inventory_importer::jobs::Job {
     match pipeline.run_in_process(request).await.unwrap() {
         Started::Started { job, .. } => job,
         other => panic!("expected a new job, got {other:?}"),
     }
-}
-
-/// Every entry on the import branch, in order.
-async fn imported(pipeline: &Pipeline) -> Vec<Entry> {
-    let repo = pipeline.catalog.repository("photos").await.unwrap();
-    let commit = pipeline
-        .catalog
-        .resolve("photos", IMPORT_BRANCH)
-        .await
-        .unwrap();
-    let tree = pipeline.catalog.tree_of(&repo, &commit).await.unwrap();
-    let trees = pipeline.catalog.trees(&repo);
-    let mut cursor = trees.cursor(&tree);
-    let mut entries = Vec::new();
-    while let Some(e) = cursor.next_entry().await.unwrap() {
-        entries.push(e);
-    }
-    entries
 }
 
 #[tokio::test]
@@ -87,7 +50,7 @@ async fn imports_a_versioned_inventory_with_overlapping_files() {
     options.overlap = true;
     let generated: GeneratedInventory = generate_inventory(&stack.store(), &options).await.unwrap();
 
-    let job = import(&pipeline, &request(&generated.manifest)).await;
+    let job = import(&pipeline, &photos_import(&generated.manifest)).await;
     assert_eq!(job.state, JobState::Committed);
     assert_eq!(job.shards_total, 4);
     assert_eq!(job.shards_done, 4);
@@ -100,7 +63,7 @@ async fn imports_a_versioned_inventory_with_overlapping_files() {
     );
     assert_eq!(summary.skipped, generated.skipped);
     assert_eq!(
-        imported(&pipeline).await,
+        imported_into_photos(&pipeline).await,
         as_tree("photos-source", &generated.expected)
     );
 
@@ -142,7 +105,7 @@ async fn gradual_imports_count_exactly() {
     let mut first = options("2026-11-20T01:00:00Z", 3);
     first.objects = 400;
     let a = generate_inventory(&stack.store(), &first).await.unwrap();
-    let job = import(&pipeline, &request(&a.manifest)).await;
+    let job = import(&pipeline, &photos_import(&a.manifest)).await;
     assert_eq!(job.summary.unwrap().added, 400);
 
     // The next day: 7 changed (ETag, size or version), 5 deleted, 9 added.
@@ -189,7 +152,7 @@ async fn gradual_imports_count_exactly() {
         &pipeline,
         &ImportRequest {
             dry_run: true,
-            ..request(&b.manifest)
+            ..photos_import(&b.manifest)
         },
     )
     .await;
@@ -214,11 +177,11 @@ async fn gradual_imports_count_exactly() {
         head
     );
 
-    let job = import(&pipeline, &request(&b.manifest)).await;
+    let job = import(&pipeline, &photos_import(&b.manifest)).await;
     assert_eq!(job.state, JobState::Committed);
     assert_eq!(job.summary.unwrap(), expected);
     assert_eq!(
-        imported(&pipeline).await,
+        imported_into_photos(&pipeline).await,
         as_tree("photos-source", &entries)
     );
     let log = pipeline
@@ -230,7 +193,7 @@ async fn gradual_imports_count_exactly() {
 
     // The same manifest again: already imported, with its commit; no new commit.
     match pipeline
-        .run_in_process(&request(&b.manifest))
+        .run_in_process(&photos_import(&b.manifest))
         .await
         .unwrap()
     {
@@ -245,7 +208,7 @@ async fn gradual_imports_count_exactly() {
     )
     .await
     .unwrap();
-    let job = import(&pipeline, &request(&c.manifest)).await;
+    let job = import(&pipeline, &photos_import(&c.manifest)).await;
     assert_eq!(job.state, JobState::NoChange);
     assert_eq!(job.summary.unwrap().unchanged, 404);
     assert_eq!(
@@ -267,7 +230,7 @@ async fn gradual_imports_count_exactly() {
     .await
     .unwrap();
     let err = pipeline
-        .run_in_process(&request(&old.manifest))
+        .run_in_process(&photos_import(&old.manifest))
         .await
         .unwrap_err();
     assert_eq!(
@@ -281,7 +244,7 @@ async fn gradual_imports_count_exactly() {
         &pipeline,
         &ImportRequest {
             force: true,
-            ..request(&old.manifest)
+            ..photos_import(&old.manifest)
         },
     )
     .await;
@@ -289,7 +252,7 @@ async fn gradual_imports_count_exactly() {
     let summary = forced.summary.unwrap();
     assert_eq!((summary.added, summary.changed, summary.deleted), (5, 7, 9));
     assert_eq!(
-        imported(&pipeline).await,
+        imported_into_photos(&pipeline).await,
         as_tree("photos-source", &a.expected)
     );
 }
@@ -304,7 +267,7 @@ async fn a_bad_delivery_fails_the_job_and_moves_no_branch() {
     stack.delete(&generated.data_files[1]).await;
 
     let err = pipeline
-        .run_in_process(&request(&generated.manifest))
+        .run_in_process(&photos_import(&generated.manifest))
         .await
         .unwrap_err();
     let message = format!(
@@ -330,7 +293,10 @@ async fn a_bad_delivery_fails_the_job_and_moves_no_branch() {
     options.objects = 50;
     options.config_id = "second".into();
     let second = generate_inventory(&stack.store(), &options).await.unwrap();
-    let Started::Started { job, tasks } = pipeline.start(&request(&second.manifest)).await.unwrap()
+    let Started::Started { job, tasks } = pipeline
+        .start(&photos_import(&second.manifest))
+        .await
+        .unwrap()
     else {
         panic!("expected a new job")
     };
@@ -374,13 +340,19 @@ async fn retried_workers_and_repeated_notifications_change_nothing() {
     options.objects = 300;
     let generated = generate_inventory(&stack.store(), &options).await.unwrap();
 
-    let Started::Started { job, tasks } =
-        pipeline.start(&request(&generated.manifest)).await.unwrap()
+    let Started::Started { job, tasks } = pipeline
+        .start(&photos_import(&generated.manifest))
+        .await
+        .unwrap()
     else {
         panic!("expected a new job")
     };
     // The same delivery announced again maps to the same job.
-    match pipeline.start(&request(&generated.manifest)).await.unwrap() {
+    match pipeline
+        .start(&photos_import(&generated.manifest))
+        .await
+        .unwrap()
+    {
         Started::Existing { job: existing } => assert_eq!(existing.id, job.id),
         other => panic!("expected the existing job, got {other:?}"),
     }
@@ -415,7 +387,7 @@ async fn retried_workers_and_repeated_notifications_change_nothing() {
     assert_eq!(done.commit_id, again.commit_id);
     assert_eq!(done.summary.unwrap().total, 300);
     assert_eq!(
-        imported(&pipeline).await,
+        imported_into_photos(&pipeline).await,
         as_tree("photos-source", &generated.expected)
     );
     assert_eq!(
@@ -444,8 +416,10 @@ async fn a_large_shard_is_staged_in_sorted_runs() {
     options.overlap = true;
     let generated = generate_inventory(&stack.store(), &options).await.unwrap();
 
-    let Started::Started { job, tasks } =
-        pipeline.start(&request(&generated.manifest)).await.unwrap()
+    let Started::Started { job, tasks } = pipeline
+        .start(&photos_import(&generated.manifest))
+        .await
+        .unwrap()
     else {
         panic!("expected a new job")
     };
@@ -467,7 +441,7 @@ async fn a_large_shard_is_staged_in_sorted_runs() {
     assert_eq!((summary.added, summary.total), (900, 900));
     assert_eq!(summary.skipped, generated.skipped);
     assert_eq!(
-        imported(&pipeline).await,
+        imported_into_photos(&pipeline).await,
         as_tree("photos-source", &generated.expected)
     );
     assert_eq!(stack.count_items("inventory-import-staging").await, 0);
@@ -515,7 +489,7 @@ async fn a_delivery_naming_other_buckets_than_its_import_source_is_refused() {
     for (document, mismatch) in tampered {
         stack.put_manifest(&generated.manifest, &document).await;
         let err = pipeline
-            .start(&request(&generated.manifest))
+            .start(&photos_import(&generated.manifest))
             .await
             .unwrap_err();
         assert_eq!(
@@ -557,7 +531,7 @@ async fn a_delivery_naming_other_buckets_than_its_import_source_is_refused() {
 
     // The delivery as AWS wrote it imports.
     stack.put_manifest(&generated.manifest, &original).await;
-    let job = import(&pipeline, &request(&generated.manifest)).await;
+    let job = import(&pipeline, &photos_import(&generated.manifest)).await;
     assert_eq!(job.state, JobState::Committed);
     assert_eq!(job.summary.unwrap().total, 20);
 }

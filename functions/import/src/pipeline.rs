@@ -345,6 +345,28 @@ impl Pipeline {
         }))
     }
 
+    /// Records that the job's delivery is imported as `commit` (its own, or an earlier
+    /// import's that already holds the same objects) and finishes the job in `state`.
+    async fn finish_import(
+        &self,
+        job: &Job,
+        shards: &[Shard],
+        started: Instant,
+        state: JobState,
+        commit: &str,
+        summary: &ImportSummary,
+    ) -> Result<Job, PipelineError> {
+        ImportSources::new(&self.catalog)
+            .record_import(&job.repository, &job.manifest, commit)
+            .await?;
+        Ok(self
+            .jobs
+            .update(&job.repository, &job.id, |j| {
+                finish(j, shards, started, state, Some(commit.to_string()), summary)
+            })
+            .await?)
+    }
+
     /// Removes the runs this attempt at `shard` staged when another attempt (the same
     /// task handed to two workers) was counted first: the committer reads the runs of
     /// the attempt the shard records, and these would only wait for their TTL.
@@ -526,21 +548,16 @@ impl Pipeline {
                 && let Some(summary) = summary_from_metadata(&head.metadata)
             {
                 tracing::warn!(job = %job.id, commit = %head.id, "the job's commit was made by an earlier delivery; recording it");
-                ImportSources::new(&self.catalog)
-                    .record_import(&repository.name, &job.manifest, &head.id)
-                    .await?;
-                return Ok(self
-                    .jobs
-                    .update(&job.repository, &job.id, |j| {
-                        j.state = JobState::Committed;
-                        j.summary = Some(summary.clone());
-                        j.commit_id = Some(head.id.clone());
-                        j.rows = shards.iter().map(|s| s.rows).sum();
-                        j.entries_staged = shards.iter().map(|s| s.entries).sum();
-                        j.files_done = shards.iter().map(|s| s.files.len()).sum();
-                        j.times.committing = started.elapsed().as_secs_f64();
-                    })
-                    .await?);
+                return self
+                    .finish_import(
+                        job,
+                        shards,
+                        started,
+                        JobState::Committed,
+                        &head.id,
+                        &summary,
+                    )
+                    .await;
             }
             let base = self.catalog.tree_of(&repository, &head).await?;
             let trees = self.catalog.trees(&repository);
@@ -560,36 +577,20 @@ impl Pipeline {
                 &mut summary,
             )
             .await?;
-            let finish =
-                |j: &mut Job, state: JobState, commit: Option<String>, summary: &ImportSummary| {
-                    j.state = state;
-                    j.summary = Some(summary.clone());
-                    j.commit_id = commit;
-                    j.rows = shards.iter().map(|s| s.rows).sum();
-                    j.entries_staged = shards.iter().map(|s| s.entries).sum();
-                    j.files_done = shards.iter().map(|s| s.files.len()).sum();
-                    j.times.committing = started.elapsed().as_secs_f64();
-                };
             let Some(writer) = writer else {
                 return Ok(self
                     .jobs
                     .update(&job.repository, &job.id, |j| {
-                        finish(j, JobState::DryRunComplete, None, &summary)
+                        finish(j, shards, started, JobState::DryRunComplete, None, &summary)
                     })
                     .await?);
             };
             if summary.added + summary.changed + summary.deleted == 0
                 && head.metadata.contains_key("manifest_url")
             {
-                ImportSources::new(&self.catalog)
-                    .record_import(&repository.name, &job.manifest, &head.id)
-                    .await?;
-                return Ok(self
-                    .jobs
-                    .update(&job.repository, &job.id, |j| {
-                        finish(j, JobState::NoChange, Some(head.id.clone()), &summary)
-                    })
-                    .await?);
+                return self
+                    .finish_import(job, shards, started, JobState::NoChange, &head.id, &summary)
+                    .await;
             }
             let (tree, _) = writer.finish().await?;
             let info = CommitInfo {
@@ -610,15 +611,16 @@ impl Pipeline {
                 .await
             {
                 Ok(commit) => {
-                    ImportSources::new(&self.catalog)
-                        .record_import(&repository.name, &job.manifest, &commit.id)
-                        .await?;
-                    return Ok(self
-                        .jobs
-                        .update(&job.repository, &job.id, |j| {
-                            finish(j, JobState::Committed, Some(commit.id.clone()), &summary)
-                        })
-                        .await?);
+                    return self
+                        .finish_import(
+                            job,
+                            shards,
+                            started,
+                            JobState::Committed,
+                            &commit.id,
+                            &summary,
+                        )
+                        .await;
                 }
                 // Someone moved the branch: diff again against the new head.
                 Err(CatalogError::Conflict { .. }) => continue,
@@ -684,6 +686,24 @@ impl Pipeline {
             tasks: tasks.clone(),
         })
     }
+}
+
+/// A finished job's state, summary, commit and totals.
+fn finish(
+    j: &mut Job,
+    shards: &[Shard],
+    started: Instant,
+    state: JobState,
+    commit: Option<String>,
+    summary: &ImportSummary,
+) {
+    j.state = state;
+    j.summary = Some(summary.clone());
+    j.commit_id = commit;
+    j.rows = shards.iter().map(|s| s.rows).sum();
+    j.entries_staged = shards.iter().map(|s| s.entries).sum();
+    j.files_done = shards.iter().map(|s| s.files.len()).sum();
+    j.times.committing = started.elapsed().as_secs_f64();
 }
 
 /// A new attempt's id: never 0, and different for attempts at one shard at once.
