@@ -451,3 +451,34 @@ async fn importing_a_failed_delivery_exits_non_zero_with_or_without_json() {
         format!("error: job {job_id} failed")
     );
 }
+
+#[tokio::test]
+async fn the_shard_target_size_is_a_setting() {
+    let stack = LocalStack::start().await;
+    landed_delivery(&stack, 300, 3).await;
+    let cli = || stack.cli();
+    // Three small data files make one shard by default; one byte per shard makes
+    // each its own.
+    let stats =
+        ok_json(
+            cli()
+                .env("SHARD_TARGET_BYTES", "1")
+                .args(["local", "--until-idle", "--json"]),
+        );
+    assert_eq!(stats["shard_tasks"], 3);
+    let jobs = ok_json(cli().args(["jobs", "photos", "--json"]));
+    assert_eq!(jobs[0]["shards_total"], 3);
+    assert_eq!(jobs[0]["state"], "committed");
+    assert_eq!(jobs[0]["summary"]["total"], 300);
+
+    let refused = cli()
+        .env("SHARD_TARGET_BYTES", "0")
+        .args(["local", "--until-idle"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim(),
+        "error: SHARD_TARGET_BYTES is \"0\", not a positive number of bytes"
+    );
+}

@@ -140,13 +140,32 @@ fn age(job: &Job) -> std::time::Duration {
     }
 }
 
+/// Sets the pipeline's shard target size, in bytes of data files per shard (default
+/// 256 MiB): a small value plans even a small delivery as several shards.
+pub const SHARD_TARGET_BYTES: &str = "SHARD_TARGET_BYTES";
+
 /// Sets [`Handlers::tasks_resend_after`], in seconds (default 60).
 pub const TASKS_RESEND_AFTER_SECONDS: &str = "TASKS_RESEND_AFTER_SECONDS";
 
 impl Handlers {
     /// Everything configured from the environment (see [`ResourceNames::from_env`],
-    /// [`DRY_RUN_IN_PROCESS_BYTES`] and [`TASKS_RESEND_AFTER_SECONDS`]).
+    /// [`DRY_RUN_IN_PROCESS_BYTES`], [`TASKS_RESEND_AFTER_SECONDS`] and
+    /// [`SHARD_TARGET_BYTES`]).
     pub async fn from_env() -> Result<Self, HandlerError> {
+        let shard_bytes = match std::env::var(SHARD_TARGET_BYTES) {
+            Ok(value) if !value.is_empty() => Some(
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|bytes| *bytes > 0)
+                    .ok_or_else(|| {
+                        HandlerError::Config(format!(
+                            "{SHARD_TARGET_BYTES} is {value:?}, not a positive number of bytes"
+                        ))
+                    })?,
+            ),
+            _ => None,
+        };
         let tasks_resend_after = match std::env::var(TASKS_RESEND_AFTER_SECONDS) {
             Ok(value) if !value.is_empty() => {
                 std::time::Duration::from_secs(value.parse().map_err(|_| {
@@ -169,6 +188,9 @@ impl Handlers {
         let mut handlers = Self::from_config(&config, ResourceNames::from_env()).await?;
         handlers.dry_run_in_process_bytes = dry_run_in_process_bytes;
         handlers.tasks_resend_after = tasks_resend_after;
+        if let Some(bytes) = shard_bytes {
+            handlers.pipeline.shard_bytes = bytes;
+        }
         Ok(handlers)
     }
 
