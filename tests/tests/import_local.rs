@@ -1,6 +1,10 @@
 //! The whole product on the local stack, as a user drives it: S3 notifications to
 //! SQS, the three functions run by `inventory-import local`, the CLI.
 
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use integration_tests::faults::{Fault, FaultProxy, When};
 use integration_tests::{LocalStack, ok_json};
 use serde_json::Value;
 
@@ -481,4 +485,94 @@ async fn the_shard_target_size_is_a_setting() {
         String::from_utf8_lossy(&refused.stderr).trim(),
         "error: SHARD_TARGET_BYTES is \"0\", not a positive number of bytes"
     );
+}
+
+#[tokio::test]
+async fn a_killed_worker_s_task_comes_back_after_the_local_visibility_timeout() {
+    let stack = LocalStack::start().await;
+    landed_delivery(&stack, 300, 2).await;
+    let cli = || stack.cli();
+    // The trigger plans the delivery and sends its shard task.
+    ok_json(cli().args(["local", "--until-idle", "--function", "trigger", "--json"]));
+    let sqs = aws_sdk_sqs::Client::new(&stack.config);
+    let queue = sqs
+        .get_queue_url()
+        .queue_name("inventory-import-shard-tasks")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let counts = || async {
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        let count = |name| {
+            attributes
+                .get(&name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        (
+            count(QueueAttributeName::ApproximateNumberOfMessages),
+            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
+    };
+    assert_eq!(counts().await, (1, 0));
+
+    // A worker, reaching the stack through a proxy that holds its reads of the data
+    // files, takes the task and is killed while it works on it.
+    let proxy = FaultProxy::start(&stack.endpoint).await;
+    proxy.inject(
+        "GetObject",
+        Fault::Delay(Duration::from_secs(60)),
+        When::Rate {
+            probability: 1.0,
+            seed: 1,
+        },
+    );
+    let mut worker = cli()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["local", "--function", "worker", "--visibility-timeout", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let waited = Instant::now();
+    while proxy.calls("GetObject") == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the worker never read"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(counts().await, (0, 1), "the task is in flight");
+    worker.kill().unwrap(); // SIGKILL
+    worker.wait().unwrap();
+    let killed = Instant::now();
+
+    // The task is visible again within seconds, not after 300.
+    while counts().await != (1, 0) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "the killed worker's task did not come back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Another worker finishes the import, once.
+    let stats = ok_json(cli().args(["local", "--until-idle", "--json"]));
+    assert_eq!(
+        (stats["shard_tasks"].as_u64(), stats["failures"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let jobs = ok_json(cli().args(["jobs", "photos", "--json"]));
+    assert_eq!(jobs[0]["state"], "committed");
+    assert_eq!(jobs[0]["summary"]["total"], 300);
 }

@@ -99,6 +99,17 @@ pub enum ImportCommand {
         /// run more workers in other processes or to measure one function alone
         #[arg(long = "function", value_enum, value_name = "FUNCTION")]
         functions: Vec<LocalFunction>,
+        /// How long a received message stays invisible to other receivers: after a
+        /// runner is killed, its messages come back after this long (Lambda's queues
+        /// use the template's, longer than the functions' timeouts)
+        #[arg(
+            long,
+            env = "LOCAL_VISIBILITY_TIMEOUT_SECONDS",
+            value_name = "SECONDS",
+            default_value_t = 300,
+            value_parser = clap::value_parser!(u64).range(1..=43_200)
+        )]
+        visibility_timeout: u64,
     },
 }
 
@@ -213,8 +224,10 @@ pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
         ImportCommand::Local {
             until_idle,
             functions,
+            visibility_timeout,
         } => {
             let mut runner = LocalRunner::new(handlers).await?;
+            runner.visibility_timeout = std::time::Duration::from_secs(visibility_timeout);
             if !functions.is_empty() {
                 runner.functions = functions.into_iter().map(Function::from).collect();
             }
