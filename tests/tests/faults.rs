@@ -56,6 +56,16 @@ async fn staged(pipeline: &Pipeline, tasks: &[ShardTask]) -> CommitTask {
     commit.expect("the last shard sends the commit task")
 }
 
+/// The import branch holds one import's commit, over the repository's first.
+async fn assert_one_import_commit(pipeline: &Pipeline) {
+    let log = pipeline
+        .catalog
+        .log("photos", IMPORT_BRANCH, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 2, "one import commit: {log:?}");
+}
+
 /// The commit the import branch holds; before the first import (when a commit may
 /// create it from `main`), `main`'s.
 async fn import_head(pipeline: &Pipeline) -> String {
@@ -214,16 +224,7 @@ async fn a_commit_that_meets_s3_errors_is_left_to_the_queue_and_then_commits() {
         as_tree("photos-source", &generated.expected)
     );
     assert_eq!(stack.count_items("inventory-import-staging").await, 0);
-    let log = pipeline
-        .catalog
-        .log("photos", IMPORT_BRANCH, 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        log.len(),
-        2,
-        "the import's commit over the empty one: {log:?}"
-    );
+    assert_one_import_commit(&pipeline).await;
 }
 
 #[tokio::test]
@@ -314,16 +315,7 @@ async fn two_committers_of_one_job_make_one_commit_and_the_job_stays_committed()
         (late.state, late.commit_id),
         (JobState::Committed, done.commit_id)
     );
-    let log = first
-        .catalog
-        .log("photos", IMPORT_BRANCH, 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        log.len(),
-        2,
-        "one import commit over the empty one: {log:?}"
-    );
+    assert_one_import_commit(&first).await;
     assert_eq!(
         imported_into_photos(&first).await,
         as_tree("photos-source", &generated.expected)
@@ -491,12 +483,7 @@ async fn a_committer_stopped_after_moving_the_branch_is_finished_by_the_retry_wi
         retried.summary, first.summary,
         "the real summary, not 'all unchanged'"
     );
-    let log = pipeline
-        .catalog
-        .log("photos", IMPORT_BRANCH, 10)
-        .await
-        .unwrap();
-    assert_eq!(log.len(), 2, "one import commit: {log:?}");
+    assert_one_import_commit(&pipeline).await;
     assert_eq!(stack.count_items("inventory-import-staging").await, 0);
     let again = pipeline
         .start(&photos_import(&generated.manifest))
@@ -532,13 +519,7 @@ async fn a_trigger_stopped_while_recording_the_job_leaves_no_job_that_cannot_fin
     proxy.clear();
 
     // The notification comes back: the job is recorded whole and imports.
-    let Started::Started { job, tasks } = pipeline
-        .start(&photos_import(&generated.manifest))
-        .await
-        .unwrap()
-    else {
-        panic!("the retry starts the job")
-    };
+    let (job, tasks) = started(&pipeline, &generated).await;
     assert_eq!(tasks.len(), 3);
     assert_eq!(pipeline.jobs.shards(&job.id).await.unwrap().len(), 3);
     let mut commit = None;
