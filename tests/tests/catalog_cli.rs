@@ -179,4 +179,26 @@ async fn catalog_commands_and_duckdb() {
     assert!(ok, "duckdb: {stderr}");
     let from_duckdb: Vec<Entry> = serde_json::from_str(&stdout).unwrap();
     assert_eq!(from_duckdb, listed);
+
+    // `tree --verify` reads every range file and checks it against its id; a range
+    // file rewritten (by anyone who can write to the namespace) is named.
+    let verified = ok_json(cli().args(["tree", "photos", "main", "--verify", "--json"]));
+    assert_eq!(verified["verified"], true);
+    let tampered: inventory_base::S3Url = ranges[2]["url"].as_str().unwrap().parse().unwrap();
+    stack
+        .put(
+            &tampered,
+            stack
+                .get(&ranges[3]["url"].as_str().unwrap().parse().unwrap())
+                .await,
+        )
+        .await;
+    let (ok, _, stderr) = run(cli().args(["tree", "photos", "main", "--verify"]));
+    assert!(!ok);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: tree file {tampered} is damaged: its entries have id "
+        )),
+        "{stderr}"
+    );
 }

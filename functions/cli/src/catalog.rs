@@ -134,6 +134,9 @@ pub enum CatalogCommand {
     Tree {
         repository: String,
         reference: String,
+        /// Also read every range and check that each file holds what its id names
+        #[arg(long)]
+        verify: bool,
     },
     /// Objects added, removed and changed from one ref to another
     Diff {
@@ -237,11 +240,17 @@ pub async fn run(args: &CatalogArgs, command: CatalogCommand) -> Result<()> {
         CatalogCommand::Tree {
             repository,
             reference,
+            verify,
         } => {
             let repo = catalog.repository(&repository).await?;
             let commit = catalog.resolve(&repository, &reference).await?;
             let tree = catalog.tree_of(&repo, &commit).await?;
             let trees = catalog.trees(&repo);
+            let verified = if verify {
+                Some(trees.verify(&tree).await?)
+            } else {
+                None
+            };
             let ranges: Vec<_> = tree
                 .ranges
                 .iter()
@@ -261,10 +270,16 @@ pub async fn run(args: &CatalogArgs, command: CatalogCommand) -> Result<()> {
                     "metarange": trees.metarange_url(&tree.id).to_string(),
                     "entries": tree.entries(),
                     "ranges": ranges,
+                    "verified": verified.is_some(),
                 }));
             }
             println!("Commit     {}", commit.id);
             println!("Metarange  {}", trees.metarange_url(&tree.id));
+            if let Some(ranges) = verified {
+                println!(
+                    "Verified   the metarange and its {ranges} range(s): each holds what its id names"
+                );
+            }
             println!(
                 "Entries    {} in {} range(s)",
                 tree.entries(),

@@ -4,7 +4,7 @@
 use inventory_base::location::S3Url;
 use inventory_base::storage::ObjectStore;
 
-use super::codec::{RangeFile, decode_metarange};
+use super::codec::{RangeColumns, RangeFile, decode_metarange, metarange_id};
 use super::entry::Entry;
 use super::error::TreeError;
 use super::ranges::{RangeParams, Tree};
@@ -61,6 +61,34 @@ impl TreeStore {
         let url = self.range_url(id);
         let bytes = self.store.get(&url).await?;
         Ok(RangeFile { url, bytes })
+    }
+
+    /// Checks that every file of `tree` holds what its id names: each range's entries
+    /// hash to the range's id, and the ranges to the metarange's. Returns the number
+    /// of ranges read. A file changed after it was written is a damaged file.
+    pub async fn verify(&self, tree: &Tree) -> Result<usize, TreeError> {
+        let computed = metarange_id(&tree.ranges);
+        if computed != tree.id {
+            return Err(TreeError::Damaged {
+                file: self.metarange_url(&tree.id),
+                reason: format!("its ranges have id {computed}, not {}", tree.id),
+            });
+        }
+        for range in &tree.ranges {
+            let entries = self.range(&range.id).await?;
+            let mut columns = RangeColumns::with_capacity(entries.len(), 0);
+            for entry in &entries {
+                columns.push(&entry.borrowed())?;
+            }
+            let computed = columns.finish().id();
+            if computed != range.id {
+                return Err(TreeError::Damaged {
+                    file: self.range_url(&range.id),
+                    reason: format!("its entries have id {computed}, not {}", range.id),
+                });
+            }
+        }
+        Ok(tree.ranges.len())
     }
 
     /// Finds the entry at `path`.

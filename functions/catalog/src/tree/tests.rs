@@ -379,3 +379,39 @@ async fn a_range_or_metarange_missing_a_column_is_damaged_not_a_panic() {
         format!("tree file {url} is damaged: missing column(s) entries, bytes")
     );
 }
+
+#[tokio::test]
+async fn verify_finds_a_range_changed_after_it_was_written() {
+    let root = tempfile::tempdir().unwrap();
+    let trees = TreeStore::new(
+        ObjectStore::Local(root.path().to_path_buf()),
+        "s3://ns/repo".parse().unwrap(),
+        small(),
+    );
+    trees.store.ensure_bucket("ns").await.unwrap();
+    let mut writer = trees.writer();
+    for i in 0..200 {
+        writer
+            .add(entry(
+                &format!("k/{i:04}"),
+                "d41d8cd98f00b204e9800998ecf8427e",
+            ))
+            .await
+            .unwrap();
+    }
+    let (tree, _) = writer.finish().await.unwrap();
+    assert!(tree.ranges.len() > 2);
+    assert_eq!(trees.verify(&tree).await.unwrap(), tree.ranges.len());
+
+    // A range rewritten with one entry's ETag changed: a valid file, the wrong content.
+    let range = &tree.ranges[1];
+    let mut entries = trees.range(&range.id).await.unwrap();
+    entries[0].etag = "0".repeat(32);
+    let bytes = columns(&entries).encode().unwrap();
+    let url = trees.range_url(&range.id);
+    trees.store.put(&url, bytes).await.unwrap();
+    let err = trees.verify(&tree).await.unwrap_err().to_string();
+    let prefix = format!("tree file {url} is damaged: its entries have id ");
+    assert!(err.starts_with(&prefix), "{err}");
+    assert!(err.ends_with(&format!(", not {}", range.id)), "{err}");
+}
