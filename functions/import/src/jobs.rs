@@ -437,13 +437,15 @@ impl JobTable {
     }
 
     /// Marks a shard done with its results and counts it on the job, atomically and
-    /// once. Returns the job as it is afterwards.
+    /// once. Returns the job as it is afterwards, and whether this call counted the
+    /// shard (`false`: it was done already, by this attempt or another).
     pub async fn complete_shard(
         &self,
         repository: &str,
         job: &str,
         shard: &Shard,
-    ) -> Result<Job, JobError> {
+    ) -> Result<(Job, bool), JobError> {
+        let mut counted = true;
         let doc = serde_json::to_string(shard).map_err(|e| self.damaged(job, e))?;
         let mark = Update::builder()
             .table_name(&self.table)
@@ -483,6 +485,7 @@ impl JobTable {
             };
             // The shard's condition failed: it was done already (a retried worker).
             if reasons.first() == Some(&"ConditionalCheckFailed") {
+                counted = false;
                 break;
             }
             // Another transaction on the job item (a shard finishing at the same
@@ -505,6 +508,6 @@ impl JobTable {
             }
             tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
         }
-        self.get(repository, job).await
+        Ok((self.get(repository, job).await?, counted))
     }
 }

@@ -332,11 +332,11 @@ impl Pipeline {
                 return Err(err);
             }
         }
-        let job = self
+        let (job, counted) = self
             .jobs
             .complete_shard(&task.repository, &task.job, &shard)
             .await?;
-        if staged_here {
+        if staged_here && !counted {
             self.drop_if_outrun(&task.job, &shard).await;
         }
         Ok((job.shards_done >= job.shards_total).then(|| CommitTask {
@@ -369,7 +369,9 @@ impl Pipeline {
 
     /// Removes the runs this attempt at `shard` staged when another attempt (the same
     /// task handed to two workers) was counted first: the committer reads the runs of
-    /// the attempt the shard records, and these would only wait for their TTL.
+    /// the attempt the shard records, and these would only wait for their TTL. Asked
+    /// only when counting found the shard done; that may also be this attempt's own
+    /// count whose answer was lost, so the shard's record decides.
     async fn drop_if_outrun(&self, job: &str, shard: &Shard) {
         let Ok(shards) = self.jobs.shards(job).await else {
             return;
