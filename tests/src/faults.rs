@@ -202,6 +202,19 @@ impl FaultProxy {
         self.lock().rules.clear();
     }
 
+    /// Waits until `operation` has been called at least once, for at most `within`;
+    /// whether it was.
+    pub async fn wait_for_call(&self, operation: &str, within: std::time::Duration) -> bool {
+        let waited = std::time::Instant::now();
+        while self.calls(operation) == 0 {
+            if waited.elapsed() >= within {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
+    }
+
     /// Calls of `operation` seen so far.
     pub fn calls(&self, operation: &str) -> u64 {
         self.lock().calls.get(operation).copied().unwrap_or(0)

@@ -285,14 +285,12 @@ async fn two_committers_of_one_job_make_one_commit_and_the_job_stays_committed()
         let task = task.clone();
         async move { second.commit(&task, true).await }
     });
-    let waited = std::time::Instant::now();
-    while slow_proxy.calls(TREE_WRITES) == 0 {
-        assert!(
-            waited.elapsed() < std::time::Duration::from_secs(20),
-            "the second committer never wrote"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    assert!(
+        slow_proxy
+            .wait_for_call(TREE_WRITES, std::time::Duration::from_secs(20))
+            .await,
+        "the second committer never wrote"
+    );
     let done = first.commit(&task, true).await.unwrap();
     assert_eq!(done.state, JobState::Committed);
     let late = late.await.unwrap();
@@ -567,14 +565,12 @@ async fn two_workers_on_one_shard_never_remove_each_others_runs() {
         let task = tasks[0].clone();
         async move { second.run_shard(&task, false).await }
     });
-    let waited = std::time::Instant::now();
-    while slow_proxy.calls(STAGING_WRITES) == 0 {
-        assert!(
-            waited.elapsed() < std::time::Duration::from_secs(20),
-            "the second worker never wrote"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    assert!(
+        slow_proxy
+            .wait_for_call(STAGING_WRITES, std::time::Duration::from_secs(20))
+            .await,
+        "the second worker never wrote"
+    );
     let commit = first
         .run_shard(&tasks[0], false)
         .await

@@ -545,14 +545,12 @@ async fn a_killed_worker_s_task_comes_back_after_the_local_visibility_timeout() 
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let waited = Instant::now();
-    while proxy.calls("GetObject") == 0 {
-        assert!(
-            waited.elapsed() < Duration::from_secs(30),
-            "the worker never read"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        proxy
+            .wait_for_call("GetObject", Duration::from_secs(30))
+            .await,
+        "the worker never read"
+    );
     assert_eq!(counts().await, (0, 1), "the task is in flight");
     worker.kill().unwrap(); // SIGKILL
     worker.wait().unwrap();

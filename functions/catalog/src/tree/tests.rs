@@ -35,6 +35,15 @@ fn columns(entries: &[Entry]) -> RangeArrays {
     columns.finish()
 }
 
+/// Trees of small ranges at `s3://ns/repo`, in a local directory laid out like S3.
+fn local_trees(root: &std::path::Path) -> TreeStore {
+    TreeStore::new(
+        ObjectStore::Local(root.to_path_buf()),
+        "s3://ns/repo".parse().unwrap(),
+        small(),
+    )
+}
+
 fn small() -> RangeParams {
     RangeParams {
         min_entries: 4,
@@ -46,11 +55,7 @@ fn small() -> RangeParams {
 #[tokio::test]
 async fn unchanged_spans_give_identical_ranges() {
     let root = tempfile::tempdir().unwrap();
-    let trees = TreeStore::new(
-        ObjectStore::Local(root.path().to_path_buf()),
-        "s3://ns/repo".parse().unwrap(),
-        small(),
-    );
+    let trees = local_trees(root.path());
     let paths: Vec<String> = (0..2000).map(|i| format!("k/{i:06}")).collect();
     let mut writer = trees.writer();
     for p in &paths {
@@ -297,11 +302,7 @@ fn a_range_written_with_whole_addresses_reads_the_same() {
 #[tokio::test]
 async fn rejects_unsorted_input() {
     let root = tempfile::tempdir().unwrap();
-    let trees = TreeStore::new(
-        ObjectStore::Local(root.path().to_path_buf()),
-        "s3://ns/repo".parse().unwrap(),
-        small(),
-    );
+    let trees = local_trees(root.path());
     let mut writer = trees.writer();
     writer.add(entry("b", "x")).await.unwrap();
     let err = writer.add(entry("a", "x")).await.unwrap_err();
@@ -325,11 +326,7 @@ async fn rejects_unsorted_input() {
 #[tokio::test]
 async fn a_range_or_metarange_missing_a_column_is_damaged_not_a_panic() {
     let root = tempfile::tempdir().unwrap();
-    let trees = TreeStore::new(
-        ObjectStore::Local(root.path().to_path_buf()),
-        "s3://ns/repo".parse().unwrap(),
-        small(),
-    );
+    let trees = local_trees(root.path());
     trees.store.ensure_bucket("ns").await.unwrap();
     // A file with the first columns of a range only, stored where a range would be.
     let columns: Vec<(&str, ArrayRef)> = vec![
@@ -383,11 +380,7 @@ async fn a_range_or_metarange_missing_a_column_is_damaged_not_a_panic() {
 #[tokio::test]
 async fn verify_finds_a_range_changed_after_it_was_written() {
     let root = tempfile::tempdir().unwrap();
-    let trees = TreeStore::new(
-        ObjectStore::Local(root.path().to_path_buf()),
-        "s3://ns/repo".parse().unwrap(),
-        small(),
-    );
+    let trees = local_trees(root.path());
     trees.store.ensure_bucket("ns").await.unwrap();
     let mut writer = trees.writer();
     for i in 0..200 {
