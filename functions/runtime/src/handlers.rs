@@ -126,6 +126,20 @@ pub struct Handlers {
 /// Sets [`Handlers::dry_run_in_process_bytes`].
 pub const DRY_RUN_IN_PROCESS_BYTES: &str = "DRY_RUN_IN_PROCESS_BYTES";
 
+/// The number the environment variable `name` holds, if set and not empty; one below
+/// `min` or not a number is a configuration error that says it should be `what`.
+fn env_number(name: &str, min: u64, what: &str) -> Result<Option<u64>, HandlerError> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value
+            .parse::<u64>()
+            .ok()
+            .filter(|number| *number >= min)
+            .map(Some)
+            .ok_or_else(|| HandlerError::Config(format!("{name} is {value:?}, not {what}"))),
+        _ => Ok(None),
+    }
+}
+
 /// The default of [`Handlers::tasks_resend_after`].
 const TASKS_RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -152,38 +166,11 @@ impl Handlers {
     /// [`DRY_RUN_IN_PROCESS_BYTES`], [`TASKS_RESEND_AFTER_SECONDS`] and
     /// [`SHARD_TARGET_BYTES`]).
     pub async fn from_env() -> Result<Self, HandlerError> {
-        let shard_bytes = match std::env::var(SHARD_TARGET_BYTES) {
-            Ok(value) if !value.is_empty() => Some(
-                value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|bytes| *bytes > 0)
-                    .ok_or_else(|| {
-                        HandlerError::Config(format!(
-                            "{SHARD_TARGET_BYTES} is {value:?}, not a positive number of bytes"
-                        ))
-                    })?,
-            ),
-            _ => None,
-        };
-        let tasks_resend_after = match std::env::var(TASKS_RESEND_AFTER_SECONDS) {
-            Ok(value) if !value.is_empty() => {
-                std::time::Duration::from_secs(value.parse().map_err(|_| {
-                    HandlerError::Config(format!(
-                        "{TASKS_RESEND_AFTER_SECONDS} is {value:?}, not a number of seconds"
-                    ))
-                })?)
-            }
-            _ => TASKS_RESEND_AFTER,
-        };
-        let dry_run_in_process_bytes = match std::env::var(DRY_RUN_IN_PROCESS_BYTES) {
-            Ok(value) if !value.is_empty() => Some(value.parse().map_err(|_| {
-                HandlerError::Config(format!(
-                    "{DRY_RUN_IN_PROCESS_BYTES} is {value:?}, not a number of bytes"
-                ))
-            })?),
-            _ => None,
-        };
+        let shard_bytes = env_number(SHARD_TARGET_BYTES, 1, "a positive number of bytes")?;
+        let tasks_resend_after = env_number(TASKS_RESEND_AFTER_SECONDS, 0, "a number of seconds")?
+            .map_or(TASKS_RESEND_AFTER, std::time::Duration::from_secs);
+        let dry_run_in_process_bytes =
+            env_number(DRY_RUN_IN_PROCESS_BYTES, 0, "a number of bytes")?;
         let config = inventory_base::aws::load_config().await;
         let mut handlers = Self::from_config(&config, ResourceNames::from_env()).await?;
         handlers.dry_run_in_process_bytes = dry_run_in_process_bytes;
