@@ -205,8 +205,19 @@ impl FaultProxy {
     /// Waits until `operation` has been called at least once, for at most `within`;
     /// whether it was.
     pub async fn wait_for_call(&self, operation: &str, within: std::time::Duration) -> bool {
+        self.wait_for_calls(operation, 1, within).await
+    }
+
+    /// Waits until `operation` has been called at least `count` times, for at most
+    /// `within`; whether it was.
+    pub async fn wait_for_calls(
+        &self,
+        operation: &str,
+        count: u64,
+        within: std::time::Duration,
+    ) -> bool {
         let waited = std::time::Instant::now();
-        while self.calls(operation) == 0 {
+        while self.calls(operation) < count {
             if waited.elapsed() >= within {
                 return false;
             }

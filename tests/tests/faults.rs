@@ -7,8 +7,10 @@ use integration_tests::faults::{Fault, FaultProxy, When};
 use integration_tests::{LocalStack, as_tree, imported_into_photos, photos_import, small_ranges};
 
 use inventory_devtools::generator::{GeneratedInventory, GeneratorOptions, generate_inventory};
-use inventory_importer::jobs::{Job, JobState};
-use inventory_importer::pipeline::{CommitTask, IMPORT_BRANCH, Pipeline, ShardTask, Started};
+use inventory_importer::jobs::{Attempt, Job, JobState};
+use inventory_importer::pipeline::{
+    CommitTask, GivenUp, IMPORT_BRANCH, Pipeline, ShardTask, Started,
+};
 
 /// A stack with a bucket for the catalog, a proxy in front of it, the pipeline
 /// reaching it through the proxy, and the repository `photos`.
@@ -594,5 +596,72 @@ async fn two_workers_on_one_shard_never_remove_each_others_runs() {
     assert_eq!(
         first.jobs.get("photos", &job.id).await.unwrap().shards_done,
         1
+    );
+}
+
+#[tokio::test]
+async fn a_commit_task_given_up_by_its_queue_fails_the_job_with_its_last_error_once() {
+    let (stack, _proxy, pipeline) = setup().await;
+    let generated = delivery(&stack, 2, 200).await;
+    let (job, tasks) = started(&pipeline, &generated).await;
+    let commit = staged(&pipeline, &tasks).await;
+    let head = import_head(&pipeline).await;
+    // Its second delivery failed with an error a committer recorded; the third ended
+    // without a word, and the queue moved the task to its dead-letter queue.
+    pipeline
+        .jobs
+        .update("photos", &job.id, |j| {
+            j.commit_attempt = Some(Attempt {
+                delivery: 2,
+                started_at: Utc::now().to_rfc3339(),
+                error: Some("S3 answered 500 InternalError".into()),
+            })
+        })
+        .await
+        .unwrap();
+    let GivenUp::Failed(failed) = pipeline.commit_given_up(&commit, 3).await.unwrap() else {
+        panic!("the job should have failed")
+    };
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(
+        failed.error.as_deref(),
+        Some(
+            "the commit was given up after 3 deliveries; last error: S3 answered 500 InternalError"
+        )
+    );
+    // No branch moved; the staged items are gone; a late committer changes nothing.
+    assert_eq!(import_head(&pipeline).await, head);
+    assert_eq!(stack.count_items("inventory-import-staging").await, 0);
+    assert_eq!(pipeline.commit(&commit, true).await.unwrap(), failed);
+
+    // A commit task given up after its job committed (a duplicate) leaves it committed.
+    let generated = {
+        let mut options =
+            GeneratorOptions::new("s3://inventory-dest/inv".parse().unwrap(), "photos-source");
+        options.objects = 100;
+        options.created_at = "2026-11-21T01:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        generate_inventory(&stack.store(), &options).await.unwrap()
+    };
+    let (_, tasks) = started(&pipeline, &generated).await;
+    let commit = staged(&pipeline, &tasks).await;
+    let committed = pipeline.commit(&commit, false).await.unwrap();
+    assert_eq!(committed.state, JobState::Committed);
+    assert_eq!(
+        pipeline.commit_given_up(&commit, 3).await.unwrap(),
+        GivenUp::Finished(committed)
+    );
+}
+
+#[tokio::test]
+async fn a_shard_task_given_up_after_its_shard_was_counted_sends_the_commit_instead() {
+    let (stack, _proxy, pipeline) = setup().await;
+    let generated = delivery(&stack, 2, 200).await;
+    let (_, tasks) = started(&pipeline, &generated).await;
+    // The worker counted the shard, then stopped before it could send the commit task
+    // or delete the message, on every delivery.
+    let commit = staged(&pipeline, &tasks).await;
+    assert_eq!(
+        pipeline.shard_given_up(&tasks[0], 3).await.unwrap(),
+        GivenUp::Staged(Some(commit))
     );
 }

@@ -494,37 +494,7 @@ async fn a_killed_worker_s_task_comes_back_after_the_local_visibility_timeout() 
     let cli = || stack.cli();
     // The trigger plans the delivery and sends its shard task.
     ok_json(cli().args(["local", "--until-idle", "--function", "trigger", "--json"]));
-    let sqs = aws_sdk_sqs::Client::new(&stack.config);
-    let queue = sqs
-        .get_queue_url()
-        .queue_name("inventory-import-shard-tasks")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let counts = || async {
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(&queue)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap_or_default();
-        let count = |name| {
-            attributes
-                .get(&name)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        (
-            count(QueueAttributeName::ApproximateNumberOfMessages),
-            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        )
-    };
+    let counts = || queue_counts(&stack, "inventory-import-shard-tasks");
     assert_eq!(counts().await, (1, 0));
 
     // A worker, reaching the stack through a proxy that holds its reads of the data
@@ -573,4 +543,129 @@ async fn a_killed_worker_s_task_comes_back_after_the_local_visibility_timeout() 
     let jobs = ok_json(cli().args(["jobs", "photos", "--json"]));
     assert_eq!(jobs[0]["state"], "committed");
     assert_eq!(jobs[0]["summary"]["total"], 300);
+}
+
+/// Messages of a queue: (visible, in flight).
+async fn queue_counts(stack: &LocalStack, queue: &str) -> (u64, u64) {
+    let sqs = aws_sdk_sqs::Client::new(&stack.config);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(queue)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    let count = |name| {
+        attributes
+            .get(&name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (
+        count(QueueAttributeName::ApproximateNumberOfMessages),
+        count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+#[tokio::test]
+async fn a_shard_whose_worker_dies_on_every_delivery_fails_its_job_with_why() {
+    let stack = LocalStack::start().await;
+    landed_delivery(&stack, 300, 2).await;
+    let cli = || {
+        let mut command = stack.cli();
+        command.env("LOCAL_VISIBILITY_TIMEOUT_SECONDS", "2");
+        command
+    };
+    ok_json(cli().args(["local", "--until-idle", "--function", "trigger", "--json"]));
+    let job = ok_json(cli().args(["jobs", "photos", "--json"]))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let status = || ok_json(cli().args(["status", "photos", &job, "--json"]));
+    assert_eq!(status()["stalled"], Value::Null, "nothing has waited yet");
+
+    // Each delivery of the shard task goes to a worker whose reads hang, and which is
+    // killed (as Lambda ends a function at its timeout, or when it runs out of memory).
+    let proxy = FaultProxy::start(&stack.endpoint).await;
+    proxy.inject(
+        "GetObject",
+        Fault::Delay(Duration::from_secs(60)),
+        When::Rate {
+            probability: 1.0,
+            seed: 1,
+        },
+    );
+    for delivery in 1..=3u64 {
+        let mut worker = cli()
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .args(["local", "--function", "worker"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let read = proxy
+            .wait_for_calls("GetObject", delivery, Duration::from_secs(30))
+            .await;
+        worker.kill().unwrap(); // SIGKILL
+        worker.wait().unwrap();
+        assert!(read, "delivery {delivery} never reached the worker");
+        // Once the task has waited longer than the visibility timeout, status says the
+        // job is stalled, and why.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let stalled = status()["stalled"].as_str().unwrap().to_string();
+        let started = format!("shard 0: delivery {delivery} of 3 started ");
+        assert!(stalled.starts_with(&started), "{stalled}");
+        assert!(
+            stalled.ends_with(
+                " ago and neither finished nor failed; its worker stopped without a word (a \
+                 timeout, running out of memory, a crash). The queue delivers it again, and \
+                 after delivery 3 fails the job"
+            ),
+            "{stalled}"
+        );
+    }
+
+    // The next receive moves the task to its dead-letter queue, where the committer
+    // finds it and fails the job.
+    let stats = ok_json(cli().args(["local", "--until-idle", "--json"]));
+    assert_eq!(
+        (
+            stats["shard_tasks"].as_u64(),
+            stats["given_up"].as_u64(),
+            stats["commit_tasks"].as_u64()
+        ),
+        (Some(0), Some(1), Some(0))
+    );
+    let failed = status();
+    assert_eq!(failed["state"], "failed");
+    assert_eq!(
+        failed["error"],
+        "shard 0 (2 data files) was given up after 3 deliveries; last error: none recorded: the \
+         worker stopped without one (a timeout, running out of memory, a crash)"
+    );
+    assert_eq!(failed["stalled"], Value::Null);
+    assert_eq!(
+        queue_counts(&stack, "inventory-import-shard-tasks-dlq").await,
+        (0, 0)
+    );
+    // No branch moved: the import branch was never created.
+    let branches = ok_json(cli().args(["branch", "list", "photos", "--json"]));
+    let names: Vec<&str> = branches
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main"]);
 }

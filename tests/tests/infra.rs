@@ -835,6 +835,19 @@ fn each_queue_feeds_its_function() {
                 1,
                 json!(2)
             ),
+            // Tasks the queues gave up on: the committer fails their jobs.
+            (
+                "CommitterFunction".into(),
+                "CommitTasksDeadLetterQueue".into(),
+                1,
+                json!(2)
+            ),
+            (
+                "CommitterFunction".into(),
+                "ShardTasksDeadLetterQueue".into(),
+                1,
+                json!(2)
+            ),
             (
                 "TriggerFunction".into(),
                 "ManifestEventsQueue".into(),
@@ -849,11 +862,16 @@ fn each_queue_feeds_its_function() {
             ),
         ]
     );
-    // A function consumes only its own queue.
-    for (function, queue, _, _) in &found {
+    // A function consumes only the queues mapped to it.
+    for function in functions(&template) {
+        let own: BTreeSet<&str> = found
+            .iter()
+            .filter(|(consumer, ..)| consumer == function)
+            .map(|(_, queue, ..)| queue.as_str())
+            .collect();
         for (id, actions) in grants(&template, function) {
             if actions.contains("sqs:ReceiveMessage") || actions.contains("sqs:DeleteMessage") {
-                assert_eq!(&id, queue, "{function} may consume {id}");
+                assert!(own.contains(id.as_str()), "{function} may consume {id}");
             }
         }
     }
@@ -866,6 +884,17 @@ fn queues_redrive_after_three_receives_and_outlast_their_consumers() {
     let mut dead_letter_queues = BTreeSet::new();
     for (function, queue, _, _) in consumers(&template) {
         let properties = &defined[&queue]["Properties"];
+        let timeout = number(&function_properties(&template, &function)["Timeout"]);
+        let visibility = number(&properties["VisibilityTimeout"]);
+        assert!(
+            visibility > timeout,
+            "{queue}: visibility timeout {visibility} s is not longer than {function}'s {timeout} s"
+        );
+        if queue.ends_with("DeadLetterQueue") {
+            // A dead-letter queue read by the committer: where messages end.
+            assert_eq!(properties["RedrivePolicy"], Value::Null, "{queue}");
+            continue;
+        }
         assert_eq!(
             properties["QueueName"],
             json!({ "Fn::Sub": format!("${{AWS::StackName}}-{}", default_name(&queue)) }),
@@ -899,14 +928,15 @@ fn queues_redrive_after_three_receives_and_outlast_their_consumers() {
             "{target}: staged items expire after {} s, messages after {retention} s",
             inventory_importer::staging::TTL_SECONDS
         );
-        dead_letter_queues.insert(target.to_string());
-
-        let timeout = number(&function_properties(&template, &function)["Timeout"]);
-        let visibility = number(&properties["VisibilityTimeout"]);
-        assert!(
-            visibility > timeout,
-            "{queue}: visibility timeout {visibility} s is not longer than {function}'s {timeout} s"
+        let dead_letter_name = json!({ "Fn::Sub": format!(
+            "${{AWS::StackName}}-{}",
+            inventory_runtime::queues::dead_letter(&default_name(&queue))
+        ) });
+        assert_eq!(
+            dead_letter["Properties"]["QueueName"], dead_letter_name,
+            "{target}: the name the committer recognises"
         );
+        dead_letter_queues.insert(target.to_string());
     }
     let visibility = |queue: &str| number(&defined[queue]["Properties"]["VisibilityTimeout"]);
     assert_eq!(
@@ -926,6 +956,63 @@ fn queues_redrive_after_three_receives_and_outlast_their_consumers() {
         );
     }
     assert_eq!(dead_letter_queues.len(), 3);
+}
+
+#[test]
+fn every_dead_letter_queue_raises_an_alarm_and_every_function_keeps_its_logs_for_a_while() {
+    let template = template();
+    let defined = resources(&template);
+    let mut watched = BTreeSet::new();
+    for (id, alarm) in of_type(&template, "AWS::CloudWatch::Alarm") {
+        let properties = &alarm["Properties"];
+        assert_eq!(properties["Namespace"], "AWS/SQS", "{id}");
+        assert_eq!(
+            properties["MetricName"], "ApproximateNumberOfMessagesVisible",
+            "{id}"
+        );
+        assert_eq!(
+            (
+                number(&properties["Threshold"]),
+                properties["ComparisonOperator"].as_str()
+            ),
+            (0, Some("GreaterThanThreshold")),
+            "{id}: one message is enough"
+        );
+        assert_eq!(properties["TreatMissingData"], "notBreaching", "{id}");
+        assert_eq!(
+            properties["AlarmActions"],
+            json!({ "Fn::If": ["HasAlarmTopic", [{ "Ref": "AlarmTopicArn" }], { "Ref": "AWS::NoValue" }] }),
+            "{id}"
+        );
+        let queue = properties["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: its dimension is not a queue's name"));
+        assert_eq!(properties["Dimensions"][0]["Name"], "QueueName", "{id}");
+        watched.insert(queue.to_string());
+    }
+    let dead_letter_queues: BTreeSet<String> = of_type(&template, "AWS::SQS::Queue")
+        .into_iter()
+        .filter(|(id, _)| id.ends_with("DeadLetterQueue"))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    assert_eq!(dead_letter_queues.len(), 3);
+    assert_eq!(watched, dead_letter_queues);
+
+    let parameters = &template["Parameters"];
+    assert_eq!(parameters["LogRetentionDays"]["Default"], 30);
+    for function in functions(&template) {
+        let properties = function_properties(&template, function);
+        let group = properties["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{function}: LoggingConfig.LogGroup is not a !Ref"));
+        let group = &defined[group];
+        assert_eq!(group["Type"], "AWS::Logs::LogGroup", "{function}");
+        assert_eq!(
+            group["Properties"]["RetentionInDays"],
+            json!({ "Ref": "LogRetentionDays" }),
+            "{function}"
+        );
+    }
 }
 
 #[test]
@@ -1005,14 +1092,21 @@ fn functions_find_every_resource_by_environment() {
             "{function}"
         );
     }
-    // The queue each variable names is the one its consumer reads.
-    let consumed: BTreeMap<String, String> = consumers(&template)
+    // The queue each variable names is one its consumer reads.
+    let consumed: BTreeSet<(String, String)> = consumers(&template)
         .into_iter()
         .map(|(function, queue, _, _)| (function, queue))
         .collect();
-    assert_eq!(consumed["TriggerFunction"], "ManifestEventsQueue");
-    assert_eq!(consumed["WorkerFunction"], "ShardTasksQueue");
-    assert_eq!(consumed["CommitterFunction"], "CommitTasksQueue");
+    for (function, queue) in [
+        ("TriggerFunction", "ManifestEventsQueue"),
+        ("WorkerFunction", "ShardTasksQueue"),
+        ("CommitterFunction", "CommitTasksQueue"),
+    ] {
+        assert!(
+            consumed.contains(&(function.to_string(), queue.to_string())),
+            "{function} reads {queue}"
+        );
+    }
 }
 
 #[test]

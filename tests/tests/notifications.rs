@@ -205,6 +205,7 @@ fn stats(notifications: u64, shard_tasks: u64, commit_tasks: u64, failures: u64)
         shard_tasks,
         commit_tasks,
         failures,
+        given_up: 0,
     }
 }
 
@@ -812,8 +813,15 @@ async fn a_corrupt_data_file_fails_the_job_on_its_last_delivery() {
     let manifest = deliver(&env.stack, "2026-11-21T01:00:00Z", files).await;
 
     // Shards 0 and 2 are staged; shard 1 fails on each of its three deliveries, the
-    // last of which fails the job; SQS then moves the task to the dead-letter queue.
-    assert_eq!(env.run().await, stats(2, 2, 0, 3));
+    // last of which fails the job; SQS then moves the task to the dead-letter queue,
+    // where the committer finds its job failed already, and leaves it as it is.
+    assert_eq!(
+        env.run().await,
+        RunnerStats {
+            given_up: 1,
+            ..stats(2, 2, 0, 3)
+        }
+    );
     let job = env
         .jobs()
         .await
@@ -841,28 +849,20 @@ async fn a_corrupt_data_file_fails_the_job_on_its_last_delivery() {
             .await,
         0
     );
-    let dlq = env
-        .queue_url(&inventory_runtime::queues::dead_letter(&names.shard_queue))
-        .await;
-    let dead = env
-        .handlers()
-        .queues
-        .client
-        .receive_message()
-        .queue_url(&dlq)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    let bodies: Vec<Value> = dead
-        .messages()
-        .iter()
-        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
-        .collect();
     assert_eq!(
-        bodies,
-        [json!({"repository": REPO, "job": job.id, "shard": 1})]
+        env.depth(&inventory_runtime::queues::dead_letter(&names.shard_queue))
+            .await,
+        0
     );
+    let after = env.pipeline().jobs.get(REPO, &job.id).await.unwrap();
+    assert_eq!(
+        after.error, job.error,
+        "the job keeps the reason it failed for"
+    );
+    // The shard records its last delivery and the error it ended with.
+    let shards = env.pipeline().jobs.shards(&job.id).await.unwrap();
+    let last = shards[1].last_attempt.clone().unwrap();
+    assert_eq!((last.delivery, last.error), (3, job.error.clone()));
 }
 
 #[tokio::test]
@@ -992,6 +992,9 @@ async fn every_log_line_about_a_job_carries_its_id() {
             on_failed("shard failed; the queue will deliver it again"),
             on_failed("shard failed; the queue will deliver it again"),
             on_failed("the delivery's job exists already"),
+            on_failed(
+                "the queue gave up a shard task of a job that had finished; it stays as it was"
+            ),
         ],
         "{stderr}"
     );

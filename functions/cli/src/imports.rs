@@ -11,8 +11,10 @@ use inventory_base::S3Url;
 use inventory_importer::jobs::{Job, JobState, MergeRecord};
 use inventory_importer::pipeline::Started;
 use inventory_importer::sources::{ImportSource, ImportSources};
+use inventory_importer::stalls::{self, Patience};
 use inventory_runtime::handlers::{DirectInvocation, Function, HandlerError, Handlers};
 use inventory_runtime::local::LocalRunner;
+use inventory_runtime::queues::MAX_RECEIVES;
 
 use crate::catalog::print_json;
 
@@ -82,7 +84,9 @@ pub enum ImportCommand {
     },
     /// Import jobs of a repository, newest first
     Jobs { repository: String },
-    /// One job: state, progress, time per phase, summary or error
+    /// One job: state, progress, time per phase, summary or error; for a job that is
+    /// not moving, why (a task that got no answer within the queues' visibility timeout:
+    /// LOCAL_VISIBILITY_TIMEOUT_SECONDS when set, else the shard queue's)
     Status {
         repository: String,
         job: String,
@@ -104,12 +108,22 @@ pub enum ImportCommand {
         /// use the template's, longer than the functions' timeouts)
         #[arg(
             long,
-            env = "LOCAL_VISIBILITY_TIMEOUT_SECONDS",
+            env = LOCAL_VISIBILITY_TIMEOUT,
             value_name = "SECONDS",
             default_value_t = 300,
             value_parser = clap::value_parser!(u64).range(1..=43_200)
         )]
         visibility_timeout: u64,
+        /// Messages one receive takes from a queue, 1 to 10 (as Lambda's batch size):
+        /// 1 lets several runners on the same queues share the work message by message
+        #[arg(
+            long,
+            env = "LOCAL_BATCH_SIZE",
+            value_name = "MESSAGES",
+            default_value_t = 10,
+            value_parser = clap::value_parser!(u32).range(1..=10)
+        )]
+        batch_size: u32,
     },
 }
 
@@ -207,6 +221,7 @@ pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
             } else {
                 handlers.pipeline.jobs.get(&repository, &job).await?
             };
+            let mut stalled = None;
             if !job.state.is_finished() {
                 // Progress so far, from the shards that are done.
                 let shards = handlers.pipeline.jobs.shards(&job.id).await?;
@@ -214,20 +229,29 @@ pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
                 job.files_done = done.clone().map(|s| s.files.len()).sum();
                 job.rows = done.clone().map(|s| s.rows).sum();
                 job.entries_staged = done.map(|s| s.entries).sum();
+                let patience = patience(&handlers).await?;
+                stalled = stalls::stalled(&job, &shards, chrono::Utc::now(), patience);
             }
             if json {
-                return print_json(&job);
+                let mut value = serde_json::to_value(&job)?;
+                value["stalled"] = json!(stalled);
+                return print_json(&value);
             }
             print_job(&job);
+            if let Some(reason) = stalled {
+                println!("Stalled      {reason}");
+            }
             Ok(())
         }
         ImportCommand::Local {
             until_idle,
             functions,
             visibility_timeout,
+            batch_size,
         } => {
             let mut runner = LocalRunner::new(handlers).await?;
             runner.visibility_timeout = std::time::Duration::from_secs(visibility_timeout);
+            runner.batch_size = batch_size;
             if !functions.is_empty() {
                 runner.functions = functions.into_iter().map(Function::from).collect();
             }
@@ -250,8 +274,12 @@ pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
                 return print_json(&stats);
             }
             println!(
-                "Handled {} notification(s), {} shard task(s), {} commit task(s); {} failure(s)",
-                stats.notifications, stats.shard_tasks, stats.commit_tasks, stats.failures
+                "Handled {} notification(s), {} shard task(s), {} commit task(s), {} task(s) given up by their queues; {} failure(s)",
+                stats.notifications,
+                stats.shard_tasks,
+                stats.commit_tasks,
+                stats.given_up,
+                stats.failures
             );
             Ok(())
         }
@@ -304,6 +332,28 @@ async fn source(handlers: &Handlers, json: bool, command: SourceCommand) -> Resu
     }
     Ok(())
 }
+
+/// How long and how often the queues wait for a task's function, as `status` judges
+/// a stall: the local runners' visibility timeout when set, else the shard queue's.
+async fn patience(handlers: &Handlers) -> Result<Patience> {
+    let local = std::env::var(LOCAL_VISIBILITY_TIMEOUT)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    let seconds = match local {
+        Some(seconds) => seconds,
+        None => handlers
+            .queues
+            .visibility_timeout(&handlers.shard_queue_url)
+            .await?
+            .as_secs(),
+    };
+    Ok(Patience {
+        timeout: Duration::from_secs(seconds),
+        deliveries: MAX_RECEIVES,
+    })
+}
+
+const LOCAL_VISIBILITY_TIMEOUT: &str = "LOCAL_VISIBILITY_TIMEOUT_SECONDS";
 
 /// Polls a job until it ends, with a progress bar over its shards.
 async fn follow(handlers: &Handlers, repository: &str, id: &str, show: bool) -> Result<Job> {

@@ -130,6 +130,32 @@ pub struct Job {
     /// one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<MergeRecord>,
+    /// The latest delivery of the job's commit task to a committer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_attempt: Option<Attempt>,
+}
+
+/// One delivery of a task to a function: which delivery it was, when it started, and
+/// the error it ended with, if it failed (a function that timed out, ran out of memory
+/// or was killed records none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1 for the first delivery of the task.
+    pub delivery: u32,
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Attempt {
+    /// A delivery starting now.
+    pub fn starting(delivery: u32) -> Self {
+        Self {
+            delivery,
+            started_at: Utc::now().to_rfc3339(),
+            error: None,
+        }
+    }
 }
 
 /// How the automatic merge of an import into a branch went: the merge's commit, or the
@@ -160,6 +186,10 @@ pub struct Shard {
     pub staged_bytes: u64,
     pub skipped: SkipCounts,
     pub duplicate_keys: u64,
+    /// The latest delivery of the shard's task to a worker (kept beside the shard's
+    /// document, so that a worker finishing the shard does not overwrite it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt: Option<Attempt>,
 }
 
 impl Shard {
@@ -427,13 +457,81 @@ impl JobTable {
         output
             .items()
             .iter()
-            .map(|item| match item.get("doc") {
-                Some(AttributeValue::S(doc)) => {
-                    serde_json::from_str(doc).map_err(|e| self.damaged(job, e))
+            .map(|item| {
+                let mut shard: Shard = match item.get("doc") {
+                    Some(AttributeValue::S(doc)) => {
+                        serde_json::from_str(doc).map_err(|e| self.damaged(job, e))?
+                    }
+                    _ => return Err(self.damaged(job, "shard without doc")),
+                };
+                if let Some(AttributeValue::S(attempt)) = item.get("attempt") {
+                    shard.last_attempt =
+                        Some(serde_json::from_str(attempt).map_err(|e| self.damaged(job, e))?);
                 }
-                _ => Err(self.damaged(job, "shard without doc")),
+                Ok(shard)
             })
             .collect()
+    }
+
+    /// Records the delivery of a shard's task that starts now, unless the shard is done.
+    pub async fn start_shard_attempt(
+        &self,
+        job: &str,
+        shard: usize,
+        delivery: u32,
+    ) -> Result<(), JobError> {
+        let attempt = Attempt::starting(delivery);
+        self.set_shard_attempt(job, shard, &attempt).await
+    }
+
+    /// Records the error the shard's latest delivery ended with, unless the shard is done.
+    pub async fn record_shard_error(
+        &self,
+        job: &str,
+        shard: usize,
+        delivery: u32,
+        error: &str,
+    ) -> Result<(), JobError> {
+        let recorded = self.shards(job).await?;
+        let started = recorded
+            .into_iter()
+            .find(|s| s.index == shard)
+            .and_then(|s| s.last_attempt)
+            .filter(|a| a.delivery == delivery)
+            .map_or_else(|| Utc::now().to_rfc3339(), |a| a.started_at);
+        let attempt = Attempt {
+            delivery,
+            started_at: started,
+            error: Some(error.to_string()),
+        };
+        self.set_shard_attempt(job, shard, &attempt).await
+    }
+
+    async fn set_shard_attempt(
+        &self,
+        job: &str,
+        shard: usize,
+        attempt: &Attempt,
+    ) -> Result<(), JobError> {
+        let doc = serde_json::to_string(attempt).map_err(|e| self.damaged(job, e))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(shard_key(job)))
+            .key("sk", AttributeValue::S(format!("{shard:05}")))
+            .update_expression("SET attempt = :attempt")
+            .condition_expression("done = :false")
+            .expression_attribute_values(":attempt", AttributeValue::S(doc))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Done already (or no such shard: the task names one the job never had).
+            Err(err) if is_condition_failed(&err) => Ok(()),
+            Err(err) => Err(self.error(err).into()),
+        }
     }
 
     /// Marks a shard done with its results and counts it on the job, atomically and

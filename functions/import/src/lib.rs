@@ -5,7 +5,8 @@
 //! staging table ([`staging`]); the committer merges every staged run in key order,
 //! diffs it against the last import, writes the tree and commits ([`pipeline`]). The
 //! dry run of a delivery worked out in one process is [`preview`]; turning an
-//! inventory row into a catalog entry is [`entries`].
+//! inventory row into a catalog entry is [`entries`]; why a job that has not finished
+//! is not moving is [`stalls`].
 //!
 //! Every step is a function of a small task, so that Lambda functions and a single
 //! process run the same code; how tasks travel (SQS, Lambda events) is not known here.
@@ -17,3 +18,4 @@ pub mod pipeline;
 pub mod preview;
 pub mod sources;
 pub mod staging;
+pub mod stalls;

@@ -31,6 +31,19 @@ use crate::staging::{
 
 /// The branch imports commit to. Nothing else writes to it.
 pub const IMPORT_BRANCH: &str = "import-from-inventory";
+/// The error a task's latest delivery recorded, or why there is none.
+fn last_error(attempt: Option<&crate::jobs::Attempt>, function: &str) -> String {
+    match attempt {
+        Some(crate::jobs::Attempt {
+            error: Some(error), ..
+        }) => error.clone(),
+        Some(_) => format!(
+            "none recorded: the {function} stopped without one (a timeout, running out of memory, a crash)"
+        ),
+        None => format!("none recorded: no {function} started it"),
+    }
+}
+
 /// Data files are grouped into shards of about this many bytes.
 pub const DEFAULT_SHARD_BYTES: u64 = 256 * 1024 * 1024;
 /// A lost race on the import branch is retried this many times.
@@ -67,6 +80,13 @@ pub enum PipelineError {
         inventory: S3Url,
         /// `its sourceBucket is "x", not "y"`
         mismatch: String,
+    },
+    #[error("{task} was given up after {deliveries} deliveries; last error: {last_error}")]
+    GivenUp {
+        /// `shard 2 (3 data files)` or `the commit`
+        task: String,
+        deliveries: u32,
+        last_error: String,
     },
 }
 
@@ -113,6 +133,17 @@ pub struct ShardTask {
 pub struct CommitTask {
     pub repository: String,
     pub job: String,
+}
+
+/// What a task the queue gave up on did to its job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GivenUp {
+    /// The job failed now, naming the task, its deliveries and the last error.
+    Failed(Job),
+    /// The job had finished without the task (a duplicate); it stays as it was.
+    Finished(Job),
+    /// The shard was staged after all; the commit task, when it was the last.
+    Staged(Option<CommitTask>),
 }
 
 /// What starting an import did.
@@ -220,6 +251,7 @@ impl Pipeline {
             commit_id: None,
             error: None,
             merge: None,
+            commit_attempt: None,
         };
         let planned = self.plan(request, &mut job).await;
         let shards = match planned {
@@ -637,9 +669,81 @@ impl Pipeline {
         .into())
     }
 
+    /// A shard task the queue gave up on after `deliveries` deliveries (it reached its
+    /// dead-letter queue). A shard staged after all (its last worker stopped after
+    /// counting it) is finished as a retry would: the commit task is returned when it
+    /// was the last. Otherwise the job fails, naming the shard, its deliveries and the
+    /// last error; a finished job stays as it is.
+    pub async fn shard_given_up(
+        &self,
+        task: &ShardTask,
+        deliveries: u32,
+    ) -> Result<GivenUp, PipelineError> {
+        let job = self.jobs.get(&task.repository, &task.job).await?;
+        if job.state.is_finished() {
+            return Ok(GivenUp::Finished(job));
+        }
+        let shards = self.jobs.shards(&task.job).await?;
+        let shard =
+            shards
+                .iter()
+                .find(|s| s.index == task.shard)
+                .ok_or(PipelineError::UnknownShard {
+                    job: task.job.clone(),
+                    shard: task.shard,
+                })?;
+        if shard.done {
+            return Ok(GivenUp::Staged(self.run_shard(task, true).await?));
+        }
+        let err = PipelineError::GivenUp {
+            task: format!("shard {} ({} data files)", shard.index, shard.files.len()),
+            deliveries: shard
+                .last_attempt
+                .as_ref()
+                .map_or(deliveries, |a| a.delivery.max(deliveries)),
+            last_error: last_error(shard.last_attempt.as_ref(), "worker"),
+        };
+        self.record_failure(&job, &err).await?;
+        Ok(GivenUp::Failed(
+            self.jobs.get(&task.repository, &task.job).await?,
+        ))
+    }
+
+    /// A commit task the queue gave up on after `deliveries` deliveries: the job fails,
+    /// naming the last error, unless it finished meanwhile.
+    pub async fn commit_given_up(
+        &self,
+        task: &CommitTask,
+        deliveries: u32,
+    ) -> Result<GivenUp, PipelineError> {
+        let job = self.jobs.get(&task.repository, &task.job).await?;
+        if job.state.is_finished() {
+            return Ok(GivenUp::Finished(job));
+        }
+        let err = PipelineError::GivenUp {
+            task: "the commit".into(),
+            deliveries: job
+                .commit_attempt
+                .as_ref()
+                .map_or(deliveries, |a| a.delivery.max(deliveries)),
+            last_error: last_error(job.commit_attempt.as_ref(), "committer"),
+        };
+        self.record_failure(&job, &err).await?;
+        Ok(GivenUp::Failed(
+            self.jobs.get(&task.repository, &task.job).await?,
+        ))
+    }
+
     /// Marks the job failed with the reason and removes what its shards staged; no
-    /// branch moves.
+    /// branch moves. A failure to record it is logged (the caller reports `err`).
     async fn fail(&self, job: &Job, err: &PipelineError) {
+        if let Err(update) = self.record_failure(job, err).await {
+            tracing::error!(job = %job.id, error = %update, "could not record the job's failure");
+        }
+    }
+
+    /// [`fail`](Self::fail), with the error of recording the failure.
+    async fn record_failure(&self, job: &Job, err: &PipelineError) -> Result<(), JobError> {
         if let Ok(shards) = self.jobs.shards(&job.id).await
             && let Err(cleanup) = self
                 .staging
@@ -649,16 +753,13 @@ impl Pipeline {
             tracing::warn!(job = %job.id, error = %cleanup, "staged items left for their TTL");
         }
         let message = err.to_string();
-        let result = self
-            .jobs
+        self.jobs
             .update(&job.repository, &job.id, |j| {
                 j.state = JobState::Failed;
                 j.error = Some(message.clone());
             })
-            .await;
-        if let Err(update) = result {
-            tracing::error!(job = %job.id, error = %update, "could not record the job's failure");
-        }
+            .await?;
+        Ok(())
     }
 
     /// Runs a whole import in this process: start, every shard, commit.
@@ -840,6 +941,7 @@ pub fn plan_shards(files: &[ManifestFile], target: u64) -> Vec<Shard> {
                 staged_bytes: 0,
                 skipped: SkipCounts::default(),
                 duplicate_keys: 0,
+                last_attempt: None,
             });
         }
         if let Some(shard) = shards.last_mut() {

@@ -14,15 +14,15 @@ use inventory_base::location::S3Url;
 use inventory_base::storage::{ObjectStore, StorageError};
 use inventory_catalog::catalog::{CatalogError, MergeOutcome};
 use inventory_catalog::diff::ConflictStrategy;
-use inventory_importer::jobs::{Job, JobState, JobTable, MergeRecord, job_id};
+use inventory_importer::jobs::{Attempt, Job, JobState, JobTable, MergeRecord, job_id};
 use inventory_importer::pipeline::{
-    CommitTask, IMPORT_BRANCH, ImportRequest, Pipeline, PipelineError, ShardTask, Started,
+    CommitTask, GivenUp, IMPORT_BRANCH, ImportRequest, Pipeline, PipelineError, ShardTask, Started,
 };
 use inventory_importer::sources::ImportSources;
 use inventory_importer::staging::StagingTable;
 
 use crate::events::{DeliveryEvent, EventError, parse_notification};
-use crate::queues::{QueueError, Queues};
+use crate::queues::{QueueError, Queues, dead_letter};
 use crate::resources::ResourceNames;
 
 #[derive(Debug, thiserror::Error)]
@@ -457,7 +457,9 @@ impl Handlers {
     }
 
     /// A worker's shard task, received `receive_count` times; the last shard sends the
-    /// commit task. The last delivery the queue allows fails the job on error.
+    /// commit task. The last delivery the queue allows fails the job on error. The
+    /// shard records each delivery and the error it ended with, for `status` and for
+    /// the job's error should the queue give the task up.
     pub async fn shard(&self, task: &ShardTask, receive_count: u32) -> Result<(), HandlerError> {
         let span = tracing::info_span!(
             "worker",
@@ -466,14 +468,18 @@ impl Handlers {
             delivery = receive_count
         );
         async {
+            let jobs = &self.pipeline.jobs;
+            if let Err(err) = jobs
+                .start_shard_attempt(&task.job, task.shard, receive_count)
+                .await
+            {
+                tracing::warn!(error = %err, "could not record the start of this delivery");
+            }
             let final_attempt = receive_count >= crate::queues::MAX_RECEIVES;
             let result = match self.pipeline.run_shard(task, final_attempt).await {
                 Ok(Some(commit)) => {
                     tracing::info!("shard done; it was the last, commit task sent");
-                    self.queues
-                        .send_all(&self.commit_queue_url, &[commit])
-                        .await
-                        .map_err(HandlerError::from)
+                    self.send_commit(commit).await
                 }
                 Ok(None) => {
                     tracing::info!("shard done");
@@ -487,8 +493,62 @@ impl Handlers {
                 } else {
                     tracing::warn!(error = %err, "shard failed; the queue will deliver it again");
                 }
+                let recorded = jobs
+                    .record_shard_error(&task.job, task.shard, receive_count, &err.to_string())
+                    .await;
+                if let Err(record) = recorded {
+                    tracing::warn!(error = %record, "could not record the error of this delivery");
+                }
             }
             result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn send_commit(&self, task: CommitTask) -> Result<(), HandlerError> {
+        Ok(self
+            .queues
+            .send_all(&self.commit_queue_url, &[task])
+            .await?)
+    }
+
+    /// A shard task its queue gave up on, from the dead-letter queue: the job fails,
+    /// naming the shard, its deliveries and the last error (see
+    /// [`Pipeline::shard_given_up`]).
+    pub async fn shard_given_up(&self, task: &ShardTask) -> Result<(), HandlerError> {
+        let span = tracing::info_span!("worker", job = %task.job, shard = task.shard);
+        async {
+            let given_up = self
+                .pipeline
+                .shard_given_up(task, crate::queues::MAX_RECEIVES)
+                .await?;
+            match given_up {
+                GivenUp::Staged(Some(commit)) => {
+                    tracing::info!(
+                        "a shard given up by its queue was staged after all; commit task sent"
+                    );
+                    return self.send_commit(commit).await;
+                }
+                other => log_given_up(&other, "a shard task"),
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A commit task its queue gave up on, from the dead-letter queue: the job fails,
+    /// naming the last error, unless it finished.
+    pub async fn commit_given_up(&self, task: &CommitTask) -> Result<(), HandlerError> {
+        let span = tracing::info_span!("committer", job = %task.job);
+        async {
+            let given_up = self
+                .pipeline
+                .commit_given_up(task, crate::queues::MAX_RECEIVES)
+                .await?;
+            log_given_up(&given_up, "the commit task");
+            Ok(())
         }
         .instrument(span)
         .await
@@ -500,6 +560,9 @@ impl Handlers {
     pub async fn commit(&self, task: &CommitTask, receive_count: u32) -> Result<Job, HandlerError> {
         let span = tracing::info_span!("committer", job = %task.job, delivery = receive_count);
         let final_attempt = receive_count >= crate::queues::MAX_RECEIVES;
+        self.record_commit_attempt(task, Attempt::starting(receive_count))
+            .instrument(span.clone())
+            .await;
         let result = self
             .commit_in(task, final_attempt)
             .instrument(span.clone())
@@ -512,8 +575,38 @@ impl Handlers {
                     tracing::warn!(error = %err, "commit failed; the queue will deliver it again");
                 }
             });
+            let attempt = Attempt {
+                error: Some(err.to_string()),
+                ..Attempt::starting(receive_count)
+            };
+            self.record_commit_attempt(task, attempt)
+                .instrument(span)
+                .await;
         }
         result
+    }
+
+    /// Records a delivery of the commit task on its job (a finished job stays as it is).
+    async fn record_commit_attempt(&self, task: &CommitTask, attempt: Attempt) {
+        let recorded = self
+            .pipeline
+            .jobs
+            .update(&task.repository, &task.job, |job| {
+                let started = job
+                    .commit_attempt
+                    .as_ref()
+                    .filter(|a| a.delivery == attempt.delivery && attempt.error.is_some())
+                    .map(|a| a.started_at.clone());
+                let mut attempt = attempt.clone();
+                if let Some(started) = started {
+                    attempt.started_at = started;
+                }
+                job.commit_attempt = Some(attempt);
+            })
+            .await;
+        if let Err(err) = recorded {
+            tracing::warn!(error = %err, "could not record this delivery of the commit task");
+        }
     }
 
     async fn commit_in(&self, task: &CommitTask, final_attempt: bool) -> Result<Job, HandlerError> {
@@ -591,6 +684,17 @@ impl Handlers {
                 let task: ShardTask = decode_logged(message)?;
                 self.shard(&task, message.receive_count).await?;
             }
+            // A malformed task in a dead-letter queue concerns no job: logged, and done with.
+            Function::Committer if message.queue == dead_letter(&self.names.shard_queue) => {
+                if let Ok(task) = decode_logged::<ShardTask>(message) {
+                    Box::pin(self.shard_given_up(&task)).await?;
+                }
+            }
+            Function::Committer if message.queue == dead_letter(&self.names.commit_queue) => {
+                if let Ok(task) = decode_logged::<CommitTask>(message) {
+                    self.commit_given_up(&task).await?;
+                }
+            }
             Function::Committer => {
                 let task: CommitTask = decode_logged(message)?;
                 Box::pin(self.commit(&task, message.receive_count)).await?;
@@ -618,6 +722,21 @@ impl Handlers {
     }
 }
 
+/// Logs what a task from a dead-letter queue did to its job.
+fn log_given_up(given_up: &GivenUp, task: &str) {
+    match given_up {
+        GivenUp::Failed(job) => tracing::error!(
+            error = job.error.as_deref().unwrap_or_default(),
+            "the queue gave up {task}; the job failed"
+        ),
+        GivenUp::Finished(job) => tracing::info!(
+            state = %job.state,
+            "the queue gave up {task} of a job that had finished; it stays as it was"
+        ),
+        GivenUp::Staged(_) => tracing::info!("the queue gave up {task} that was done after all"),
+    }
+}
+
 /// Decodes a task message, logging a malformed one (it concerns no job).
 fn decode_logged<T: serde::de::DeserializeOwned>(message: &Message) -> Result<T, HandlerError> {
     decode_task(&message.body).inspect_err(|err| {
@@ -625,12 +744,14 @@ fn decode_logged<T: serde::de::DeserializeOwned>(message: &Message) -> Result<T,
     })
 }
 
-/// One SQS message: id, body and how often it has been received.
+/// One SQS message: id, body, how often it has been received, and the name of the
+/// queue it came from.
 #[derive(Debug, Clone)]
 pub struct Message {
     pub id: String,
     pub body: String,
     pub receive_count: u32,
+    pub queue: String,
 }
 
 /// The messages of an SQS event.
@@ -646,6 +767,13 @@ pub fn sqs_messages(event: SqsEvent) -> Vec<Message> {
                 .unwrap_or(1),
             id: m.message_id.unwrap_or_default(),
             body: m.body.unwrap_or_default(),
+            // arn:aws:sqs:<region>:<account>:<name>
+            queue: m
+                .event_source_arn
+                .as_deref()
+                .and_then(|arn| arn.rsplit(':').next())
+                .unwrap_or_default()
+                .to_string(),
         })
         .collect()
 }

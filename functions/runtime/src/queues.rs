@@ -148,6 +148,30 @@ impl Queues {
             + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
     }
 
+    /// How long a received message of the queue stays invisible to other receivers.
+    pub async fn visibility_timeout(
+        &self,
+        queue_url: &str,
+    ) -> Result<std::time::Duration, QueueError> {
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await
+            .map_err(|e| QueueError::new(queue_url, e))?;
+        let seconds = output
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout).cloned())
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| QueueError {
+                queue: queue_url.to_string(),
+                message: "the queue has no visibility timeout".into(),
+            })?;
+        Ok(std::time::Duration::from_secs(seconds))
+    }
+
     /// Sends messages as JSON, ten per request.
     pub async fn send_all<T: Serialize>(
         &self,
