@@ -13,7 +13,7 @@ LAMBDA_FUNCTIONS := trigger worker committer
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup test lint fmt build lambda sam-build demo bench clean
+.PHONY: setup test chaos lint fmt build lambda sam-build demo bench clean
 
 ## setup: create .venv with the local AWS stack (moto) and the build/lint tools
 setup: $(STAMP)
@@ -29,6 +29,15 @@ test: setup
 	cargo build --workspace --locked
 	set -o pipefail; cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log
+
+## chaos: the trigger, worker and committer as separate processes, one SIGKILLed at a random
+## moment of each import and restarted, over CHAOS_RUNS seeded runs (default 50, from
+## CHAOS_SEED, default 1); each import must commit once, exactly. make test runs two.
+CHAOS_RUNS ?= 50
+CHAOS_SEED ?= 1
+chaos: setup
+	cargo build --workspace --locked
+	CHAOS_RUNS=$(CHAOS_RUNS) CHAOS_SEED=$(CHAOS_SEED) cargo test --locked -p integration-tests --test chaos -- --nocapture
 
 ## lint: formatting, clippy with warnings as errors, cfn-lint on the SAM template
 lint: setup

@@ -3,6 +3,9 @@
 //! and cancelled transactions, S3 `SlowDown` and `InternalError`), or have their
 //! connection reset halfway through the response, on chosen calls or at a seeded rate.
 //! Everything else is passed through unchanged.
+//!
+//! It can also record what the calls through it need: each call as the IAM action
+//! AWS checks for it and the table, queue or bucket it touches (see [`Access`]).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -69,6 +72,116 @@ struct State {
     rules: HashMap<String, Vec<Rule>>,
     calls: HashMap<String, u64>,
     faults: HashMap<String, u64>,
+    /// What the calls needed, when recording.
+    access: Option<std::collections::BTreeSet<Access>>,
+}
+
+/// An IAM action a call needs (`dynamodb:UpdateItem`, `sqs:SendMessage`,
+/// `s3:GetObject`), on the table, queue or bucket it names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Access {
+    pub action: String,
+    /// A table's or a queue's name, or a bucket's.
+    pub resource: String,
+}
+
+impl Access {
+    fn new(action: impl Into<String>, resource: impl Into<String>) -> Self {
+        Self {
+            action: action.into(),
+            resource: resource.into(),
+        }
+    }
+}
+
+/// What a DynamoDB or SQS call (its `X-Amz-Target` operation and JSON body) needs. A
+/// transaction needs each of its items' actions; a batch, the batch action on each
+/// table; SQS's batch send, `sqs:SendMessage`.
+fn json_access(operation: &str, target: &str, body: &[u8]) -> Vec<Access> {
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_string();
+    if target.starts_with("AmazonSQS") {
+        let queue = match operation {
+            "GetQueueUrl" => text(&body["QueueName"]),
+            _ => text(&body["QueueUrl"])
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        let action = match operation {
+            "SendMessageBatch" => "SendMessage",
+            "DeleteMessageBatch" => "DeleteMessage",
+            "ChangeMessageVisibilityBatch" => "ChangeMessageVisibility",
+            other => other,
+        };
+        return vec![Access::new(format!("sqs:{action}"), queue)];
+    }
+    match operation {
+        "TransactWriteItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.as_object()?.iter().next())
+            .map(|(kind, item)| {
+                let action = match kind.as_str() {
+                    "ConditionCheck" => "ConditionCheckItem".to_string(),
+                    kind => format!("{kind}Item"),
+                };
+                Access::new(format!("dynamodb:{action}"), text(&item["TableName"]))
+            })
+            .collect(),
+        "TransactGetItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| Access::new("dynamodb:GetItem", text(&item["Get"]["TableName"])))
+            .collect(),
+        "BatchWriteItem" | "BatchGetItem" => body["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(table, _)| Access::new(format!("dynamodb:{operation}"), table.clone()))
+            .collect(),
+        _ => vec![Access::new(
+            format!("dynamodb:{operation}"),
+            text(&body["TableName"]),
+        )],
+    }
+}
+
+/// What an S3 call (path style: `/<bucket>/<key>`) needs; an object read answered
+/// 404 needs `s3:ListBucket` too, without which S3 answers 403 instead.
+fn s3_access(operation: &str, path: &str, query: &str, status: StatusCode) -> Vec<Access> {
+    let bucket = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let versioned = query.split('&').any(|pair| pair.starts_with("versionId="));
+    let action = match operation {
+        "GetObject" | "HeadObject" if versioned => "GetObjectVersion",
+        "GetObject" | "HeadObject" => "GetObject",
+        "ListObjectsV2" | "ListObjects" | "HeadBucket" => "ListBucket",
+        "PutObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "CompleteMultipartUpload"
+        | "CopyObject" => "PutObject",
+        "DeleteObject" | "DeleteObjects" => "DeleteObject",
+        "ListMultipartUploads" => "ListBucketMultipartUploads",
+        "ListParts" => "ListMultipartUploadParts",
+        "GetBucketNotificationConfiguration" | "PutBucketNotificationConfiguration" => {
+            operation.trim_end_matches("Configuration")
+        }
+        other => other,
+    };
+    let mut needs = vec![Access::new(format!("s3:{action}"), bucket.clone())];
+    if action.starts_with("GetObject") && status == StatusCode::NOT_FOUND {
+        needs.push(Access::new("s3:ListBucket", bucket));
+    }
+    needs
 }
 
 impl State {
@@ -149,7 +262,7 @@ impl FaultProxy {
             .unwrap_or_else(|err| panic!("the fault proxy's address: {err}"))
             .port();
         let state = Arc::new(Mutex::new(State::default()));
-        let client: Client<HttpConnector, Incoming> =
+        let client: Client<HttpConnector, ProxyBody> =
             Client::builder(TokioExecutor::new()).build_http();
         let target = target.trim_end_matches('/').to_string();
         let shared = state.clone();
@@ -236,6 +349,16 @@ impl FaultProxy {
         self.lock().faults.get(operation).copied().unwrap_or(0)
     }
 
+    /// From now on, records what each call through the proxy needs.
+    pub fn record_access(&self) {
+        self.lock().access.get_or_insert_with(Default::default);
+    }
+
+    /// What the calls recorded so far needed.
+    pub fn access(&self) -> std::collections::BTreeSet<Access> {
+        self.lock().access.clone().unwrap_or_default()
+    }
+
     /// Faults answered so far, over every operation.
     pub fn total_faults(&self) -> u64 {
         self.lock().faults.values().sum()
@@ -257,34 +380,64 @@ impl Drop for FaultProxy {
 async fn forward(
     request: Request<Incoming>,
     state: Arc<Mutex<State>>,
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, ProxyBody>,
     target: String,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let operation = operation(&request);
-    let json = request.headers().contains_key("x-amz-target");
-    let fault = state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .next_fault(&operation, json);
+    let amz_target = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let json = amz_target.is_some();
+    let (fault, recording) = {
+        let mut state = state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (state.next_fault(&operation, json), state.access.is_some())
+    };
     match fault {
         Some(Fault::ResetMidResponse) | None => {}
         Some(Fault::Delay(pause)) => tokio::time::sleep(pause).await,
         Some(fault) => return Ok(error_response(&fault)),
     }
     let (mut parts, body) = request.into_parts();
-    let path = parts
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or_default().to_string();
+    let path_and_query = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    parts.uri = match format!("{target}{path}").parse() {
+    parts.uri = match format!("{target}{path_and_query}").parse() {
         Ok(uri) => uri,
         Err(err) => return Ok(plain(StatusCode::BAD_GATEWAY, format!("proxy: {err}"))),
+    };
+    // A JSON call's body is read whole when recording, to see what it names.
+    let body: ProxyBody = match (&amz_target, recording) {
+        (Some(amz_target), true) => {
+            let whole = match body.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(err) => return Ok(plain(StatusCode::BAD_GATEWAY, format!("proxy: {err}"))),
+            };
+            let needs = json_access(&operation, amz_target, &whole);
+            record(&state, needs);
+            http_body_util::Full::new(whole)
+                .map_err(|never| match never {})
+                .boxed()
+        }
+        _ => body.map_err(BoxError::from).boxed(),
     };
     let answer = match client.request(Request::from_parts(parts, body)).await {
         Ok(answer) => answer,
         Err(err) => return Ok(plain(StatusCode::BAD_GATEWAY, format!("proxy: {err}"))),
     };
+    if recording && !json {
+        record(
+            &state,
+            s3_access(&operation, &path, &query, answer.status()),
+        );
+    }
     if fault == Some(Fault::ResetMidResponse) {
         let (parts, body) = answer.into_parts();
         let whole = match body.collect().await {
@@ -300,6 +453,15 @@ async fn forward(
         ));
     }
     Ok(answer.map(|body| body.map_err(BoxError::from).boxed()))
+}
+
+fn record(state: &Mutex<State>, needs: Vec<Access>) {
+    let mut state = state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(access) = state.access.as_mut() {
+        access.extend(needs);
+    }
 }
 
 /// A body that yields its bytes, then fails, which makes hyper drop the connection.

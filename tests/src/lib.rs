@@ -180,6 +180,79 @@ impl LocalStack {
         self.put(&url.sibling("manifest.checksum"), checksum).await;
     }
 
+    /// The product's resources on this stack (`dev init`, which adds the bucket
+    /// `inventory-dest`'s notifications), a bucket `catalog-storage` and the repository
+    /// `photos` in it, fed by the inventory configuration `daily` of `photos-source`
+    /// delivered under `s3://inventory-dest/inv/`; each import merged into `merge_into`.
+    pub async fn photos_source(&self, merge_into: Option<&str>) {
+        self.create_bucket("inventory-dest").await;
+        self.create_bucket("catalog-storage").await;
+        ok_json(self.cli().args([
+            "dev",
+            "init",
+            "--inventory-bucket",
+            "inventory-dest",
+            "--json",
+        ]));
+        ok_json(self.cli().args([
+            "repo",
+            "create",
+            "photos",
+            "s3://catalog-storage/photos",
+            "--json",
+        ]));
+        let mut source = self.cli();
+        source.args([
+            "source",
+            "add",
+            "photos",
+            "--inventory",
+            "s3://inventory-dest/inv/photos-source/daily/",
+            "--json",
+        ]);
+        if let Some(branch) = merge_into {
+            source.args(["--merge-into", branch]);
+        }
+        ok_json(&mut source);
+    }
+
+    /// The URL of the queue `name`.
+    pub async fn queue_url(&self, name: &str) -> String {
+        aws_sdk_sqs::Client::new(&self.config)
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("queue {name}: {err}"))
+            .queue_url
+            .unwrap_or_default()
+    }
+
+    /// Messages of the queue `name`: (waiting, in flight).
+    pub async fn queue_counts(&self, name: &str) -> (u64, u64) {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let attributes = aws_sdk_sqs::Client::new(&self.config)
+            .get_queue_attributes()
+            .queue_url(self.queue_url(name).await)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("queue {name}: {err}"))
+            .attributes
+            .unwrap_or_default();
+        let count = |name| {
+            attributes
+                .get(&name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        (
+            count(QueueAttributeName::ApproximateNumberOfMessages),
+            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+
     /// The `inventory-import` binary with its environment pointed at this stack.
     pub fn cli(&self) -> Command {
         let binary = cli_binary();
@@ -261,6 +334,47 @@ fn kill_with_parent(command: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// Runs a command to its end without blocking the thread (a proxy serving it may run
+/// on the same runtime); it must succeed within two minutes. Returns its stdout.
+pub async fn finished(mut command: Command) -> String {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("starting {command:?}: {err}"));
+    // Read both pipes as the command writes, so that it never waits on a full one.
+    let mut stdout = child.stdout.take().map(read_pipe);
+    let mut stderr = child.stderr.take().map(read_pipe);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for a command") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{command:?} did not finish within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let read = |pipe: &mut Option<std::thread::JoinHandle<String>>| {
+        pipe.take()
+            .map(|reader| reader.join().unwrap_or_default())
+            .unwrap_or_default()
+    };
+    let (stdout, stderr) = (read(&mut stdout), read(&mut stderr));
+    assert!(status.success(), "{command:?}: {status}: {stderr}");
+    stdout
+}
+
+/// Reads a pipe to its end on a thread of its own.
+fn read_pipe(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
 }
 
 /// Runs a CLI command that must succeed and print JSON; its stderr is the failure

@@ -665,3 +665,22 @@ async fn a_shard_task_given_up_after_its_shard_was_counted_sends_the_commit_inst
         GivenUp::Staged(Some(commit))
     );
 }
+
+#[tokio::test]
+async fn a_committer_stopped_after_recording_the_job_leaves_no_staged_items_behind_the_retry() {
+    let (stack, _proxy, pipeline) = setup().await;
+    let generated = delivery(&stack, 2, 250).await;
+    let (_, tasks) = started(&pipeline, &generated).await;
+    let task = staged(&pipeline, &tasks).await;
+    let staged_items = items(&stack, "inventory-import-staging").await;
+    assert!(!staged_items.is_empty());
+    let done = pipeline.commit(&task, false).await.unwrap();
+    assert_eq!(done.state, JobState::Committed);
+    // As if the committer had stopped after recording the job, before removing the
+    // staged items: its task comes back.
+    put_items(&stack, "inventory-import-staging", staged_items).await;
+    let again = pipeline.commit(&task, false).await.unwrap();
+    assert_eq!(again, done, "the finished job stays as it is");
+    assert_eq!(stack.count_items("inventory-import-staging").await, 0);
+    assert_one_import_commit(&pipeline).await;
+}

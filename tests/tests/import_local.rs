@@ -3,9 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use integration_tests::faults::{Fault, FaultProxy, When};
-use integration_tests::{LocalStack, ok_json};
+use integration_tests::{LocalStack, finished, ok_json};
 use serde_json::Value;
 
 use inventory_catalog::tree::RangeParams;
@@ -191,31 +190,8 @@ async fn notifications_drive_an_import_into_main() {
 /// configuration `daily` of `photos-source`, and one delivery of it landed (its
 /// notifications wait in the manifest-events queue). Returns the generator's report.
 async fn landed_delivery(stack: &LocalStack, objects: u64, files: usize) -> Value {
-    stack.create_bucket("inventory-dest").await;
-    stack.create_bucket("catalog-storage").await;
+    stack.photos_source(None).await;
     let cli = || stack.cli();
-    ok_json(cli().args([
-        "dev",
-        "init",
-        "--inventory-bucket",
-        "inventory-dest",
-        "--json",
-    ]));
-    ok_json(cli().args([
-        "repo",
-        "create",
-        "photos",
-        "s3://catalog-storage/photos",
-        "--json",
-    ]));
-    ok_json(cli().args([
-        "source",
-        "add",
-        "photos",
-        "--inventory",
-        "s3://inventory-dest/inv/photos-source/daily/",
-        "--json",
-    ]));
     ok_json(cli().args([
         "dev",
         "generate-inventory",
@@ -494,7 +470,7 @@ async fn a_killed_worker_s_task_comes_back_after_the_local_visibility_timeout() 
     let cli = || stack.cli();
     // The trigger plans the delivery and sends its shard task.
     ok_json(cli().args(["local", "--until-idle", "--function", "trigger", "--json"]));
-    let counts = || queue_counts(&stack, "inventory-import-shard-tasks");
+    let counts = || stack.queue_counts("inventory-import-shard-tasks");
     assert_eq!(counts().await, (1, 0));
 
     // A worker, reaching the stack through a proxy that holds its reads of the data
@@ -543,39 +519,6 @@ async fn a_killed_worker_s_task_comes_back_after_the_local_visibility_timeout() 
     let jobs = ok_json(cli().args(["jobs", "photos", "--json"]));
     assert_eq!(jobs[0]["state"], "committed");
     assert_eq!(jobs[0]["summary"]["total"], 300);
-}
-
-/// Messages of a queue: (visible, in flight).
-async fn queue_counts(stack: &LocalStack, queue: &str) -> (u64, u64) {
-    let sqs = aws_sdk_sqs::Client::new(&stack.config);
-    let url = sqs
-        .get_queue_url()
-        .queue_name(queue)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default();
-    let count = |name| {
-        attributes
-            .get(&name)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (
-        count(QueueAttributeName::ApproximateNumberOfMessages),
-        count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-    )
 }
 
 #[tokio::test]
@@ -656,7 +599,7 @@ async fn a_shard_whose_worker_dies_on_every_delivery_fails_its_job_with_why() {
     );
     assert_eq!(failed["stalled"], Value::Null);
     assert_eq!(
-        queue_counts(&stack, "inventory-import-shard-tasks-dlq").await,
+        stack.queue_counts("inventory-import-shard-tasks-dlq").await,
         (0, 0)
     );
     // No branch moved: the import branch was never created.
@@ -668,4 +611,170 @@ async fn a_shard_whose_worker_dies_on_every_delivery_fails_its_job_with_why() {
         .map(|b| b["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["main"]);
+}
+
+/// Runs `command` to its end without blocking this thread (a proxy in this process
+/// may be serving it), and returns what it printed on stdout as JSON.
+async fn finished_json(command: std::process::Command) -> Value {
+    let stdout = finished(command).await;
+    serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
+}
+
+/// Sends every message waiting in `queue` twice, as SQS's at-least-once delivery may
+/// hand each out twice; returns how many there were.
+async fn duplicate_messages(stack: &LocalStack, queue: &str) -> usize {
+    let sqs = aws_sdk_sqs::Client::new(&stack.config);
+    let url = stack.queue_url(queue).await;
+    let mut bodies = Vec::new();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if received.messages().is_empty() {
+            break;
+        }
+        for message in received.messages() {
+            bodies.push(message.body().unwrap().to_string());
+            sqs.delete_message()
+                .queue_url(&url)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    for body in bodies.iter().chain(&bodies) {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    bodies.len()
+}
+
+#[tokio::test]
+async fn runners_racing_on_duplicated_messages_commit_once_with_exact_counts() {
+    let stack = LocalStack::start().await;
+    landed_delivery(&stack, 3000, 6).await;
+    // Every data file is a shard of its own; every runner takes one message at a time,
+    // so that runners on the same queues share them instead of taking turns.
+    let runner = |functions: &[&str]| {
+        let mut command = stack.cli();
+        command.env("SHARD_TARGET_BYTES", "1").args([
+            "local",
+            "--until-idle",
+            "--batch-size",
+            "1",
+            "--json",
+        ]);
+        for function in functions {
+            command.args(["--function", function]);
+        }
+        command
+    };
+
+    // Each notification of the delivery arrives twice, and two triggers handle them
+    // at once: one job, whose six shard tasks are sent once.
+    assert_eq!(
+        duplicate_messages(&stack, "inventory-import-manifest-events").await,
+        3
+    );
+    let (first, second) = tokio::join!(
+        finished_json(runner(&["trigger"])),
+        finished_json(runner(&["trigger"]))
+    );
+    assert_eq!(
+        first["notifications"].as_u64().unwrap() + second["notifications"].as_u64().unwrap(),
+        6
+    );
+    let jobs = ok_json(stack.cli().args(["jobs", "photos", "--json"]));
+    assert_eq!(jobs.as_array().unwrap().len(), 1);
+    assert_eq!(jobs[0]["shards_total"], 6);
+    assert_eq!(
+        stack.queue_counts("inventory-import-shard-tasks").await,
+        (6, 0),
+        "the shard tasks were sent once"
+    );
+
+    // Each shard task arrives twice, and three runners take them at once: two workers
+    // on one shard, two shards finishing together, and the commit tasks of both copies
+    // of the last shard for the committers. One runner's first two counting
+    // transactions are cancelled for a TransactionConflict, as DynamoDB does when
+    // another shard of the job is counted at the same moment.
+    assert_eq!(
+        duplicate_messages(&stack, "inventory-import-shard-tasks").await,
+        6
+    );
+    let proxy = FaultProxy::start(&stack.endpoint).await;
+    proxy.inject(
+        "TransactWriteItems",
+        Fault::TransactionConflict {
+            items: 2,
+            conflicts: vec![1],
+        },
+        When::Calls(vec![1, 2]),
+    );
+    let mut through_proxy = runner(&["worker", "committer"]);
+    through_proxy.env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    let (a, b, c) = tokio::join!(
+        finished_json(through_proxy),
+        finished_json(runner(&["worker", "committer"])),
+        finished_json(runner(&["worker", "committer"]))
+    );
+    let stats = [a, b, c];
+    let total = |name: &str| -> u64 { stats.iter().map(|s| s[name].as_u64().unwrap()).sum() };
+    assert_eq!(total("shard_tasks"), 12, "{stats:?}");
+    assert_eq!(total("failures"), 0, "{stats:?}");
+    assert!(total("commit_tasks") >= 1, "{stats:?}");
+    let sharing = stats
+        .iter()
+        .filter(|s| s["shard_tasks"].as_u64() > Some(0))
+        .count();
+    assert!(
+        sharing >= 2,
+        "the runners took turns instead of sharing: {stats:?}"
+    );
+    assert!(proxy.calls("TransactWriteItems") > 2);
+    assert_eq!(proxy.faults("TransactWriteItems"), 2);
+
+    // One commit, exact counts, one job in a final state.
+    let jobs = ok_json(stack.cli().args(["jobs", "photos", "--json"]));
+    assert_eq!(jobs.as_array().unwrap().len(), 1);
+    let job = &jobs[0];
+    assert_eq!(job["state"], "committed", "{job}");
+    assert_eq!(
+        (job["shards_done"].as_u64(), job["shards_total"].as_u64()),
+        (Some(6), Some(6))
+    );
+    let summary = &job["summary"];
+    assert_eq!(
+        [
+            &summary["added"],
+            &summary["changed"],
+            &summary["deleted"],
+            &summary["total"]
+        ],
+        [3000, 0, 0, 3000]
+    );
+    let log = ok_json(
+        stack
+            .cli()
+            .args(["log", "photos", "import-from-inventory", "--json"]),
+    );
+    assert_eq!(log.as_array().unwrap().len(), 2, "one import commit: {log}");
+    let listed = ok_json(stack.cli().args([
+        "ls",
+        "photos",
+        "import-from-inventory",
+        "--recursive",
+        "--json",
+    ]));
+    assert_eq!(listed["entries"].as_array().unwrap().len(), 3000);
+    assert_eq!(stack.count_items("inventory-import-staging").await, 0);
 }

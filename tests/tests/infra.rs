@@ -622,92 +622,6 @@ fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// The permissions each function has, exactly: widening one must be a visible change here.
-#[test]
-fn each_function_has_exactly_its_listed_permissions() {
-    let template = template();
-    let read = ["dynamodb:GetItem", "dynamodb:Query"];
-    let poll = [
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:GetQueueAttributes",
-    ];
-
-    let trigger = grants(&template, "TriggerFunction");
-    assert_eq!(
-        trigger["CatalogTable"],
-        set(&[
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query"
-        ])
-    );
-    assert_eq!(trigger["JobsTable"], trigger["CatalogTable"]);
-    // A dry run, run by the trigger, stages and removes its batches.
-    assert_eq!(
-        trigger["StagingTable"],
-        set(&["dynamodb:GetItem", "dynamodb:BatchWriteItem"])
-    );
-    let mut manifest = set(&poll);
-    manifest.insert("sqs:GetQueueUrl".into());
-    assert_eq!(trigger["ManifestEventsQueue"], manifest);
-    for queue in ["ShardTasksQueue", "CommitTasksQueue"] {
-        assert_eq!(
-            trigger[queue],
-            set(&["sqs:SendMessage", "sqs:GetQueueUrl"]),
-            "{queue}"
-        );
-    }
-
-    let worker = grants(&template, "WorkerFunction");
-    let staging = set(&[
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:Query",
-        "dynamodb:BatchWriteItem",
-    ]);
-    assert_eq!(worker["JobsTable"], staging);
-    assert_eq!(worker["StagingTable"], staging);
-    assert_eq!(worker["CatalogTable"], set(&read));
-    assert_eq!(worker["ManifestEventsQueue"], set(&["sqs:GetQueueUrl"]));
-    let mut shards = set(&poll);
-    shards.insert("sqs:GetQueueUrl".into());
-    assert_eq!(worker["ShardTasksQueue"], shards);
-    assert_eq!(
-        worker["CommitTasksQueue"],
-        set(&["sqs:SendMessage", "sqs:GetQueueUrl"])
-    );
-    assert!(
-        !worker.contains_key("CatalogBucketName"),
-        "workers write no trees"
-    );
-
-    let committer = grants(&template, "CommitterFunction");
-    let tables = set(&[
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:Query",
-        "dynamodb:BatchWriteItem",
-    ]);
-    for table in ["CatalogTable", "JobsTable", "StagingTable"] {
-        assert_eq!(committer[table], tables, "{table}");
-    }
-    let mut commits = set(&poll);
-    commits.insert("sqs:GetQueueUrl".into());
-    assert_eq!(committer["CommitTasksQueue"], commits);
-    for queue in ["ManifestEventsQueue", "ShardTasksQueue"] {
-        assert_eq!(committer[queue], set(&["sqs:GetQueueUrl"]), "{queue}");
-    }
-    assert_eq!(
-        committer["CatalogBucketName"],
-        set(&["s3:GetObject", "s3:PutObject", "s3:ListBucket"])
-    );
-}
-
 // ----- functions, queues and tables ----------------------------------------------------
 
 #[test]
@@ -1492,4 +1406,247 @@ fn task_bodies_and_the_direct_invocation_decode() {
             force: false,
         }
     );
+}
+
+// ----- IAM derived from the functions' calls ------------------------------------------
+
+/// The template's name for a resource the local stack names `name`: a table, a queue
+/// or a bucket parameter.
+fn logical_id(name: &str) -> String {
+    let names = inventory_runtime::resources::ResourceNames::default();
+    let dead_letter = inventory_runtime::queues::dead_letter;
+    let known = [
+        (names.catalog_table.clone(), "CatalogTable"),
+        (names.jobs_table.clone(), "JobsTable"),
+        (names.staging_table.clone(), "StagingTable"),
+        (names.manifest_queue.clone(), "ManifestEventsQueue"),
+        (names.shard_queue.clone(), "ShardTasksQueue"),
+        (names.commit_queue.clone(), "CommitTasksQueue"),
+        (
+            dead_letter(&names.manifest_queue),
+            "ManifestEventsDeadLetterQueue",
+        ),
+        (dead_letter(&names.shard_queue), "ShardTasksDeadLetterQueue"),
+        (
+            dead_letter(&names.commit_queue),
+            "CommitTasksDeadLetterQueue",
+        ),
+        ("inventory-dest".to_string(), "InventoryBucketName"),
+        ("catalog-storage".to_string(), "CatalogBucketName"),
+        ("photos-source".to_string(), "SourceBucketNames"),
+    ];
+    known
+        .iter()
+        .find(|(known, _)| known == name)
+        .map(|(_, id)| id.to_string())
+        .unwrap_or_else(|| panic!("a call touched {name}, which the template does not define"))
+}
+
+/// Each function's role grants exactly what its code calls. The three functions run as
+/// separate `local --function` processes, each through a proxy of its own that records
+/// every call's IAM action and resource, over an import's every path: deliveries that
+/// commit, change and merge into a branch; a dry run in the trigger and one sent to the
+/// workers; a delivery refused at planning; a shard failing on every delivery; a task
+/// given up by its queue. What the local runner does in place of Lambda's event source
+/// mapping (receiving, deleting, and delaying messages; looking up the queues it polls)
+/// is replaced by what the mapping needs of the role: receive, delete and attributes.
+#[tokio::test]
+async fn each_function_is_granted_exactly_what_its_code_calls() {
+    use integration_tests::faults::FaultProxy;
+    use integration_tests::{LocalStack, finished, ok_json};
+    use inventory_devtools::generator::{GeneratorOptions, generate_inventory};
+
+    let stack = LocalStack::start().await;
+    stack.photos_source(Some("main")).await;
+    let admin = || stack.cli();
+    let mut proxies = BTreeMap::new();
+    for function in ["trigger", "worker", "committer"] {
+        let proxy = FaultProxy::start(&stack.endpoint).await;
+        proxy.record_access();
+        proxies.insert(function, proxy);
+    }
+    let through = |function: &str| {
+        let mut command = stack.cli();
+        command
+            .env("AWS_ENDPOINT_URL", &proxies[function].endpoint)
+            .env("SHARD_TARGET_BYTES", "1")
+            .env("LOCAL_VISIBILITY_TIMEOUT_SECONDS", "2");
+        command
+    };
+    let run = |function: &'static str| {
+        let mut command = through(function);
+        command.args(["local", "--until-idle", "--function", function]);
+        finished(command)
+    };
+    let deliver = |created_at: &str, changes: u64| {
+        let mut options =
+            GeneratorOptions::new("s3://inventory-dest/inv".parse().unwrap(), "photos-source");
+        options.objects = 300;
+        options.files = 2;
+        options.created_at = created_at.parse().unwrap();
+        options.changes.changed = changes;
+        options.changes.added = changes;
+        options
+    };
+    let store = stack.store();
+
+    // Two deliveries, each committed and merged into main. The first one's
+    // manifest.json is noticed before its manifest.checksum has landed.
+    for (created_at, changes) in [("2026-11-20T01:00:00Z", 0), ("2026-11-21T01:00:00Z", 20)] {
+        let delivery = generate_inventory(&store, &deliver(created_at, changes))
+            .await
+            .unwrap();
+        if changes == 0 {
+            let checksum = stack.get(&delivery.checksum).await;
+            stack.delete(&delivery.checksum).await;
+            run("trigger").await;
+            stack.put(&delivery.checksum, checksum).await;
+        }
+        run("trigger").await;
+        run("worker").await;
+        run("committer").await;
+    }
+    // Dry runs through the trigger's direct invocation: one worked out in the trigger,
+    // one sent to the workers.
+    let next = generate_inventory(&store, &deliver("2026-11-22T01:00:00Z", 5))
+        .await
+        .unwrap();
+    let manifest = next.manifest.to_string();
+    let mut dry_run = through("trigger");
+    dry_run.args(["import", "photos", "--manifest", &manifest, "--dry-run"]);
+    finished(dry_run).await;
+    let mut dry_run = through("trigger");
+    dry_run.env("DRY_RUN_IN_PROCESS_BYTES", "0").args([
+        "import",
+        "photos",
+        "--manifest",
+        &manifest,
+        "--dry-run",
+    ]);
+    finished(dry_run).await;
+    run("trigger").await;
+    run("worker").await;
+    run("committer").await;
+    // A delivery older than the last import: refused while planning.
+    generate_inventory(&store, &deliver("2026-11-19T01:00:00Z", 0))
+        .await
+        .unwrap();
+    run("trigger").await;
+    // A delivery whose data file is damaged: its shard fails on each delivery, the
+    // last of which fails the job; the queue then gives the task up to the committer.
+    let damaged = generate_inventory(&store, &deliver("2026-11-23T01:00:00Z", 0))
+        .await
+        .unwrap();
+    let data_file = &damaged.data_files[0];
+    let length = stack.get(data_file).await.len();
+    stack.put(data_file, vec![0u8; length]).await;
+    run("trigger").await;
+    run("worker").await;
+    run("committer").await;
+    // A commit task given up by its queue while its job waits: the committer fails it.
+    let waiting = generate_inventory(&store, &deliver("2026-11-24T01:00:00Z", 0))
+        .await
+        .unwrap();
+    run("trigger").await;
+    let jobs = ok_json(admin().args(["jobs", "photos", "--json"]));
+    let job = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["manifest"] == waiting.manifest.to_string())
+        .unwrap()["id"]
+        .clone();
+    aws_sdk_sqs::Client::new(&stack.config)
+        .send_message()
+        .queue_url(stack.queue_url("inventory-import-commit-tasks-dlq").await)
+        .message_body(json!({ "repository": "photos", "job": job }).to_string())
+        .send()
+        .await
+        .unwrap();
+    run("committer").await;
+    let jobs = ok_json(admin().args(["jobs", "photos", "--json"]));
+    let states: BTreeMap<String, usize> =
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .fold(BTreeMap::new(), |mut states, job| {
+                *states
+                    .entry(job["state"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+                states
+            });
+    assert_eq!(
+        states,
+        BTreeMap::from([
+            ("committed".into(), 3),
+            ("failed".into(), 3),
+            ("dry_run_complete".into(), 2)
+        ]),
+        "every path was taken: {jobs}"
+    );
+
+    let template = template();
+    let polled: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
+        ("TriggerFunction", vec!["ManifestEventsQueue"]),
+        ("WorkerFunction", vec!["ShardTasksQueue"]),
+        (
+            "CommitterFunction",
+            vec![
+                "CommitTasksQueue",
+                "ShardTasksDeadLetterQueue",
+                "CommitTasksDeadLetterQueue",
+            ],
+        ),
+    ]);
+    let mut wrong = Vec::new();
+    let runner_lookups = [
+        "ManifestEventsQueue",
+        "ShardTasksDeadLetterQueue",
+        "CommitTasksDeadLetterQueue",
+    ];
+    for (function, binary) in [
+        ("TriggerFunction", "trigger"),
+        ("WorkerFunction", "worker"),
+        ("CommitterFunction", "committer"),
+    ] {
+        let mut needed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for access in proxies[binary].access() {
+            let id = logical_id(&access.resource);
+            let runner = match access.action.as_str() {
+                "sqs:ReceiveMessage"
+                | "sqs:DeleteMessage"
+                | "sqs:ChangeMessageVisibility"
+                | "sqs:GetQueueAttributes" => polled[function].contains(&id.as_str()),
+                "sqs:GetQueueUrl" => runner_lookups.contains(&id.as_str()),
+                _ => false,
+            };
+            if !runner {
+                needed.entry(id).or_default().insert(access.action);
+            }
+        }
+        for queue in &polled[function] {
+            needed.entry(queue.to_string()).or_default().extend(set(&[
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+            ]));
+        }
+        let granted = grants(&template, function);
+        let flat = |map: &BTreeMap<String, BTreeSet<String>>| -> BTreeSet<String> {
+            map.iter()
+                // `${AWS::Partition}` in an ARN names no resource.
+                .filter(|(id, _)| !id.starts_with("AWS::"))
+                .flat_map(|(id, actions)| actions.iter().map(move |a| format!("{a} on {id}")))
+                .collect()
+        };
+        let (needed, granted) = (flat(&needed), flat(&granted));
+        let missing: Vec<&String> = needed.difference(&granted).collect();
+        let unused: Vec<&String> = granted.difference(&needed).collect();
+        if !missing.is_empty() || !unused.is_empty() {
+            wrong.push(format!(
+                "{function}: called but not granted: {missing:?}; granted but never called: {unused:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

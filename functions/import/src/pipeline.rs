@@ -501,6 +501,16 @@ impl Pipeline {
     ) -> Result<Job, PipelineError> {
         let job = self.jobs.get(&task.repository, &task.job).await?;
         if job.state.is_finished() {
+            // A committer stopped after recording the job and before removing its
+            // staged items: this delivery of the task removes them.
+            if let Ok(shards) = self.jobs.shards(&job.id).await
+                && let Err(err) = self
+                    .staging
+                    .delete_job(&job.id, &staged_runs(&shards))
+                    .await
+            {
+                tracing::warn!(job = %job.id, error = %err, "staged items left for their TTL");
+            }
             return Ok(job);
         }
         let job = self
