@@ -475,22 +475,8 @@ async fn a_killed_worker_s_task_comes_back_after_the_local_visibility_timeout() 
 
     // A worker, reaching the stack through a proxy that holds its reads of the data
     // files, takes the task and is killed while it works on it.
-    let proxy = FaultProxy::start(&stack.endpoint).await;
-    proxy.inject(
-        "GetObject",
-        Fault::Delay(Duration::from_secs(60)),
-        When::Rate {
-            probability: 1.0,
-            seed: 1,
-        },
-    );
-    let mut worker = cli()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .args(["local", "--function", "worker", "--visibility-timeout", "2"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let proxy = hanging_reads(&stack).await;
+    let mut worker = worker_through(cli().env("LOCAL_VISIBILITY_TIMEOUT_SECONDS", "2"), &proxy);
     assert!(
         proxy
             .wait_for_call("GetObject", Duration::from_secs(30))
@@ -540,23 +526,9 @@ async fn a_shard_whose_worker_dies_on_every_delivery_fails_its_job_with_why() {
 
     // Each delivery of the shard task goes to a worker whose reads hang, and which is
     // killed (as Lambda ends a function at its timeout, or when it runs out of memory).
-    let proxy = FaultProxy::start(&stack.endpoint).await;
-    proxy.inject(
-        "GetObject",
-        Fault::Delay(Duration::from_secs(60)),
-        When::Rate {
-            probability: 1.0,
-            seed: 1,
-        },
-    );
+    let proxy = hanging_reads(&stack).await;
     for delivery in 1..=3u64 {
-        let mut worker = cli()
-            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-            .args(["local", "--function", "worker"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut worker = worker_through(&mut cli(), &proxy);
         let read = proxy
             .wait_for_calls("GetObject", delivery, Duration::from_secs(30))
             .await;
@@ -611,6 +583,32 @@ async fn a_shard_whose_worker_dies_on_every_delivery_fails_its_job_with_why() {
         .map(|b| b["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["main"]);
+}
+
+/// A proxy to the stack that holds every S3 read for a minute.
+async fn hanging_reads(stack: &LocalStack) -> FaultProxy {
+    let proxy = FaultProxy::start(&stack.endpoint).await;
+    proxy.inject(
+        "GetObject",
+        Fault::Delay(Duration::from_secs(60)),
+        When::Rate {
+            probability: 1.0,
+            seed: 1,
+        },
+    );
+    proxy
+}
+
+/// A `local` worker (with `command`'s environment and options) reaching the stack
+/// through `proxy`.
+fn worker_through(command: &mut std::process::Command, proxy: &FaultProxy) -> std::process::Child {
+    command
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["local", "--function", "worker"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// Runs `command` to its end without blocking this thread (a proxy in this process
