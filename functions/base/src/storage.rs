@@ -55,6 +55,110 @@ pub struct LocalCopy {
 
 const COPY_BUFFER: usize = 1 << 20;
 
+/// S3's smallest multipart part (all but the last).
+pub const MIN_PART_SIZE: usize = 5 << 20;
+
+/// An object written by [`ObjectStore::put_stream`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub size: u64,
+    /// As S3 gives it, without quotes (`<md5>-<parts>` for a multipart upload).
+    pub etag: String,
+}
+
+fn unquoted(etag: Option<&str>) -> String {
+    etag.unwrap_or_default().trim_matches('"').to_string()
+}
+
+/// Reads up to `size` bytes: fewer only at the end of the stream.
+async fn read_part(
+    url: &S3Url,
+    body: &mut (impl tokio::io::AsyncRead + Unpin),
+    size: usize,
+) -> Result<Bytes, StorageError> {
+    let mut part = Vec::with_capacity(size.min(COPY_BUFFER));
+    let mut limited = tokio::io::AsyncReadExt::take(body, size as u64);
+    tokio::io::AsyncReadExt::read_to_end(&mut limited, &mut part)
+        .await
+        .map_err(|source| io_error(url, source))?;
+    Ok(Bytes::from(part))
+}
+
+/// Uploads `first` and the rest of `body` in parts of `part_size`; aborts the upload
+/// on any error so that no part is left behind.
+async fn multipart_upload(
+    client: &aws_sdk_s3::Client,
+    url: &S3Url,
+    first: Bytes,
+    mut body: impl tokio::io::AsyncRead + Unpin,
+    part_size: usize,
+) -> Result<Stored, StorageError> {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let created = client
+        .create_multipart_upload()
+        .bucket(&url.bucket)
+        .key(&url.key)
+        .send()
+        .await
+        .map_err(|err| s3_error(url, false, &err))?;
+    let upload_id = created.upload_id().unwrap_or_default().to_string();
+    let upload = async {
+        let mut parts = Vec::new();
+        let mut size = 0u64;
+        let mut part = first;
+        while !part.is_empty() {
+            let number = parts.len() as i32 + 1;
+            size += part.len() as u64;
+            let output = client
+                .upload_part()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .body(ByteStream::from(part))
+                .send()
+                .await
+                .map_err(|err| s3_error(url, false, &err))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(output.e_tag().map(str::to_string))
+                    .build(),
+            );
+            part = read_part(url, &mut body, part_size).await?;
+        }
+        let completed = client
+            .complete_multipart_upload()
+            .bucket(&url.bucket)
+            .key(&url.key)
+            .upload_id(&upload_id)
+            .if_none_match("*")
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|err| s3_error(url, false, &err))?;
+        Ok(Stored {
+            size,
+            etag: unquoted(completed.e_tag()),
+        })
+    };
+    let result = upload.await;
+    if result.is_err() {
+        let _ = client
+            .abort_multipart_upload()
+            .bucket(&url.bucket)
+            .key(&url.key)
+            .upload_id(&upload_id)
+            .send()
+            .await;
+    }
+    result
+}
+
 impl ObjectStore {
     /// Reads a whole (small) object.
     pub async fn get(&self, url: &S3Url) -> Result<Bytes, StorageError> {
@@ -220,6 +324,91 @@ impl ObjectStore {
                     .map(|_| ())
                     .map_err(|source| io_error(url, source))
             }
+        }
+    }
+
+    /// Writes an object from a stream of bytes, holding at most one part in memory: one
+    /// PutObject when the stream fits in `part_size` bytes, a multipart upload (parts
+    /// of `part_size`, at least 5 MiB, S3's smallest) otherwise, aborted on any error.
+    /// The object must not exist yet: S3 is asked to refuse writing over one. Returns
+    /// what was stored.
+    pub async fn put_stream(
+        &self,
+        url: &S3Url,
+        mut body: impl tokio::io::AsyncRead + Unpin,
+        part_size: usize,
+    ) -> Result<Stored, StorageError> {
+        let part_size = part_size.max(MIN_PART_SIZE);
+        match self {
+            ObjectStore::S3(client) => {
+                let first = read_part(url, &mut body, part_size).await?;
+                if first.len() < part_size {
+                    let size = first.len() as u64;
+                    let output = client
+                        .put_object()
+                        .bucket(&url.bucket)
+                        .key(&url.key)
+                        .if_none_match("*")
+                        .body(ByteStream::from(first))
+                        .send()
+                        .await
+                        .map_err(|err| s3_error(url, false, &err))?;
+                    return Ok(Stored {
+                        size,
+                        etag: unquoted(output.e_tag()),
+                    });
+                }
+                multipart_upload(client, url, first, body, part_size).await
+            }
+            ObjectStore::Local(root) => {
+                let path = local_path_with_parent(root, url).await?;
+                let mut file = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .await
+                    .map_err(|source| io_error(url, source))?;
+                let mut hasher = Md5::new();
+                let mut size = 0u64;
+                let mut buffer = vec![0u8; COPY_BUFFER];
+                loop {
+                    let read = tokio::io::AsyncReadExt::read(&mut body, &mut buffer)
+                        .await
+                        .map_err(|source| io_error(url, source))?;
+                    if read == 0 {
+                        break;
+                    }
+                    hasher.update(&buffer[..read]);
+                    size += read as u64;
+                    file.write_all(&buffer[..read])
+                        .await
+                        .map_err(|source| io_error(url, source))?;
+                }
+                file.flush().await.map_err(|source| io_error(url, source))?;
+                Ok(Stored {
+                    size,
+                    etag: hex::encode(hasher.finalize()),
+                })
+            }
+        }
+    }
+
+    /// Deletes an object; one that does not exist is not an error.
+    pub async fn delete(&self, url: &S3Url) -> Result<(), StorageError> {
+        match self {
+            ObjectStore::S3(client) => client
+                .delete_object()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|err| s3_error(url, false, &err)),
+            ObjectStore::Local(root) => match tokio::fs::remove_file(local_path(root, url)).await {
+                Ok(()) => Ok(()),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(source) => Err(io_error(url, source)),
+            },
         }
     }
 

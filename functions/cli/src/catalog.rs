@@ -1,4 +1,5 @@
-//! Catalog commands: repositories, branches, log, ls, stat, cat, diff, merge.
+//! Catalog commands: repositories, branches, log, ls, stat, cat, diff, merge; and
+//! users' writes on branches: upload, rm, commit, reset.
 
 use std::io::Write;
 
@@ -138,11 +139,49 @@ pub enum CatalogCommand {
         #[arg(long)]
         verify: bool,
     },
-    /// Objects added, removed and changed from one ref to another
+    /// Objects added, removed and changed from one ref to another; with one branch,
+    /// its uncommitted changes
     Diff {
         repository: String,
         left: String,
-        right: String,
+        right: Option<String>,
+    },
+    /// Upload a local file (or stdin, `-`) to a path of a branch, as an uncommitted
+    /// change: the bytes go to the repository's storage namespace, streamed
+    Upload {
+        repository: String,
+        branch: String,
+        path: String,
+        /// A local file, or `-` for stdin
+        source: String,
+        /// Bytes sent per request; larger files go in several parts (S3's minimum: 5 MiB)
+        #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+        part_size: usize,
+    },
+    /// Delete a path of a branch (an uncommitted change)
+    Rm {
+        repository: String,
+        branch: String,
+        path: String,
+        /// Delete every path under the prefix
+        #[arg(long, short)]
+        recursive: bool,
+    },
+    /// Commit a branch's uncommitted changes
+    Commit {
+        repository: String,
+        branch: String,
+        #[arg(long, short)]
+        message: String,
+        /// Metadata of the commit (repeat for several)
+        #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = key_value)]
+        metadata: Vec<(String, String)>,
+    },
+    /// Discard a branch's uncommitted changes (or one path's); uploaded bytes are removed
+    Reset {
+        repository: String,
+        branch: String,
+        path: Option<String>,
     },
     /// Merge a ref into a branch (fast-forward when possible)
     Merge {
@@ -154,6 +193,13 @@ pub enum CatalogCommand {
         #[arg(long, short)]
         message: Option<String>,
     },
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
 }
 
 fn committer() -> String {
@@ -298,7 +344,92 @@ pub async fn run(args: &CatalogArgs, command: CatalogCommand) -> Result<()> {
             repository,
             left,
             right,
-        } => diff(&catalog, json, &repository, &left, &right).await,
+        } => diff(&catalog, json, &repository, &left, right.as_deref()).await,
+        CatalogCommand::Upload {
+            repository,
+            branch,
+            path,
+            source,
+            part_size,
+        } => {
+            let entry = if source == "-" {
+                catalog
+                    .upload(&repository, &branch, &path, tokio::io::stdin(), part_size)
+                    .await?
+            } else {
+                let file = tokio::fs::File::open(&source)
+                    .await
+                    .with_context(|| format!("reading {source}"))?;
+                catalog
+                    .upload(&repository, &branch, &path, file, part_size)
+                    .await?
+            };
+            if json {
+                return print_json(&entry);
+            }
+            println!(
+                "Uploaded {} ({}) to {branch}: uncommitted",
+                entry.path,
+                HumanBytes(entry.size)
+            );
+            Ok(())
+        }
+        CatalogCommand::Rm {
+            repository,
+            branch,
+            path,
+            recursive,
+        } => {
+            let removed = catalog
+                .remove(&repository, &branch, &path, recursive)
+                .await?;
+            if json {
+                return print_json(&json!({ "removed": removed }));
+            }
+            for path in &removed {
+                println!("- {path}");
+            }
+            println!("{} path(s) deleted on {branch}: uncommitted", removed.len());
+            Ok(())
+        }
+        CatalogCommand::Commit {
+            repository,
+            branch,
+            message,
+            metadata,
+        } => {
+            let info = inventory_catalog::catalog::CommitInfo {
+                message,
+                committer: committer(),
+                metadata: metadata.into_iter().collect(),
+            };
+            let committed = catalog.commit_changes(&repository, &branch, info).await?;
+            if json {
+                return print_json(&committed);
+            }
+            let stats = &committed.stats;
+            println!(
+                "Committed {} change(s) to {branch}: commit {}",
+                committed.changes, committed.commit.id
+            );
+            println!(
+                "Ranges: {} written, {} read of the {} in the tree before",
+                stats.write.ranges_written, stats.ranges_read, stats.ranges_in_base
+            );
+            Ok(())
+        }
+        CatalogCommand::Reset {
+            repository,
+            branch,
+            path,
+        } => {
+            let discarded = catalog.reset(&repository, &branch, path.as_deref()).await?;
+            if json {
+                return print_json(&json!({ "discarded": discarded }));
+            }
+            println!("Discarded {discarded} uncommitted change(s) on {branch}");
+            Ok(())
+        }
         CatalogCommand::Merge {
             repository,
             source,
@@ -516,7 +647,7 @@ async fn diff(
     json: bool,
     repository: &str,
     left: &str,
-    right: &str,
+    right: Option<&str>,
 ) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut first = true;
@@ -524,27 +655,29 @@ async fn diff(
     if json {
         write!(out, "{{\"changes\": [")?;
     }
-    let summary = catalog
-        .diff(repository, left, right, |change| {
-            let result = if json {
-                let separator = if first { "" } else { "," };
-                first = false;
-                serde_json::to_string(&change)
-                    .map_err(std::io::Error::other)
-                    .and_then(|text| write!(out, "{separator}\n  {text}"))
-            } else {
-                let mark = match change.kind {
-                    ChangeKind::Added => '+',
-                    ChangeKind::Removed => '-',
-                    ChangeKind::Changed => '~',
-                };
-                writeln!(out, "{mark} {}", change.path)
+    let on_change = |change: inventory_catalog::diff::Change| {
+        let result = if json {
+            let separator = if first { "" } else { "," };
+            first = false;
+            serde_json::to_string(&change)
+                .map_err(std::io::Error::other)
+                .and_then(|text| write!(out, "{separator}\n  {text}"))
+        } else {
+            let mark = match change.kind {
+                ChangeKind::Added => '+',
+                ChangeKind::Removed => '-',
+                ChangeKind::Changed => '~',
             };
-            if let Err(err) = result {
-                failed.get_or_insert(err);
-            }
-        })
-        .await?;
+            writeln!(out, "{mark} {}", change.path)
+        };
+        if let Err(err) = result {
+            failed.get_or_insert(err);
+        }
+    };
+    let summary = match right {
+        Some(right) => catalog.diff(repository, left, right, on_change).await?,
+        None => catalog.diff_pending(repository, left, on_change).await?,
+    };
     if let Some(err) = failed {
         return Err(err).context("writing the diff");
     }

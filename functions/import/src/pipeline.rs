@@ -29,8 +29,8 @@ use crate::staging::{
     merge_staged,
 };
 
-/// The branch imports commit to. Nothing else writes to it.
-pub const IMPORT_BRANCH: &str = "import-from-inventory";
+/// The branch imports commit to; the catalog refuses users' writes to it.
+pub use inventory_catalog::catalog::IMPORT_BRANCH;
 /// The error a task's latest delivery recorded, or why there is none.
 fn last_error(attempt: Option<&crate::jobs::Attempt>, function: &str) -> String {
     match attempt {

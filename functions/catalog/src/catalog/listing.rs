@@ -1,10 +1,48 @@
 //! Reading at a ref: listing entries with S3 ListObjectsV2 semantics, one entry's
-//! metadata, and an entry's bytes.
+//! metadata, and an entry's bytes. A branch is read with its uncommitted changes; a
+//! commit id as it was committed.
 
 use inventory_base::location::S3Url;
 
-use super::{Catalog, CatalogError, ListOptions, Listing};
-use crate::tree::Entry;
+use super::{Catalog, CatalogError, Commit, ListOptions, Listing, PendingChange};
+use crate::tree::{Cursor, Entry, TreeError};
+
+/// A tree's entries with a branch's uncommitted changes over them, in path order.
+struct Overlaid<'a> {
+    cursor: Cursor<'a>,
+    changes: Vec<PendingChange>,
+    next: usize,
+}
+
+impl Overlaid<'_> {
+    async fn seek(&mut self, path: &str) -> Result<(), TreeError> {
+        self.cursor.seek(path).await?;
+        self.next = self.changes.partition_point(|c| c.path.as_str() < path);
+        Ok(())
+    }
+
+    async fn next_entry(&mut self) -> Result<Option<Entry>, TreeError> {
+        loop {
+            let Some(change) = self.changes.get(self.next) else {
+                return self.cursor.next_entry().await;
+            };
+            let committed = self.cursor.peek().await?.map(|e| e.path.as_str());
+            match committed {
+                Some(path) if path < change.path.as_str() => {
+                    return self.cursor.next_entry().await;
+                }
+                Some(path) if path == change.path.as_str() => {
+                    self.cursor.next_entry().await?;
+                }
+                _ => {}
+            }
+            self.next += 1;
+            if let Some(entry) = &change.entry {
+                return Ok(Some(entry.clone()));
+            }
+        }
+    }
+}
 
 impl Catalog {
     /// Lists entries at a ref with S3 ListObjectsV2 semantics.
@@ -15,10 +53,14 @@ impl Catalog {
         options: &ListOptions,
     ) -> Result<Listing, CatalogError> {
         let repo = self.repository(repository).await?;
-        let commit = self.resolve(repository, reference).await?;
+        let (commit, changes) = self.view(repository, reference).await?;
         let tree = self.tree_of(&repo, &commit).await?;
         let trees = self.trees(&repo);
-        let mut cursor = trees.cursor(&tree);
+        let mut cursor = Overlaid {
+            cursor: trees.cursor(&tree),
+            changes,
+            next: 0,
+        };
         let start = match &options.after {
             Some(after) if after.as_str() >= options.prefix.as_str() => after.clone(),
             _ => options.prefix.clone(),
@@ -74,6 +116,21 @@ impl Catalog {
         Ok(listing)
     }
 
+    /// The commit a ref names and, when the ref is a branch, its uncommitted changes.
+    pub async fn view(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<(Commit, Vec<PendingChange>), CatalogError> {
+        let commit = self.resolve(repository, reference).await?;
+        let changes = if reference.contains('~') {
+            Vec::new()
+        } else {
+            self.pending_changes(repository, reference).await?
+        };
+        Ok((commit, changes))
+    }
+
     /// The entry at `path` in `reference`.
     pub async fn stat(
         &self,
@@ -82,7 +139,10 @@ impl Catalog {
         path: &str,
     ) -> Result<Option<Entry>, CatalogError> {
         let repo = self.repository(repository).await?;
-        let commit = self.resolve(repository, reference).await?;
+        let (commit, changes) = self.view(repository, reference).await?;
+        if let Ok(found) = changes.binary_search_by(|c| c.path.as_str().cmp(path)) {
+            return Ok(changes.get(found).and_then(|c| c.entry.clone()));
+        }
         let tree = self.tree_of(&repo, &commit).await?;
         Ok(self.trees(&repo).get(&tree, path).await?)
     }

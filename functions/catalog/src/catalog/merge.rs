@@ -35,6 +35,19 @@ impl Catalog {
         let repo = self.repository(repository).await?;
         let source_commit = self.resolve(repository, source).await?;
         let dest_head = self.branch(repository, destination).await?.commit_id;
+        if destination == super::IMPORT_BRANCH {
+            return Err(CatalogError::ImportBranch {
+                repository: repository.to_string(),
+                action: "merging into it",
+            });
+        }
+        // Merges never mix with half-done work (an import's automatic merge included).
+        if self.has_pending_changes(repository, destination).await? {
+            return Err(CatalogError::UncommittedChanges {
+                repository: repository.to_string(),
+                branch: destination.to_string(),
+            });
+        }
         let base = self
             .merge_base(repository, &source_commit.id, &dest_head)
             .await?;

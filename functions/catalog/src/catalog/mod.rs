@@ -5,11 +5,14 @@
 //! - repository: `pk = "repo"`, `sk = <name>`
 //! - branch: `pk = "branch#<repo>"`, `sk = <branch>`, attribute `commit_id`
 //! - commit: `pk = "commit#<repo>"`, `sk = <commit id>`
+//! - a branch's uncommitted change: `pk = "changes#<repo>#<branch>#<token>"`,
+//!   `sk = <path>` (see [`changes`])
 //!
 //! A branch moves only by a conditional write on the commit id it is expected to
 //! hold, so of two concurrent commits exactly one wins.
 
 mod branches;
+pub mod changes;
 mod commits;
 mod listing;
 mod merge;
@@ -25,6 +28,8 @@ use inventory_base::location::S3Url;
 use inventory_base::storage::ObjectStore;
 
 use crate::tree::{Entry, RangeParams, TreeError, TreeStore, WriteStats};
+
+pub use changes::{IMPORT_BRANCH, MAX_PATH_BYTES, PendingChange, validate_path};
 
 pub const DEFAULT_TABLE: &str = "inventory-import-catalog";
 pub const DEFAULT_BRANCH: &str = "main";
@@ -103,6 +108,33 @@ pub enum CatalogError {
         recorded: String,
         found: String,
     },
+    #[error(
+        "branch {IMPORT_BRANCH} of repository {repository} changes only by imports: {action} is refused (branch off it, or merge it into a branch of your own)"
+    )]
+    ImportBranch {
+        repository: String,
+        action: &'static str,
+    },
+    #[error(
+        "{reference:?} is commit {commit} of repository {repository}, not a branch: only branches take writes"
+    )]
+    NotABranch {
+        repository: String,
+        reference: String,
+        commit: String,
+    },
+    #[error("invalid path {path:?}: {reason}")]
+    InvalidPath { path: String, reason: String },
+    #[error("branch {branch} of repository {repository} has no uncommitted changes")]
+    NothingToCommit { repository: String, branch: String },
+    #[error(
+        "branch {branch} of repository {repository} has uncommitted changes: commit or reset them before merging into it"
+    )]
+    UncommittedChanges { repository: String, branch: String },
+    #[error(
+        "branch {branch} of repository {repository} kept changing (other writes, commits or resets at the same time); nothing was changed, try again"
+    )]
+    Busy { repository: String, branch: String },
     #[error(transparent)]
     Storage(#[from] inventory_base::storage::StorageError),
     #[error("invalid storage namespace {0:?}: it must be s3://bucket[/prefix]")]

@@ -13,6 +13,8 @@ pub enum TreeError {
         "entries must be added in strictly increasing path order: {path:?} came after {previous:?}"
     )]
     OutOfOrder { previous: String, path: String },
+    #[error("range {range} can only be taken whole between two ranges")]
+    NotAtRangeBoundary { range: String },
     #[error("{path}: size {size} is larger than a tree can store")]
     TooLarge { path: String, size: u64 },
 }

@@ -17,6 +17,7 @@
 //! leaves `address` null, so that the path is neither written nor read twice. Ranges
 //! written before `address_bucket` existed hold every address whole and read the same.
 
+mod apply;
 mod codec;
 mod cursor;
 mod entry;
@@ -25,6 +26,7 @@ mod ranges;
 mod store;
 mod writer;
 
+pub use apply::{ApplyStats, PathChange};
 pub use codec::{IdentityBatch, RangeFile, metarange_id};
 pub use cursor::{Cursor, IdentityCursor};
 pub use entry::{Address, Entry, EntryRef, ObjectIdentity, imported_address};

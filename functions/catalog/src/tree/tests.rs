@@ -408,3 +408,93 @@ async fn verify_finds_a_range_changed_after_it_was_written() {
     assert!(err.starts_with(&prefix), "{err}");
     assert!(err.ends_with(&format!(", not {}", range.id)), "{err}");
 }
+
+/// Writes `entries` as a whole new tree.
+async fn written(trees: &TreeStore, entries: &[Entry]) -> Tree {
+    let mut writer = trees.writer();
+    for entry in entries {
+        writer.add(entry.clone()).await.unwrap();
+    }
+    writer.finish().await.unwrap().0
+}
+
+#[tokio::test]
+async fn applying_changes_reads_and_writes_only_the_ranges_they_touch() {
+    let root = tempfile::tempdir().unwrap();
+    let trees = local_trees(root.path());
+    let base_entries: Vec<Entry> = (0..4000)
+        .map(|i| entry(&format!("k/{i:06}"), "a"))
+        .collect();
+    let base = written(&trees, &base_entries).await;
+    assert!(base.ranges.len() > 100, "{} ranges", base.ranges.len());
+
+    // A few changes spread over the tree: a change, a deletion, an addition between
+    // two existing paths, and one after the last.
+    let changes = vec![
+        PathChange {
+            path: "k/000100".into(),
+            entry: Some(entry("k/000100", "b")),
+        },
+        PathChange {
+            path: "k/002000".into(),
+            entry: None,
+        },
+        PathChange {
+            path: "k/002500x".into(),
+            entry: Some(entry("k/002500x", "c")),
+        },
+        PathChange {
+            path: "z".into(),
+            entry: Some(entry("z", "d")),
+        },
+    ];
+    let (tree, stats) = trees.apply(&base, &changes).await.unwrap();
+
+    // The same tree as writing the new entries from scratch, to the id.
+    let mut expected: Vec<Entry> = base_entries
+        .iter()
+        .filter(|e| e.path != "k/002000")
+        .map(|e| match e.path.as_str() {
+            "k/000100" => entry("k/000100", "b"),
+            _ => e.clone(),
+        })
+        .chain([entry("k/002500x", "c"), entry("z", "d")])
+        .collect();
+    expected.sort();
+    let scratch = written(&trees, &expected).await;
+    let first_difference = tree
+        .ranges
+        .iter()
+        .zip(&scratch.ranges)
+        .position(|(a, b)| a != b);
+    if let Some(i) = first_difference {
+        panic!(
+            "range {i} differs: applied {:?}, written from scratch {:?}",
+            tree.ranges.get(i),
+            scratch.ranges.get(i)
+        );
+    }
+    assert_eq!(tree, scratch);
+
+    // Each change touches one range; reading ends where the ranges line up again.
+    assert_eq!(stats.ranges_in_base, base.ranges.len() as u64);
+    assert!(
+        stats.ranges_read <= 2 * 3,
+        "read {} ranges for changes in 3 ranges",
+        stats.ranges_read
+    );
+    assert!(
+        stats.write.ranges_written <= 2 * 4,
+        "wrote {} ranges",
+        stats.write.ranges_written
+    );
+    assert_eq!(
+        stats.write.ranges_reused + stats.write.ranges_written,
+        tree.ranges.len() as u64
+    );
+
+    // No change at all: every range taken whole, none read.
+    let (same, stats) = trees.apply(&base, &[]).await.unwrap();
+    assert_eq!(same, base);
+    assert_eq!((stats.ranges_read, stats.write.ranges_written), (0, 0));
+}

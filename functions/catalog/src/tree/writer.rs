@@ -99,6 +99,39 @@ impl TreeWriter<'_> {
         Ok(())
     }
 
+    /// Whether the next entry would start a new range: an existing range can be taken
+    /// whole here with [`add_range`](Self::add_range).
+    pub fn at_range_boundary(&self) -> bool {
+        self.current.len() == 0
+    }
+
+    /// Takes an existing range of the same storage namespace as it is, neither read nor
+    /// written again. The writer must be at a range boundary, and the range's paths
+    /// must all come after the entries added so far.
+    pub async fn add_range(&mut self, range: RangeInfo) -> Result<(), TreeError> {
+        if !self.at_range_boundary() {
+            return Err(TreeError::NotAtRangeBoundary {
+                range: range.id.clone(),
+            });
+        }
+        if let Some(previous) = &self.previous
+            && range.min_path.as_str() <= previous.as_str()
+        {
+            return Err(TreeError::OutOfOrder {
+                previous: previous.clone(),
+                path: range.min_path.clone(),
+            });
+        }
+        self.previous = Some(range.max_path.clone());
+        self.stats.entries += range.entries;
+        self.pending
+            .push_back(tokio::spawn(async move { Ok((range, false)) }));
+        while self.pending.len() > RANGES_IN_FLIGHT {
+            self.collect_oldest().await?;
+        }
+        Ok(())
+    }
+
     /// Hands the range being filled to a background task that hashes, encodes and
     /// stores it (unless it exists); waits for the oldest when too many are in flight.
     async fn close_range(&mut self) -> Result<(), TreeError> {
