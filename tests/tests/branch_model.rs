@@ -50,26 +50,34 @@ impl Model {
         view
     }
 
-    /// The nearest common ancestor: breadth-first from `a` to the first ancestor of `b`.
-    fn merge_base(&self, a: &str, b: &str) -> Option<String> {
-        let mut of_b = HashSet::new();
-        let mut queue = VecDeque::from([b.to_string()]);
-        while let Some(id) = queue.pop_front() {
-            if of_b.insert(id.clone()) {
-                queue.extend(self.parents.get(&id).cloned().unwrap_or_default());
-            }
-        }
+    fn ancestors(&self, id: &str) -> HashSet<String> {
         let mut seen = HashSet::new();
-        let mut queue = VecDeque::from([a.to_string()]);
+        let mut queue = VecDeque::from([id.to_string()]);
         while let Some(id) = queue.pop_front() {
-            if of_b.contains(&id) {
-                return Some(id);
-            }
             if seen.insert(id.clone()) {
                 queue.extend(self.parents.get(&id).cloned().unwrap_or_default());
             }
         }
-        None
+        seen
+    }
+
+    /// 1 for the root, else one more than the highest parent's.
+    fn generation(&self, id: &str) -> u64 {
+        1 + self.parents[id]
+            .iter()
+            .map(|p| self.generation(p))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Of the common ancestors of `a` and `b`, the one of highest generation, then
+    /// highest id.
+    fn merge_base(&self, a: &str, b: &str) -> Option<String> {
+        let of_b = self.ancestors(b);
+        self.ancestors(a)
+            .into_iter()
+            .filter(|id| of_b.contains(id))
+            .max_by_key(|id| (self.generation(id), id.clone()))
     }
 }
 

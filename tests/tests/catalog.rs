@@ -842,3 +842,42 @@ async fn cat_is_pinned_to_the_imported_version() {
         b"first"
     );
 }
+
+#[tokio::test]
+async fn finding_a_merge_base_reads_only_the_commits_since_it() {
+    let stack = LocalStack::start().await;
+    setup(&stack).await;
+    let proxy = integration_tests::faults::FaultProxy::start(&stack.endpoint).await;
+    let catalog = stack.pipeline_through(&proxy, small_ranges()).await.catalog;
+    // A long history on main, then two commits on each side of a fork.
+    let mut model = BTreeMap::new();
+    for i in 0..40 {
+        model.insert(format!("k{i:03}"), entry(&format!("k{i:03}"), "a"));
+        commit(&catalog, "main", &model, &format!("main {i}")).await;
+    }
+    let fork = catalog.branch("photos", "main").await.unwrap().commit_id;
+    catalog
+        .create_branch("photos", "dev", "main")
+        .await
+        .unwrap();
+    let mut dev = model.clone();
+    for i in 0..2 {
+        model.insert(format!("m{i}"), entry(&format!("m{i}"), "m"));
+        commit(&catalog, "main", &model, "main after the fork").await;
+        dev.insert(format!("d{i}"), entry(&format!("d{i}"), "d"));
+        commit(&catalog, "dev", &dev, "dev after the fork").await;
+    }
+    let main = catalog.branch("photos", "main").await.unwrap().commit_id;
+    let dev = catalog.branch("photos", "dev").await.unwrap().commit_id;
+    let before = proxy.calls("GetItem");
+    let base = catalog.merge_base("photos", &main, &dev).await.unwrap();
+    let read = proxy.calls("GetItem") - before;
+    assert_eq!(base, Some(fork));
+    // The two heads, the commit before each, and the fork: not the 41 commits of main.
+    assert!(read <= 6, "{read} commits read to find the merge base");
+    let generations = catalog.log("photos", &main, 3).await.unwrap();
+    assert_eq!(
+        generations.iter().map(|c| c.generation).collect::<Vec<_>>(),
+        [43, 42, 41]
+    );
+}

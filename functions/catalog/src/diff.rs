@@ -1,12 +1,14 @@
 //! Differences between trees, and three-way merges, streamed range by range.
 //!
 //! A diff walks both trees together and skips, without reading them, the ranges
-//! both trees share (same id at the same position). Merges walk the base, source and
-//! destination trees entry by entry and write the result as a new tree.
+//! both trees share (same id at the same position). A merge walks the base, source and
+//! destination trees together, range by range where it can: a range two of the three
+//! share is taken (or skipped) without being read, and only the spans where the sides
+//! differ are merged entry by entry.
 
 use serde::Serialize;
 
-use crate::tree::{Entry, Tree, TreeError, TreeStore, WriteStats};
+use crate::tree::{Cursor, Entry, Tree, TreeError, TreeStore, TreeWriter, WriteStats};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -114,6 +116,8 @@ pub enum ConflictStrategy {
 pub struct MergedTree {
     pub tree: Tree,
     pub stats: WriteStats,
+    /// Ranges of the three trees read (the others were taken or skipped whole).
+    pub ranges_read: u64,
     /// Paths changed differently on both sides (resolved by the strategy, or, with
     /// `Fail`, the reason nothing was merged: then `tree` is meaningless).
     pub conflicts: Vec<String>,
@@ -123,7 +127,10 @@ pub struct MergedTree {
 /// How many conflicting paths a merge reports by name.
 pub const CONFLICTS_REPORTED: usize = 100;
 
-/// Three-way merge of `source` into `dest` from their merge base `base`.
+/// Three-way merge of `source` into `dest` from their merge base `base`. Per path: a
+/// side that did not change it since the base takes the other's; both changing it
+/// differently is a conflict, which `strategy` resolves (or, with `Fail`, reports:
+/// then nothing is written and `tree` is `dest`).
 pub async fn merge_trees(
     trees: &TreeStore,
     base: &Tree,
@@ -131,35 +138,59 @@ pub async fn merge_trees(
     dest: &Tree,
     strategy: ConflictStrategy,
 ) -> Result<MergedTree, TreeError> {
-    let mut b = trees.cursor(base);
-    let mut s = trees.cursor(source);
-    let mut d = trees.cursor(dest);
+    let mut b = trees.cursor_on_demand(base);
+    let mut s = trees.cursor_on_demand(source);
+    let mut d = trees.cursor_on_demand(dest);
     let mut writer = trees.writer();
     let mut conflicts = Vec::new();
     let mut conflict_count = 0u64;
     loop {
+        // A range the source shares with the base: the source changed nothing there,
+        // so the destination's entries through its end are the result; and the other
+        // way round. A range source and destination share is the result itself.
+        let (rb, rs, rd) = (
+            b.at_range_start().cloned(),
+            s.at_range_start().cloned(),
+            d.at_range_start().cloned(),
+        );
+        if let (Some(x), Some(y)) = (&rs, &rb)
+            && x.id == y.id
+        {
+            s.skip_range();
+            b.skip_range();
+            copy_through(&mut d, &mut writer, &x.max_path).await?;
+            continue;
+        }
+        if let (Some(x), Some(y)) = (&rd, &rb)
+            && x.id == y.id
+        {
+            d.skip_range();
+            b.skip_range();
+            copy_through(&mut s, &mut writer, &x.max_path).await?;
+            continue;
+        }
+        if let (Some(x), Some(y)) = (&rs, &rd)
+            && x.id == y.id
+        {
+            b.skip_through(&x.max_path).await?;
+            d.skip_range();
+            if writer.at_range_boundary() {
+                s.skip_range();
+                writer.add_range(x.clone()).await?;
+            } else {
+                copy_through(&mut s, &mut writer, &x.max_path).await?;
+            }
+            continue;
+        }
         let next = [b.peek().await?, s.peek().await?, d.peek().await?]
             .into_iter()
             .flatten()
             .map(|e| e.path.clone())
             .min();
         let Some(path) = next else { break };
-        let take = |cursor_entry: Option<&Entry>| cursor_entry.is_some_and(|e| e.path == path);
-        let base_entry = if take(b.peek().await?) {
-            b.next_entry().await?
-        } else {
-            None
-        };
-        let source_entry = if take(s.peek().await?) {
-            s.next_entry().await?
-        } else {
-            None
-        };
-        let dest_entry = if take(d.peek().await?) {
-            d.next_entry().await?
-        } else {
-            None
-        };
+        let base_entry = take(&mut b, &path).await?;
+        let source_entry = take(&mut s, &path).await?;
+        let dest_entry = take(&mut d, &path).await?;
         let same = |x: &Option<Entry>, y: &Option<Entry>| match (x, y) {
             (None, None) => true,
             (Some(x), Some(y)) => x.same_object(y),
@@ -188,10 +219,12 @@ pub async fn merge_trees(
             writer.add(entry).await?;
         }
     }
+    let ranges_read = b.ranges_loaded() + s.ranges_loaded() + d.ranges_loaded();
     if conflict_count > 0 && strategy == ConflictStrategy::Fail {
         return Ok(MergedTree {
             tree: dest.clone(),
             stats: WriteStats::default(),
+            ranges_read,
             conflicts,
             conflict_count,
         });
@@ -200,7 +233,47 @@ pub async fn merge_trees(
     Ok(MergedTree {
         tree,
         stats,
+        ranges_read,
         conflicts,
         conflict_count,
     })
+}
+
+/// The cursor's next entry when it is at `path`.
+async fn take(cursor: &mut Cursor<'_>, path: &str) -> Result<Option<Entry>, TreeError> {
+    match cursor.peek().await? {
+        Some(entry) if entry.path == path => cursor.next_entry().await,
+        _ => Ok(None),
+    }
+}
+
+/// Writes the cursor's entries through `max`: whole ranges, unread, where the writer
+/// stands at a range boundary.
+async fn copy_through(
+    cursor: &mut Cursor<'_>,
+    writer: &mut TreeWriter<'_>,
+    max: &str,
+) -> Result<(), TreeError> {
+    loop {
+        if let Some(range) = cursor.at_range_start() {
+            // Nothing through `max` in it: not read at all.
+            if range.min_path.as_str() > max {
+                return Ok(());
+            }
+            if range.max_path.as_str() <= max && writer.at_range_boundary() {
+                let range = range.clone();
+                cursor.skip_range();
+                writer.add_range(range).await?;
+                continue;
+            }
+        }
+        match cursor.peek().await? {
+            Some(entry) if entry.path.as_str() <= max => {
+                if let Some(entry) = cursor.next_entry().await? {
+                    writer.add(entry).await?;
+                }
+            }
+            _ => return Ok(()),
+        }
+    }
 }

@@ -607,7 +607,12 @@ impl Catalog {
                 })
                 .collect();
             let (tree, stats) = self.trees(&repo).apply(&base, &path_changes).await?;
-            let commit = new_commit(vec![head.id.clone()], info.clone(), &tree.id);
+            let commit = new_commit(
+                vec![head.id.clone()],
+                info.clone(),
+                &tree.id,
+                head.generation + 1,
+            );
             self.put_commit(repository, &commit).await?;
             let (condition, mut values) = state.condition(true);
             values.insert(":new".into(), AttributeValue::S(commit.id.clone()));

@@ -54,6 +54,10 @@ impl Catalog {
                 "metarange_id",
                 AttributeValue::S(commit.metarange_id.clone()),
             )
+            .item(
+                "generation",
+                AttributeValue::N(commit.generation.to_string()),
+            )
             .send()
             .await
             .map_err(|e| self.dynamo_error(e))?;
@@ -105,11 +109,27 @@ impl Catalog {
         tree: &Tree,
         info: CommitInfo,
     ) -> Result<Commit, CatalogError> {
-        let commit = new_commit(parents, info, &tree.id);
+        let generation = self.next_generation(&repository.name, &parents).await?;
+        let commit = new_commit(parents, info, &tree.id, generation);
         self.put_commit(&repository.name, &commit).await?;
         self.move_branch(&repository.name, branch, expected, &commit.id)
             .await?;
         Ok(commit)
+    }
+
+    /// The generation of a commit with these parents.
+    pub(super) async fn next_generation(
+        &self,
+        repository: &str,
+        parents: &[String],
+    ) -> Result<u64, CatalogError> {
+        let mut highest = 0;
+        for parent in parents {
+            if let Some(commit) = self.commit_by_id(repository, parent).await? {
+                highest = highest.max(commit.generation);
+            }
+        }
+        Ok(highest + 1)
     }
 
     /// First-parent history from `reference`, newest first.
@@ -136,7 +156,12 @@ impl Catalog {
 }
 
 /// Builds a commit and derives its id from its content.
-pub(super) fn new_commit(parents: Vec<String>, info: CommitInfo, metarange_id: &str) -> Commit {
+pub(super) fn new_commit(
+    parents: Vec<String>,
+    info: CommitInfo,
+    metarange_id: &str,
+    generation: u64,
+) -> Commit {
     let created_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut commit = Commit {
         id: String::new(),
@@ -146,6 +171,7 @@ pub(super) fn new_commit(parents: Vec<String>, info: CommitInfo, metarange_id: &
         created_at,
         metadata: info.metadata,
         metarange_id: metarange_id.to_string(),
+        generation,
     };
     commit.id = commit_id(&commit);
     commit
@@ -191,6 +217,7 @@ mod tests {
                 metadata: BTreeMap::new(),
             },
             "t",
+            1,
         );
         assert_eq!(commit.id, commit_id(&commit));
         let mut other = commit.clone();

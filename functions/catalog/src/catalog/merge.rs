@@ -1,6 +1,6 @@
 //! Diff and merge between refs, and the merge base they start from.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use super::{Catalog, CatalogError, CommitInfo, MergeOutcome};
 use crate::diff::{Change, ConflictStrategy, DiffSummary, diff_trees, merge_trees};
@@ -112,34 +112,50 @@ impl Catalog {
         })
     }
 
-    /// The nearest common ancestor of two commits (breadth-first over all parents).
+    /// The best common ancestor of two commits: both histories are walked at once,
+    /// highest generation first, and the first commit reached from both is the answer
+    /// (of several, the one with the highest generation, then the highest id). Only
+    /// the commits between the two and that ancestor are read. Commits recorded before
+    /// generations existed count as generation 0.
     pub async fn merge_base(
         &self,
         repository: &str,
         a: &str,
         b: &str,
     ) -> Result<Option<String>, CatalogError> {
-        let mut ancestors_of_b = HashSet::new();
-        let mut queue = VecDeque::from([b.to_string()]);
-        while let Some(id) = queue.pop_front() {
-            if !ancestors_of_b.insert(id.clone()) {
-                continue;
-            }
-            if let Some(commit) = self.commit_by_id(repository, &id).await? {
-                queue.extend(commit.parents);
+        const FROM_A: u8 = 1;
+        const FROM_B: u8 = 2;
+        let mut flags: HashMap<String, u8> = HashMap::new();
+        // Each commit read: its generation and parents.
+        let mut commits: HashMap<String, (u64, Vec<String>)> = HashMap::new();
+        let mut queue: BinaryHeap<(u64, String)> = BinaryHeap::new();
+        for (id, flag) in [(a, FROM_A), (b, FROM_B)] {
+            if let Some(commit) = self.commit_by_id(repository, id).await? {
+                *flags.entry(id.to_string()).or_default() |= flag;
+                queue.push((commit.generation, id.to_string()));
+                commits.insert(id.to_string(), (commit.generation, commit.parents));
             }
         }
-        let mut seen = HashSet::new();
-        let mut queue = VecDeque::from([a.to_string()]);
-        while let Some(id) = queue.pop_front() {
-            if ancestors_of_b.contains(&id) {
+        while let Some((_, id)) = queue.pop() {
+            let flag = flags.get(&id).copied().unwrap_or_default();
+            if flag == FROM_A | FROM_B {
                 return Ok(Some(id));
             }
-            if !seen.insert(id.clone()) {
-                continue;
-            }
-            if let Some(commit) = self.commit_by_id(repository, &id).await? {
-                queue.extend(commit.parents);
+            let parents = commits.get(&id).map(|c| c.1.clone()).unwrap_or_default();
+            for parent in parents {
+                let known = flags.get(&parent).copied().unwrap_or_default();
+                if known | flag == known {
+                    continue;
+                }
+                if !commits.contains_key(&parent) {
+                    let Some(commit) = self.commit_by_id(repository, &parent).await? else {
+                        continue;
+                    };
+                    commits.insert(parent.clone(), (commit.generation, commit.parents));
+                }
+                flags.insert(parent.clone(), known | flag);
+                let generation = commits.get(&parent).map_or(0, |c| c.0);
+                queue.push((generation, parent));
             }
         }
         Ok(None)

@@ -179,6 +179,11 @@ pub struct Commit {
     pub created_at: String,
     pub metadata: BTreeMap<String, String>,
     pub metarange_id: String,
+    /// 1 for a commit without parents, else one more than its parents' highest: a
+    /// commit's ancestors all have lower numbers, which lets a merge base be found
+    /// without walking whole histories. 0 for commits recorded before it existed.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// What a new commit says of itself; the id is derived from it.
@@ -435,6 +440,10 @@ fn commit_from_item(item: &HashMap<String, AttributeValue>) -> Result<Commit, Ca
         created_at: text_attribute(item, "created_at")?,
         metadata,
         metarange_id: text_attribute(item, "metarange_id")?,
+        generation: match item.get("generation") {
+            Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+            _ => 0,
+        },
     })
 }
 

@@ -51,6 +51,7 @@ impl Catalog {
                 metadata: BTreeMap::new(),
             },
             &empty.id,
+            1,
         );
         self.put_commit(&repository.name, &commit).await?;
         let item = HashMap::from([

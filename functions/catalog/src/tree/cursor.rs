@@ -25,7 +25,17 @@ impl TreeStore {
             next_range: 0,
             buffered: VecDeque::new(),
             prefetched: VecDeque::new(),
+            ahead: RANGES_AHEAD,
+            loaded: 0,
         }
+    }
+
+    /// A cursor that loads a range only when it reads into it: for walks that skip
+    /// most ranges (merges), where loading ahead would read ranges never needed.
+    pub fn cursor_on_demand<'a>(&'a self, tree: &'a Tree) -> Cursor<'a> {
+        let mut cursor = self.cursor(tree);
+        cursor.ahead = 0;
+        cursor
     }
 
     /// A cursor over a tree's paths and identities in path order.
@@ -49,9 +59,40 @@ pub struct Cursor<'a> {
     buffered: VecDeque<Entry>,
     /// The ranges from `next_range` on, being loaded on other threads, in order.
     prefetched: VecDeque<(usize, RangeLoad)>,
+    /// Ranges loaded ahead.
+    ahead: usize,
+    /// Ranges whose loading started.
+    loaded: u64,
 }
 
 impl Cursor<'_> {
+    /// Ranges whose loading started (read, or loading ahead).
+    pub fn ranges_loaded(&self) -> u64 {
+        self.loaded
+    }
+
+    /// Moves past every entry whose path is `<= max`: whole ranges that end there or
+    /// before are skipped without being read.
+    pub async fn skip_through(&mut self, max: &str) -> Result<(), TreeError> {
+        loop {
+            if let Some(range) = self.at_range_start() {
+                if range.min_path.as_str() > max {
+                    return Ok(());
+                }
+                if range.max_path.as_str() <= max {
+                    self.skip_range();
+                    continue;
+                }
+            }
+            match self.peek().await? {
+                Some(entry) if entry.path.as_str() <= max => {
+                    self.buffered.pop_front();
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// The next range, when the cursor stands at its start.
     pub fn at_range_start(&self) -> Option<&RangeInfo> {
         if self.buffered.is_empty() {
@@ -131,6 +172,7 @@ impl Cursor<'_> {
                     if let Some((index, handle)) = other {
                         self.prefetched.push_front((index, handle));
                     }
+                    self.loaded += 1;
                     self.trees.range(&range.id).await?
                 }
             };
@@ -140,9 +182,10 @@ impl Cursor<'_> {
                 .prefetched
                 .back()
                 .map_or(self.next_range, |(index, _)| index + 1);
-            while self.prefetched.len() < RANGES_AHEAD
+            while self.prefetched.len() < self.ahead
                 && let Some(range) = self.ranges.get(next)
             {
+                self.loaded += 1;
                 let (trees, id) = (self.trees.clone(), range.id.clone());
                 let handle = tokio::spawn(async move { trees.range(&id).await });
                 self.prefetched.push_back((next, handle));

@@ -498,3 +498,80 @@ async fn applying_changes_reads_and_writes_only_the_ranges_they_touch() {
     assert_eq!(same, base);
     assert_eq!((stats.ranges_read, stats.write.ranges_written), (0, 0));
 }
+
+#[tokio::test]
+async fn a_merge_reads_only_the_ranges_where_the_sides_differ() {
+    use crate::diff::{ConflictStrategy, merge_trees};
+    use std::collections::BTreeMap;
+
+    let root = tempfile::tempdir().unwrap();
+    let trees = local_trees(root.path());
+    let base: BTreeMap<String, Entry> = (0..4000)
+        .map(|i| {
+            let path = format!("k/{i:06}");
+            (path.clone(), entry(&path, "a"))
+        })
+        .collect();
+    // The source (a day's import) changes 5 % of the paths near its end; the
+    // destination (users' work) changes twenty near its start and adds one.
+    let mut source = base.clone();
+    for i in (3000..3200).step_by(1) {
+        let path = format!("k/{i:06}");
+        source.insert(path.clone(), entry(&path, "import"));
+    }
+    let mut dest = base.clone();
+    for i in (100..2100).step_by(100) {
+        let path = format!("k/{i:06}");
+        dest.insert(path.clone(), entry(&path, "user"));
+    }
+    dest.insert("k/000150x".into(), entry("k/000150x", "new"));
+    let [base_tree, source_tree, dest_tree] = [&base, &source, &dest].map(|m| {
+        let entries: Vec<Entry> = m.values().cloned().collect();
+        entries
+    });
+    let base_tree = written(&trees, &base_tree).await;
+    let source_tree = written(&trees, &source_tree).await;
+    let dest_tree = written(&trees, &dest_tree).await;
+
+    let merged = merge_trees(
+        &trees,
+        &base_tree,
+        &source_tree,
+        &dest_tree,
+        ConflictStrategy::Fail,
+    )
+    .await
+    .unwrap();
+    assert_eq!(merged.conflict_count, 0);
+    let mut expected = dest.clone();
+    for (path, entry) in &source {
+        if base.get(path) != Some(entry) {
+            expected.insert(path.clone(), entry.clone());
+        }
+    }
+    let mut cursor = trees.cursor(&merged.tree);
+    let mut got = Vec::new();
+    while let Some(entry) = cursor.next_entry().await.unwrap() {
+        got.push(entry);
+    }
+    assert_eq!(got, expected.values().cloned().collect::<Vec<_>>());
+
+    // The ranges the changes fall in, in the base: each side's changed spans are read
+    // at most twice over, the rest taken or skipped whole.
+    let touched = base_tree
+        .ranges
+        .iter()
+        .filter(|r| {
+            source
+                .range(r.min_path.clone()..=r.max_path.clone())
+                .chain(dest.range(r.min_path.clone()..=r.max_path.clone()))
+                .any(|(path, entry)| base.get(path) != Some(entry))
+        })
+        .count() as u64;
+    let total = (base_tree.ranges.len() + source_tree.ranges.len() + dest_tree.ranges.len()) as u64;
+    assert!(
+        merged.ranges_read <= 2 * touched,
+        "{} of {total} ranges read for {touched} touched",
+        merged.ranges_read
+    );
+}
