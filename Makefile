@@ -81,6 +81,7 @@ bench: setup
 	$(PY) scripts/bench.py
 	scripts/bench-reader.sh
 	scripts/bench-tree.sh
+	scripts/bench-branch.sh
 
 clean:
 	rm -rf $(VENV) target bench/data

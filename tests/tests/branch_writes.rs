@@ -401,3 +401,161 @@ async fn a_large_upload_goes_in_parts_and_reads_back_whole() {
         .unwrap();
     assert!(output.stdout == bytes);
 }
+
+/// Items of a branch's uncommitted changes in the catalog table, garbage included.
+async fn change_items(stack: &LocalStack, branch: &str) -> usize {
+    let output = stack
+        .dynamo()
+        .scan()
+        .table_name("inventory-import-catalog")
+        .send()
+        .await
+        .unwrap();
+    output
+        .items()
+        .iter()
+        .filter(|item| {
+            item.get("pk")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|pk| pk.starts_with(&format!("changes#photos#{branch}#")))
+        })
+        .count()
+}
+
+/// `commit` through `proxy`, SIGKILLed while the proxy holds its `call`-th `operation`.
+async fn commit_killed_at(
+    stack: &LocalStack,
+    proxy: &integration_tests::faults::FaultProxy,
+    operation: &str,
+    call: u64,
+) {
+    use integration_tests::faults::{Fault, When};
+    proxy.clear();
+    let before = proxy.calls(operation);
+    proxy.inject(
+        operation,
+        Fault::Delay(std::time::Duration::from_secs(120)),
+        When::Calls(vec![before + call]),
+    );
+    let mut committing = stack
+        .cli()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["commit", "photos", "edits", "-m", "interrupted"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let reached = proxy
+        .wait_for_calls(operation, before + call, std::time::Duration::from_secs(30))
+        .await;
+    committing.kill().unwrap(); // SIGKILL
+    committing.wait().unwrap();
+    assert!(reached, "the commit never reached {operation} #{call}");
+}
+
+#[tokio::test]
+async fn a_commit_killed_before_or_after_moving_the_branch_loses_no_change_and_applies_none_twice()
+{
+    let stack = LocalStack::start().await;
+    imported(&stack, 10).await;
+    let cli = || stack.cli();
+    ok_json(cli().args(["branch", "create", "photos", "edits", "--json"]));
+    let imported = paths(&ok_json(cli().args([
+        "ls",
+        "photos",
+        "edits",
+        "--recursive",
+        "--json",
+    ])));
+    let head = || {
+        ok_json(
+            stack
+                .cli()
+                .args(["branch", "show", "photos", "edits", "--json"]),
+        )["commit"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let start = head();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, b"f").unwrap();
+    let file = file.to_str().unwrap();
+    ok_json(cli().args(["upload", "photos", "edits", "new/a.txt", file, "--json"]));
+    ok_json(cli().args(["upload", "photos", "edits", "new/b.txt", file, "--json"]));
+    ok_json(cli().args(["rm", "photos", "edits", &imported[0], "--json"]));
+    let expected = paths(&ok_json(cli().args([
+        "ls",
+        "photos",
+        "edits",
+        "--recursive",
+        "--json",
+    ])));
+    let proxy = integration_tests::faults::FaultProxy::start(&stack.endpoint).await;
+
+    // Killed after sealing the changes, before moving the branch: nothing moved, and
+    // every change is still there.
+    commit_killed_at(&stack, &proxy, "UpdateItem", 2).await;
+    assert_eq!(head(), start);
+    let pending = ok_json(cli().args(["diff", "photos", "edits", "--json"]));
+    assert_eq!(
+        pending["summary"],
+        serde_json::json!({"added": 2, "removed": 1, "changed": 0, "ranges_skipped": 0})
+    );
+    assert_eq!(
+        paths(&ok_json(cli().args([
+            "ls",
+            "photos",
+            "edits",
+            "--recursive",
+            "--json"
+        ]))),
+        expected
+    );
+    // The next commit commits them, once.
+    let committed = ok_json(cli().args(["commit", "photos", "edits", "-m", "again", "--json"]));
+    assert_eq!(committed["changes"], 3);
+    let log = ok_json(cli().args(["log", "photos", "edits", "--json"]));
+    assert_eq!(
+        log[1]["id"],
+        start.as_str(),
+        "one commit on top of the start"
+    );
+    assert_eq!(
+        paths(&ok_json(cli().args([
+            "ls",
+            "photos",
+            "edits",
+            "--recursive",
+            "--json"
+        ]))),
+        expected
+    );
+
+    // Killed after moving the branch, before deleting the committed changes' items:
+    // the commit holds them, no change shows as uncommitted, and nothing commits twice.
+    ok_json(cli().args(["upload", "photos", "edits", "new/c.txt", file, "--json"]));
+    commit_killed_at(&stack, &proxy, "BatchWriteItem", 1).await;
+    let moved = head();
+    assert_ne!(moved, committed["commit"]["id"].as_str().unwrap());
+    let (ok, _, stderr) = run(cli().args(["commit", "photos", "edits", "-m", "twice?"]));
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "error: branch edits of repository photos has no uncommitted changes"
+    );
+    assert_eq!(head(), moved);
+    let listed = paths(&ok_json(cli().args([
+        "ls",
+        "photos",
+        "edits",
+        "--recursive",
+        "--json",
+    ])));
+    assert!(listed.contains(&"new/c.txt".to_string()));
+    // What the killed commit left is removed by the next reset.
+    assert!(change_items(&stack, "edits").await > 0);
+    ok_json(cli().args(["reset", "photos", "edits", "--json"]));
+    assert_eq!(change_items(&stack, "edits").await, 0);
+}

@@ -182,15 +182,27 @@ pub async fn merge_trees(
             }
             continue;
         }
-        let next = [b.peek().await?, s.peek().await?, d.peek().await?]
-            .into_iter()
-            .flatten()
-            .map(|e| e.path.clone())
-            .min();
-        let Some(path) = next else { break };
-        let base_entry = take(&mut b, &path).await?;
-        let source_entry = take(&mut s, &path).await?;
-        let dest_entry = take(&mut d, &path).await?;
+        // Which sides hold the smallest next path (compared in place, not copied).
+        let (at_base, at_source, at_dest) = {
+            let (pb, ps, pd) = (b.peek().await?, s.peek().await?, d.peek().await?);
+            let Some(path) = [pb, ps, pd]
+                .into_iter()
+                .flatten()
+                .map(|e| e.path.as_str())
+                .min()
+            else {
+                break;
+            };
+            let at = |entry: Option<&Entry>| entry.is_some_and(|e| e.path == path);
+            (at(pb), at(ps), at(pd))
+        };
+        let base_entry = if at_base { b.next_entry().await? } else { None };
+        let source_entry = if at_source {
+            s.next_entry().await?
+        } else {
+            None
+        };
+        let dest_entry = if at_dest { d.next_entry().await? } else { None };
         let same = |x: &Option<Entry>, y: &Option<Entry>| match (x, y) {
             (None, None) => true,
             (Some(x), Some(y)) => x.same_object(y),
@@ -202,8 +214,10 @@ pub async fn merge_trees(
             source_entry
         } else {
             conflict_count += 1;
-            if conflicts.len() < CONFLICTS_REPORTED {
-                conflicts.push(path.clone());
+            if conflicts.len() < CONFLICTS_REPORTED
+                && let Some(entry) = source_entry.as_ref().or(dest_entry.as_ref())
+            {
+                conflicts.push(entry.path.clone());
             }
             match strategy {
                 ConflictStrategy::Fail => None,
@@ -237,14 +251,6 @@ pub async fn merge_trees(
         conflicts,
         conflict_count,
     })
-}
-
-/// The cursor's next entry when it is at `path`.
-async fn take(cursor: &mut Cursor<'_>, path: &str) -> Result<Option<Entry>, TreeError> {
-    match cursor.peek().await? {
-        Some(entry) if entry.path == path => cursor.next_entry().await,
-        _ => Ok(None),
-    }
 }
 
 /// Writes the cursor's entries through `max`: whole ranges, unread, where the writer

@@ -7,8 +7,8 @@ use indicatif::{HumanBytes, HumanCount};
 use std::time::Instant;
 
 use inventory_base::S3Url;
-use inventory_catalog::diff::diff_trees;
-use inventory_catalog::tree::{Entry, RangeParams, TreeStore};
+use inventory_catalog::diff::{ConflictStrategy, diff_trees, merge_trees};
+use inventory_catalog::tree::{Entry, PathChange, RangeParams, Tree, TreeStore};
 use inventory_devtools::generator::{Changes, GeneratorOptions, KeyShape, generate_inventory};
 
 use crate::StoreArgs;
@@ -33,6 +33,10 @@ pub enum DevCommand {
     /// Benchmark trees: write a tree of N entries, write it again with some entries
     /// changed, and diff the two; prints times and peak memory
     BenchTree(BenchTreeArgs),
+    /// Benchmark users' work on a branch: commit changes spread over a large tree, and
+    /// merge a day's import into a branch with users' changes; prints times and the
+    /// ranges read and written, beside a rewrite of the whole tree
+    BenchBranch(BenchBranchArgs),
     /// Benchmark the import's stages on local files: decoding data files, staged
     /// batch sizes, the committer's merge, diff and tree write, a dry run's diff
     Bench(BenchArgs),
@@ -88,6 +92,30 @@ pub struct BenchTreeArgs {
     change_every: u64,
     /// Storage namespace of the trees
     #[arg(long, default_value = "s3://bench-catalog/trees")]
+    namespace: S3Url,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    aws: RealAws,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchBranchArgs {
+    /// Entries in the branch's tree
+    #[arg(long, default_value_t = 1_000_000)]
+    entries: u64,
+    /// Users' changes, spread evenly over the tree
+    #[arg(long, default_value_t = 1_000)]
+    changes: u64,
+    /// One entry in this many changed by the day's import, in runs of `--import-run`
+    /// consecutive keys (an inventory's changes come by prefix: a day's partitions)
+    #[arg(long, default_value_t = 20)]
+    import_change_every: u64,
+    /// Consecutive keys changed together by the import
+    #[arg(long, default_value_t = 1_000)]
+    import_run: u64,
+    /// Storage namespace of the trees
+    #[arg(long, default_value = "s3://bench-catalog/branches")]
     namespace: S3Url,
     #[command(flatten)]
     store: StoreArgs,
@@ -200,6 +228,7 @@ pub async fn run(command: DevCommand, catalog: &CatalogArgs) -> Result<()> {
             Ok(())
         }
         DevCommand::BenchTree(args) => bench_tree(args, catalog.json()).await,
+        DevCommand::BenchBranch(args) => bench_branch(args, catalog.json()).await,
         DevCommand::Bench(args) => bench_stages(args, catalog.json()).await,
         DevCommand::GenerateInventory(args) => generate(args, catalog.json()).await,
     }
@@ -344,6 +373,222 @@ async fn bench_tree(args: BenchTreeArgs, json: bool) -> Result<()> {
             println!("peak RSS       {}", HumanBytes(peak));
         }
     }
+    Ok(())
+}
+
+/// The base ranges holding at least one of `paths` (sorted).
+fn ranges_touched(tree: &Tree, paths: &[String]) -> u64 {
+    tree.ranges
+        .iter()
+        .filter(|range| {
+            let first = paths.partition_point(|p| p.as_str() < range.min_path.as_str());
+            paths
+                .get(first)
+                .is_some_and(|p| p.as_str() <= range.max_path.as_str())
+        })
+        .count() as u64
+}
+
+async fn write_whole(
+    trees: &TreeStore,
+    entries: impl Iterator<Item = Entry>,
+) -> Result<(Tree, f64)> {
+    let started = Instant::now();
+    let mut writer = trees.writer();
+    for entry in entries {
+        writer.add(entry).await?;
+    }
+    let (tree, _) = writer.finish().await?;
+    Ok((tree, started.elapsed().as_secs_f64()))
+}
+
+async fn bench_branch(args: BenchBranchArgs, json: bool) -> Result<()> {
+    if args.store.local_root.is_none() {
+        args.aws
+            .check("dev bench-branch", "writes trees into a bucket")?;
+    }
+    let store = args.store.open().await;
+    store.ensure_bucket(&args.namespace.bucket).await?;
+    let trees = TreeStore::new(store, args.namespace.clone(), RangeParams::default());
+    let n = args.entries;
+    let entry = |i: u64, etag: &str| {
+        let mut entry = bench_entry(i, 0, 1);
+        entry.etag = format!("{etag}{i:026x}");
+        entry
+    };
+    let (base, base_seconds) = write_whole(&trees, (0..n).map(|i| entry(i, "base00"))).await?;
+
+    // Users' changes, spread evenly: committed with apply, beside a whole rewrite.
+    let step = (n / args.changes.max(1)).max(1);
+    let user: Vec<u64> = (0..n)
+        .step_by(step as usize)
+        .take(args.changes as usize)
+        .collect();
+    let changes: Vec<PathChange> = user
+        .iter()
+        .map(|&i| {
+            let entry = entry(i, "user00");
+            PathChange {
+                path: entry.path.clone(),
+                entry: Some(entry),
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    let (dest, applied) = trees.apply(&base, &changes).await?;
+    let commit_seconds = started.elapsed().as_secs_f64();
+    let user_set: std::collections::HashSet<u64> = user.iter().copied().collect();
+    let (rewritten, rewrite_seconds) = write_whole(
+        &trees,
+        (0..n).map(|i| {
+            entry(
+                i,
+                if user_set.contains(&i) {
+                    "user00"
+                } else {
+                    "base00"
+                },
+            )
+        }),
+    )
+    .await?;
+    anyhow::ensure!(
+        rewritten == dest,
+        "the committed tree differs from a rewrite of it"
+    );
+    let user_paths: Vec<String> = changes.iter().map(|c| c.path.clone()).collect();
+    let commit_touched = ranges_touched(&base, &user_paths);
+
+    // The same number of changes under one prefix, as a user's work in one folder.
+    let clustered: Vec<PathChange> = (n / 2..(n / 2 + args.changes).min(n))
+        .map(|i| {
+            let entry = entry(i, "user00");
+            PathChange {
+                path: entry.path.clone(),
+                entry: Some(entry),
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    let (_, clustered_stats) = trees.apply(&base, &clustered).await?;
+    let clustered_seconds = started.elapsed().as_secs_f64();
+    let clustered_paths: Vec<String> = clustered.iter().map(|c| c.path.clone()).collect();
+    let clustered_touched = ranges_touched(&base, &clustered_paths);
+
+    // A day's import: runs of consecutive keys changed, written whole as an import is.
+    let run = args.import_run.max(1);
+    let period = run * args.import_change_every.max(1);
+    let imported = |i: u64| i % period < run;
+    let (source, import_seconds) = write_whole(
+        &trees,
+        (0..n).map(|i| entry(i, if imported(i) { "import" } else { "base00" })),
+    )
+    .await?;
+    let started = Instant::now();
+    let merged = merge_trees(&trees, &base, &source, &dest, ConflictStrategy::SourceWins).await?;
+    let merge_seconds = started.elapsed().as_secs_f64();
+    let import_paths: Vec<String> = (0..n)
+        .filter(|&i| imported(i))
+        .map(|i| entry(i, "").path)
+        .collect();
+    let mut all_paths: Vec<String> = import_paths.iter().chain(&user_paths).cloned().collect();
+    all_paths.sort();
+    let merge_touched = ranges_touched(&base, &all_paths)
+        + ranges_touched(&source, &import_paths)
+        + ranges_touched(&dest, &user_paths);
+    let merge_ranges = (base.ranges.len() + source.ranges.len() + dest.ranges.len()) as u64;
+    let (expected, _) = write_whole(
+        &trees,
+        (0..n).map(|i| {
+            let etag = if imported(i) {
+                "import"
+            } else if user_set.contains(&i) {
+                "user00"
+            } else {
+                "base00"
+            };
+            entry(i, etag)
+        }),
+    )
+    .await?;
+    let mut merged_entries = Vec::new();
+    let mut cursor = trees.cursor(&merged.tree);
+    while let Some(entry) = cursor.next_entry().await? {
+        merged_entries.push(entry);
+    }
+    let mut expected_cursor = trees.cursor(&expected);
+    let mut same = merged_entries.len() as u64 == n;
+    for entry in &merged_entries {
+        same &= expected_cursor.next_entry().await?.as_ref() == Some(entry);
+    }
+    anyhow::ensure!(same, "the merged tree differs from the expected one");
+
+    let report = serde_json::json!({
+        "entries": n,
+        "ranges": base.ranges.len(),
+        "base_write_seconds": base_seconds,
+        "commit": {
+            "changes": changes.len(),
+            "seconds": commit_seconds,
+            "ranges_written": applied.write.ranges_written,
+            "ranges_read": applied.ranges_read,
+            "ranges_in_tree": base.ranges.len(),
+            "ranges_touched": commit_touched,
+            "rewrite_seconds": rewrite_seconds,
+        },
+        "commit_under_one_prefix": {
+            "changes": clustered.len(),
+            "seconds": clustered_seconds,
+            "ranges_written": clustered_stats.write.ranges_written,
+            "ranges_read": clustered_stats.ranges_read,
+            "ranges_in_tree": base.ranges.len(),
+            "ranges_touched": clustered_touched,
+        },
+        "merge": {
+            "import_changes": import_paths.len(),
+            "user_changes": user_paths.len(),
+            "seconds": merge_seconds,
+            "ranges_read": merged.ranges_read,
+            "ranges_written": merged.stats.ranges_written,
+            "ranges_in_trees": merge_ranges,
+            "ranges_touched": merge_touched,
+            "import_write_seconds": import_seconds,
+        },
+        "peak_rss_bytes": inventory_runtime::process::peak_rss_bytes(),
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "commit {} changes over {} entries: {:.3} s (a whole rewrite: {:.3} s); {} range(s) written, {} read, of {}; {} touched",
+        changes.len(),
+        HumanCount(n),
+        commit_seconds,
+        rewrite_seconds,
+        applied.write.ranges_written,
+        applied.ranges_read,
+        base.ranges.len(),
+        commit_touched
+    );
+    println!(
+        "commit {} changes under one prefix: {:.3} s; {} range(s) written, {} read; {} touched",
+        clustered.len(),
+        clustered_seconds,
+        clustered_stats.write.ranges_written,
+        clustered_stats.ranges_read,
+        clustered_touched
+    );
+    println!(
+        "merge an import of {} changes into {} user changes: {:.3} s (writing the import's tree: {:.3} s); {} range(s) read of {}; {} touched",
+        HumanCount(import_paths.len() as u64),
+        user_paths.len(),
+        merge_seconds,
+        import_seconds,
+        merged.ranges_read,
+        merge_ranges,
+        merge_touched
+    );
     Ok(())
 }
 

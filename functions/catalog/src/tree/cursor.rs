@@ -30,11 +30,12 @@ impl TreeStore {
         }
     }
 
-    /// A cursor that loads a range only when it reads into it: for walks that skip
-    /// most ranges (merges), where loading ahead would read ranges never needed.
+    /// A cursor that loads at most one range ahead of the one it reads: for walks
+    /// that skip ranges (merges), where loading further ahead reads ranges never
+    /// needed, while decoding the next range still overlaps walking this one.
     pub fn cursor_on_demand<'a>(&'a self, tree: &'a Tree) -> Cursor<'a> {
         let mut cursor = self.cursor(tree);
-        cursor.ahead = 0;
+        cursor.ahead = 1;
         cursor
     }
 
