@@ -248,6 +248,17 @@ async fn users_upload_delete_commit_and_reset_on_a_branch_and_the_source_never_c
         "error: branch edits of repository photos has no uncommitted changes"
     );
 
+    // A recursive deletion, then reset: the branch is as committed again.
+    let removed = ok_json(cli().args(["rm", "photos", "edits", "notes/", "--recursive", "--json"]));
+    assert_eq!(removed["removed"], serde_json::json!(["notes/hello.txt"]));
+    let (ok, text, _) = run(cli().args(["diff", "photos", "edits"]));
+    assert!(ok);
+    assert_eq!(text, "- notes/hello.txt\n0 added, 1 removed, 0 changed\n");
+    assert_eq!(
+        ok_json(cli().args(["reset", "photos", "edits", "--json"]))["discarded"],
+        1
+    );
+
     // An upload reset before any commit: discarded, and its bytes removed.
     let before_upload = stored(&stack).await;
     ok_json(cli().args([

@@ -10,9 +10,13 @@
 //! they are (for an imported object, its original bucket, pinned to its version id).
 //! Writes go the other way: entries in path order through a [`tree::TreeWriter`] into
 //! ranges and a metarange, then a commit, then the branch moved by a conditional write.
+//! Users' writes wait on their branch as uncommitted changes until a commit applies
+//! them to the head's tree, taking whole the ranges no change touches
+//! ([`catalog::changes`]).
 //!
 //! It must not know about S3 Inventory, import jobs, queues or Lambda: an import hands
-//! it entries like any other writer would.
+//! it entries like any other writer would. It knows one thing of imports: the name of
+//! the branch they commit to, which it keeps users from writing to.
 
 pub mod catalog;
 pub mod diff;
