@@ -138,7 +138,8 @@ pub async fn merge_trees(
     dest: &Tree,
     strategy: ConflictStrategy,
 ) -> Result<MergedTree, TreeError> {
-    let mut b = trees.cursor_on_demand(base);
+    // The base is only compared with, never written: its identities are enough.
+    let mut b = trees.identity_cursor_on_demand(base);
     let mut s = trees.cursor_on_demand(source);
     let mut d = trees.cursor_on_demand(dest);
     let mut writer = trees.writer();
@@ -184,33 +185,47 @@ pub async fn merge_trees(
         }
         // Which sides hold the smallest next path (compared in place, not copied).
         let (at_base, at_source, at_dest) = {
-            let (pb, ps, pd) = (b.peek().await?, s.peek().await?, d.peek().await?);
-            let Some(path) = [pb, ps, pd]
+            let pb = b.peek().await?.map(|(path, _)| path);
+            let (ps, pd) = (s.peek().await?, d.peek().await?);
+            let Some(path) = [pb, ps.map(|e| e.path.as_str()), pd.map(|e| e.path.as_str())]
                 .into_iter()
                 .flatten()
-                .map(|e| e.path.as_str())
                 .min()
             else {
                 break;
             };
             let at = |entry: Option<&Entry>| entry.is_some_and(|e| e.path == path);
-            (at(pb), at(ps), at(pd))
+            (pb == Some(path), at(ps), at(pd))
         };
-        let base_entry = if at_base { b.next_entry().await? } else { None };
         let source_entry = if at_source {
             s.next_entry().await?
         } else {
             None
         };
         let dest_entry = if at_dest { d.next_entry().await? } else { None };
-        let same = |x: &Option<Entry>, y: &Option<Entry>| match (x, y) {
+        // Whether each side holds what the base holds at the path.
+        let (source_as_base, dest_as_base) = match b.peek().await? {
+            Some((_, identity)) if at_base => (
+                source_entry
+                    .as_ref()
+                    .is_some_and(|e| e.identity() == identity),
+                dest_entry
+                    .as_ref()
+                    .is_some_and(|e| e.identity() == identity),
+            ),
+            _ => (source_entry.is_none(), dest_entry.is_none()),
+        };
+        if at_base {
+            b.advance();
+        }
+        let source_as_dest = match (&source_entry, &dest_entry) {
             (None, None) => true,
             (Some(x), Some(y)) => x.same_object(y),
             _ => false,
         };
-        let result = if same(&source_entry, &base_entry) {
+        let result = if source_as_base {
             dest_entry
-        } else if same(&dest_entry, &base_entry) || same(&source_entry, &dest_entry) {
+        } else if dest_as_base || source_as_dest {
             source_entry
         } else {
             conflict_count += 1;

@@ -424,16 +424,14 @@ async fn bench_branch(args: BenchBranchArgs, json: bool) -> Result<()> {
         .step_by(step as usize)
         .take(args.changes as usize)
         .collect();
-    let changes: Vec<PathChange> = user
-        .iter()
-        .map(|&i| {
-            let entry = entry(i, "user00");
-            PathChange {
-                path: entry.path.clone(),
-                entry: Some(entry),
-            }
-        })
-        .collect();
+    let user_change = |i: u64| {
+        let entry = entry(i, "user00");
+        PathChange {
+            path: entry.path.clone(),
+            entry: Some(entry),
+        }
+    };
+    let changes: Vec<PathChange> = user.iter().map(|&i| user_change(i)).collect();
     let started = Instant::now();
     let (dest, applied) = trees.apply(&base, &changes).await?;
     let commit_seconds = started.elapsed().as_secs_f64();
@@ -461,13 +459,7 @@ async fn bench_branch(args: BenchBranchArgs, json: bool) -> Result<()> {
 
     // The same number of changes under one prefix, as a user's work in one folder.
     let clustered: Vec<PathChange> = (n / 2..(n / 2 + args.changes).min(n))
-        .map(|i| {
-            let entry = entry(i, "user00");
-            PathChange {
-                path: entry.path.clone(),
-                entry: Some(entry),
-            }
-        })
+        .map(user_change)
         .collect();
     let started = Instant::now();
     let (_, clustered_stats) = trees.apply(&base, &clustered).await?;

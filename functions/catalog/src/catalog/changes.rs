@@ -614,37 +614,29 @@ impl Catalog {
                 head.generation + 1,
             );
             self.put_commit(repository, &commit).await?;
-            let (condition, mut values) = state.condition(true);
-            values.insert(":new".into(), AttributeValue::S(commit.id.clone()));
-            values.insert(":empty".into(), AttributeValue::L(Vec::new()));
-            values.insert(":done".into(), strings(&state.sealed));
             let moved = self
-                .dynamo
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(format!("branch#{repository}")))
-                .key("sk", AttributeValue::S(branch.to_string()))
-                .update_expression(
+                .update_state(
+                    repository,
+                    branch,
+                    &state,
+                    true,
                     "SET commit_id = :new, sealed = :empty, \
                      garbage = list_append(if_not_exists(garbage, :empty), :done)",
+                    [
+                        (":new", AttributeValue::S(commit.id.clone())),
+                        (":done", strings(&state.sealed)),
+                    ],
                 )
-                .condition_expression(condition)
-                .set_expression_attribute_values(Some(values))
-                .send()
-                .await;
-            match moved {
-                Ok(_) => {
-                    self.collect_garbage(repository, branch).await;
-                    return Ok(ChangesCommitted {
-                        commit,
-                        changes: changes.len() as u64,
-                        stats,
-                    });
-                }
-                // Another commit, a reset or a merge changed the branch meanwhile.
-                Err(err) if inventory_base::dynamo::is_condition_failed(&err) => continue,
-                Err(err) => return Err(self.dynamo_error(err)),
+                .await?;
+            if moved {
+                self.collect_garbage(repository, branch).await;
+                return Ok(ChangesCommitted {
+                    commit,
+                    changes: changes.len() as u64,
+                    stats,
+                });
             }
+            // Another commit, a reset or a merge changed the branch meanwhile.
         }
         Err(CatalogError::Busy {
             repository: repository.to_string(),
@@ -661,31 +653,60 @@ impl Catalog {
         state: &WriteState,
     ) -> Result<Option<WriteState>, CatalogError> {
         let token = new_token();
-        let (condition, mut values) = state.condition(false);
-        values.insert(":new".into(), AttributeValue::S(token.clone()));
-        values.insert(":empty".into(), AttributeValue::L(Vec::new()));
-        values.insert(":old".into(), strings(&[state.token().to_string()]));
+        let sealed = self
+            .update_state(
+                repository,
+                branch,
+                state,
+                false,
+                "SET staging = :new, sealed = list_append(if_not_exists(sealed, :empty), :old)",
+                [
+                    (":new", AttributeValue::S(token.clone())),
+                    (":old", strings(&[state.token().to_string()])),
+                ],
+            )
+            .await?;
+        Ok(sealed.then(|| {
+            let mut sealed = state.clone();
+            sealed.sealed.push(state.token().to_string());
+            sealed.staging = Some(token);
+            sealed
+        }))
+    }
+
+    /// Applies `update` to the branch item if it still holds `state` (and, with
+    /// `head`, its commit); `values` are the update's, besides `:empty` (an empty
+    /// list). Whether it did.
+    async fn update_state<const N: usize>(
+        &self,
+        repository: &str,
+        branch: &str,
+        state: &WriteState,
+        head: bool,
+        update: &str,
+        values: [(&str, AttributeValue); N],
+    ) -> Result<bool, CatalogError> {
+        let (condition, mut all) = state.condition(head);
+        all.insert(":empty".into(), AttributeValue::L(Vec::new()));
+        all.extend(
+            values
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value)),
+        );
         let result = self
             .dynamo
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(format!("branch#{repository}")))
             .key("sk", AttributeValue::S(branch.to_string()))
-            .update_expression(
-                "SET staging = :new, sealed = list_append(if_not_exists(sealed, :empty), :old)",
-            )
+            .update_expression(update)
             .condition_expression(condition)
-            .set_expression_attribute_values(Some(values))
+            .set_expression_attribute_values(Some(all))
             .send()
             .await;
         match result {
-            Ok(_) => {
-                let mut sealed = state.clone();
-                sealed.sealed.push(state.token().to_string());
-                sealed.staging = Some(token);
-                Ok(Some(sealed))
-            }
-            Err(err) if inventory_base::dynamo::is_condition_failed(&err) => Ok(None),
+            Ok(_) => Ok(true),
+            Err(err) if inventory_base::dynamo::is_condition_failed(&err) => Ok(false),
             Err(err) => Err(self.dynamo_error(err)),
         }
     }
@@ -728,34 +749,26 @@ impl Catalog {
             let mut tokens = state.sealed.clone();
             tokens.push(state.token().to_string());
             let changes = self.changes_of(repository, branch, &tokens).await?;
-            let (condition, mut values) = state.condition(false);
-            values.insert(":new".into(), AttributeValue::S(new_token()));
-            values.insert(":empty".into(), AttributeValue::L(Vec::new()));
-            values.insert(":done".into(), strings(&tokens));
-            let result = self
-                .dynamo
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(format!("branch#{repository}")))
-                .key("sk", AttributeValue::S(branch.to_string()))
-                .update_expression(
+            let reset = self
+                .update_state(
+                    repository,
+                    branch,
+                    &state,
+                    false,
                     "SET staging = :new, sealed = :empty, \
                      garbage = list_append(if_not_exists(garbage, :empty), :done)",
+                    [
+                        (":new", AttributeValue::S(new_token())),
+                        (":done", strings(&tokens)),
+                    ],
                 )
-                .condition_expression(condition)
-                .set_expression_attribute_values(Some(values))
-                .send()
-                .await;
-            match result {
-                Ok(_) => {
-                    for change in &changes {
-                        self.discard_upload(change).await;
-                    }
-                    self.collect_garbage(repository, branch).await;
-                    return Ok(changes.len() as u64);
+                .await?;
+            if reset {
+                for change in &changes {
+                    self.discard_upload(change).await;
                 }
-                Err(err) if inventory_base::dynamo::is_condition_failed(&err) => continue,
-                Err(err) => return Err(self.dynamo_error(err)),
+                self.collect_garbage(repository, branch).await;
+                return Ok(changes.len() as u64);
             }
         }
         Err(CatalogError::Busy {

@@ -48,7 +48,17 @@ impl TreeStore {
             batches: VecDeque::new(),
             row: 0,
             prefetched: VecDeque::new(),
+            ahead: RANGES_AHEAD,
+            loaded: 0,
         }
+    }
+
+    /// An identity cursor that loads at most one range ahead of the one it reads (see
+    /// [`cursor_on_demand`](Self::cursor_on_demand)).
+    pub fn identity_cursor_on_demand<'a>(&'a self, tree: &'a Tree) -> IdentityCursor<'a> {
+        let mut cursor = self.identity_cursor(tree);
+        cursor.ahead = 1;
+        cursor
     }
 }
 
@@ -217,9 +227,57 @@ pub struct IdentityCursor<'a> {
     row: usize,
     /// The ranges from `next_range` on, being loaded, in order.
     prefetched: VecDeque<tokio::task::JoinHandle<Result<Vec<IdentityBatch>, TreeError>>>,
+    /// Ranges loaded ahead of the one being read.
+    ahead: usize,
+    /// Ranges whose loading started.
+    loaded: u64,
 }
 
 impl IdentityCursor<'_> {
+    /// Ranges whose loading started (read, or loading ahead).
+    pub fn ranges_loaded(&self) -> u64 {
+        self.loaded
+    }
+
+    /// The next range, when the cursor stands at its start.
+    pub fn at_range_start(&self) -> Option<&RangeInfo> {
+        if self.batches.is_empty() {
+            self.ranges.get(self.next_range)
+        } else {
+            None
+        }
+    }
+
+    /// Skips the range the cursor stands at the start of.
+    pub fn skip_range(&mut self) {
+        if self.batches.is_empty() && self.next_range < self.ranges.len() {
+            if let Some(load) = self.prefetched.pop_front() {
+                load.abort();
+            }
+            self.next_range += 1;
+        }
+    }
+
+    /// Moves past every entry whose path is `<= max`: whole ranges that end there or
+    /// before are skipped without being read.
+    pub async fn skip_through(&mut self, max: &str) -> Result<(), TreeError> {
+        loop {
+            if let Some(range) = self.at_range_start() {
+                if range.min_path.as_str() > max {
+                    return Ok(());
+                }
+                if range.max_path.as_str() <= max {
+                    self.skip_range();
+                    continue;
+                }
+            }
+            match self.peek().await? {
+                Some((path, _)) if path <= max => self.advance(),
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// The path and identity of the entry the cursor stands at; `None` at the end.
     pub async fn peek(&mut self) -> Result<Option<(&str, ObjectIdentity<'_>)>, TreeError> {
         self.fill().await?;
@@ -243,9 +301,10 @@ impl IdentityCursor<'_> {
     /// Loads ranges until a row is buffered; false at the end.
     async fn fill(&mut self) -> Result<bool, TreeError> {
         while self.batches.is_empty() {
-            while self.prefetched.len() < RANGES_AHEAD + 1
+            while self.prefetched.len() < self.ahead + 1
                 && let Some(range) = self.ranges.get(self.next_range + self.prefetched.len())
             {
+                self.loaded += 1;
                 let (trees, id) = (self.trees.clone(), range.id.clone());
                 self.prefetched.push_back(tokio::spawn(async move {
                     trees.range_file(&id).await?.identities()
