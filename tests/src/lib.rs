@@ -302,7 +302,7 @@ async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding a loopback port");
     listener
         .local_addr()
@@ -310,7 +310,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_port(port: u16) {
+pub fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
@@ -318,12 +318,12 @@ fn wait_for_port(port: u16) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("moto_server did not listen on port {port} within 30 s");
+    panic!("nothing listened on port {port} within 30 s");
 }
 
 /// Asks the kernel to kill the server if the thread that started it dies, so a
 /// crashed or interrupted test run leaves no server behind.
-fn kill_with_parent(command: &mut Command) {
+pub fn kill_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
     unsafe {

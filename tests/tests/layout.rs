@@ -90,5 +90,20 @@ fn each_crate_knows_only_what_is_below_it() {
     let mut above_import = vec!["inventory-runtime", "inventory-devtools"];
     above_import.extend(lambda);
     assert_none_of("inventory-importer", &above_import);
-    assert_none_of("inventory-runtime", &["inventory-devtools", "rand"]);
+    assert_none_of(
+        "inventory-runtime",
+        &["inventory-devtools", "rand", "inventory-serve"],
+    );
+    // The S3 endpoint reads through the catalog alone.
+    let mut beside_serve = vec![
+        "inventory-delivery",
+        "inventory-importer",
+        "inventory-runtime",
+        "inventory-devtools",
+    ];
+    beside_serve.extend(lambda);
+    assert_none_of("inventory-serve", &beside_serve);
+    for function in ["trigger", "worker", "committer"] {
+        assert_none_of(function, &["inventory-serve", "s3s", "axum"]);
+    }
 }

@@ -4,6 +4,7 @@ mod catalog;
 mod dev;
 mod imports;
 mod inspect;
+mod serve;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -38,6 +39,9 @@ enum Command {
     Import(imports::ImportCommand),
     #[command(flatten)]
     Catalog(catalog::CatalogCommand),
+    /// Serve the S3 API: S3 clients read any branch or commit (bucket = repository,
+    /// key = <ref>/<path>), signing with SERVE_ACCESS_KEY_ID / SERVE_SECRET_ACCESS_KEY
+    Serve(serve::ServeArgs),
     /// Tools for development, tests and benchmarks
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -98,6 +102,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(args, &cli.catalog).await,
         Command::Import(command) => imports::run(cli.catalog.json(), command).await,
         Command::Catalog(command) => catalog::run(&cli.catalog, command).await,
+        Command::Serve(args) => serve::run(args, &cli.catalog).await,
         Command::Dev(command) => dev::run(command, &cli.catalog).await,
     }
 }

@@ -1,0 +1,336 @@
+//! S3 operations over the catalog: buckets are repositories, keys are `<ref>/<path>`.
+
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use s3s::dto::{
+    Bucket, CommonPrefix, ETag, GetBucketLocationInput, GetBucketLocationOutput, GetObjectInput,
+    GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput,
+    ListBucketsInput, ListBucketsOutput, ListObjectsV2Input, ListObjectsV2Output, Object,
+    ObjectStorageClass, StreamingBlob, Timestamp,
+};
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use inventory_catalog::catalog::{Catalog, CatalogError, ListOptions};
+use inventory_catalog::tree::Entry;
+
+/// Keys a listing returns at most, as S3.
+const MAX_KEYS: usize = 1000;
+
+/// What `encoding-type=url` leaves as it is: unreserved characters and `/`, as S3 does.
+const KEY_ENCODING: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// The catalog as an S3 service.
+#[derive(Debug, Clone)]
+pub struct CatalogS3 {
+    catalog: Catalog,
+}
+
+impl CatalogS3 {
+    pub fn new(catalog: Catalog) -> Self {
+        Self { catalog }
+    }
+
+    /// The repository a bucket names, or NoSuchBucket.
+    async fn repository(&self, bucket: &str) -> S3Result<()> {
+        match self.catalog.repository(bucket).await {
+            Ok(_) => Ok(()),
+            Err(CatalogError::RepositoryNotFound(_)) => Err(s3_error!(
+                NoSuchBucket,
+                "repository {bucket} does not exist"
+            )),
+            Err(err) => Err(internal(err)),
+        }
+    }
+}
+
+/// A key's ref and path: `main/photos/a.jpg` is `photos/a.jpg` at `main`.
+fn split_key(key: &str) -> S3Result<(&str, &str)> {
+    key.split_once('/')
+        .filter(|(reference, path)| !reference.is_empty() && !path.is_empty())
+        .ok_or_else(|| {
+            s3_error!(
+                NoSuchKey,
+                "key {key:?} names no object: keys are <branch or commit>/<path>"
+            )
+        })
+}
+
+/// A catalog error as S3 reports it.
+fn catalog_error(err: CatalogError) -> S3Error {
+    match err {
+        CatalogError::RepositoryNotFound(_) => {
+            S3Error::with_message(S3ErrorCode::NoSuchBucket, err.to_string())
+        }
+        CatalogError::RefNotFound { .. }
+        | CatalogError::PathNotFound { .. }
+        | CatalogError::BranchNotFound { .. }
+        | CatalogError::NoSuchAncestor { .. } => {
+            S3Error::with_message(S3ErrorCode::NoSuchKey, err.to_string())
+        }
+        CatalogError::AmbiguousRef { .. } => {
+            S3Error::with_message(S3ErrorCode::InvalidArgument, err.to_string())
+        }
+        CatalogError::SourceMissing { .. } | CatalogError::ChangedInSource { .. } => {
+            S3Error::with_message(S3ErrorCode::InvalidObjectState, err.to_string())
+        }
+        err => internal(err),
+    }
+}
+
+fn internal(err: impl std::fmt::Display) -> S3Error {
+    tracing::error!(error = %err, "request failed");
+    S3Error::with_message(S3ErrorCode::InternalError, err.to_string())
+}
+
+fn timestamp(ms: i64) -> Timestamp {
+    let since = Duration::from_millis(ms.max(0).unsigned_abs());
+    Timestamp::from(SystemTime::UNIX_EPOCH + since)
+}
+
+fn object(reference: &str, entry: &Entry, encode: bool) -> Object {
+    Object {
+        key: Some(encoded(&format!("{reference}/{}", entry.path), encode)),
+        size: Some(i64::try_from(entry.size).unwrap_or(i64::MAX)),
+        e_tag: Some(ETag::Strong(entry.etag.clone())),
+        last_modified: Some(timestamp(entry.last_modified_ms)),
+        storage_class: entry
+            .storage_class
+            .as_deref()
+            .map(|class| ObjectStorageClass::from(class.to_string())),
+        ..Object::default()
+    }
+}
+
+fn encoded(text: &str, encode: bool) -> String {
+    if encode {
+        utf8_percent_encode(text, KEY_ENCODING).to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for CatalogS3 {
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let repositories = self.catalog.list_repositories().await.map_err(internal)?;
+        let buckets = repositories
+            .into_iter()
+            .map(|repository| Bucket {
+                name: Some(repository.name),
+                creation_date: creation_date(&repository.created_at),
+                ..Bucket::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            ..ListBucketsOutput::default()
+        }))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.repository(&req.input.bucket).await?;
+        Ok(S3Response::new(HeadBucketOutput::default()))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.repository(&req.input.bucket).await?;
+        Ok(S3Response::new(GetBucketLocationOutput::default()))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        let bucket = input.bucket.clone();
+        self.repository(&bucket).await?;
+        let encode = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == "url");
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let limit = input
+            .max_keys
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(MAX_KEYS)
+            .min(MAX_KEYS);
+        let mut output = ListObjectsV2Output {
+            name: Some(bucket.clone()),
+            prefix: input.prefix.as_ref().map(|p| encoded(p, encode)),
+            delimiter: input.delimiter.as_ref().map(|d| encoded(d, encode)),
+            max_keys: input.max_keys,
+            continuation_token: input.continuation_token.clone(),
+            start_after: input.start_after.as_ref().map(|s| encoded(s, encode)),
+            encoding_type: input.encoding_type.clone(),
+            is_truncated: Some(false),
+            key_count: Some(0),
+            ..ListObjectsV2Output::default()
+        };
+        let Some((reference, path_prefix)) = prefix.split_once('/') else {
+            // No ref in the prefix: the branches are the top level.
+            if input.delimiter.as_deref() == Some("/") {
+                let branches = self
+                    .catalog
+                    .list_branches(&bucket)
+                    .await
+                    .map_err(catalog_error)?;
+                let refs: Vec<CommonPrefix> = branches
+                    .into_iter()
+                    .map(|b| format!("{}/", b.name))
+                    .filter(|p| p.starts_with(&prefix))
+                    .map(|p| CommonPrefix {
+                        prefix: Some(encoded(&p, encode)),
+                    })
+                    .collect();
+                output.key_count = Some(i32::try_from(refs.len()).unwrap_or(i32::MAX));
+                output.common_prefixes = Some(refs);
+            }
+            return Ok(S3Response::new(output));
+        };
+        let after = input.continuation_token.clone().or_else(|| {
+            input
+                .start_after
+                .as_deref()
+                .and_then(|s| s.strip_prefix(&format!("{reference}/")))
+                .map(str::to_string)
+        });
+        let options = ListOptions {
+            prefix: path_prefix.to_string(),
+            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+            after,
+            limit: limit.max(1),
+        };
+        let listing = match self.catalog.list(&bucket, reference, &options).await {
+            Ok(listing) => listing,
+            // A ref that does not exist holds no keys.
+            Err(CatalogError::RefNotFound { .. }) => return Ok(S3Response::new(output)),
+            Err(err) => return Err(catalog_error(err)),
+        };
+        let contents: Vec<Object> = listing
+            .entries
+            .iter()
+            .map(|entry| object(reference, entry, encode))
+            .collect();
+        let prefixes: Vec<CommonPrefix> = listing
+            .common_prefixes
+            .iter()
+            .map(|p| CommonPrefix {
+                prefix: Some(encoded(&format!("{reference}/{p}"), encode)),
+            })
+            .collect();
+        let count = contents.len() + prefixes.len();
+        output.key_count = Some(i32::try_from(count).unwrap_or(i32::MAX));
+        output.is_truncated = Some(listing.next_after.is_some());
+        output.next_continuation_token = listing.next_after;
+        output.contents = Some(contents);
+        output.common_prefixes = Some(prefixes);
+        Ok(S3Response::new(output))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        self.repository(&input.bucket).await?;
+        let (reference, path) = split_key(&input.key)?;
+        let entry = self
+            .catalog
+            .stat(&input.bucket, reference, path)
+            .await
+            .map_err(catalog_error)?
+            .ok_or_else(|| s3_error!(NoSuchKey, "{path:?} does not exist at {reference}"))?;
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(i64::try_from(entry.size).unwrap_or(i64::MAX)),
+            e_tag: Some(ETag::Strong(entry.etag.clone())),
+            last_modified: Some(timestamp(entry.last_modified_ms)),
+            ..HeadObjectOutput::default()
+        }))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        self.repository(&input.bucket).await?;
+        let (reference, path) = split_key(&input.key)?;
+        let (entry, body) = self
+            .catalog
+            .open(&input.bucket, reference, path)
+            .await
+            .map_err(catalog_error)?;
+        // The bytes stream from where they are, a chunk at a time.
+        let (sender, receiver) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move {
+            let mut body = body;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(std::io::Error::other);
+                if sender.send(chunk).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|chunk| (chunk, receiver))
+        });
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(StreamingBlob::wrap(SyncStream::new(stream.boxed()))),
+            content_length: Some(i64::try_from(entry.size).unwrap_or(i64::MAX)),
+            e_tag: Some(ETag::Strong(entry.etag.clone())),
+            last_modified: Some(timestamp(entry.last_modified_ms)),
+            ..GetObjectOutput::default()
+        }))
+    }
+}
+
+/// A repository's creation time (RFC 3339) as S3 gives a bucket's.
+fn creation_date(created_at: &str) -> Option<Timestamp> {
+    Timestamp::parse(s3s::dto::TimestampFormat::DateTime, created_at).ok()
+}
+
+/// A `Send` stream made `Sync` by polling it behind a mutex (only one poller at a
+/// time ever takes it).
+struct SyncStream<S> {
+    inner: std::sync::Mutex<S>,
+}
+
+impl<S> SyncStream<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner: std::sync::Mutex::new(inner),
+        }
+    }
+}
+
+impl<S: futures::Stream + Unpin> futures::Stream for SyncStream<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let inner = this
+            .inner
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.poll_next_unpin(cx)
+    }
+}

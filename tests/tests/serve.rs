@@ -1,0 +1,211 @@
+//! The S3-compatible endpoint, as S3 clients use it: boto3 against `serve` on the
+//! local stack, after a real import.
+
+use std::process::{Child, Stdio};
+
+use integration_tests::{
+    LocalStack, free_port, kill_with_parent, ok_json, wait_for_port, workspace_root,
+};
+use md5::{Digest, Md5};
+use serde_json::Value;
+
+use inventory_base::S3Url;
+
+const KEY_ID: &str = "AKIDSERVETEST";
+const SECRET: &str = "serve-test-secret";
+
+/// `serve` on a free loopback port; stopped when dropped.
+struct Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl Server {
+    fn start(stack: &LocalStack) -> Server {
+        let port = free_port();
+        let mut command = stack.cli();
+        command
+            .env("SERVE_ACCESS_KEY_ID", KEY_ID)
+            .env("SERVE_SECRET_ACCESS_KEY", SECRET)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        kill_with_parent(&mut command);
+        let child = command.spawn().unwrap();
+        wait_for_port(port);
+        Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a boto3 script against the server; it prints one JSON document.
+fn boto3(server: &Server, script: &str) -> Value {
+    let python = workspace_root().join(".venv/bin/python");
+    let prelude = format!(
+        r#"
+import json, hashlib, boto3, botocore
+from botocore.config import Config
+def client(secret="{SECRET}"):
+    return boto3.client("s3", endpoint_url="{}", region_name="us-east-1",
+        aws_access_key_id="{KEY_ID}", aws_secret_access_key=secret,
+        config=Config(s3={{"addressing_style": "path"}}, retries={{"max_attempts": 1}}))
+s3 = client()
+"#,
+        server.endpoint
+    );
+    let output = std::process::Command::new(python)
+        .arg("-c")
+        .arg(format!("{prelude}\n{script}"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+#[tokio::test]
+async fn boto3_lists_and_reads_an_imported_branch() {
+    let stack = LocalStack::start().await;
+    stack.photos_source(Some("main")).await;
+    ok_json(stack.cli().args([
+        "dev",
+        "generate-inventory",
+        "--destination",
+        "s3://inventory-dest/inv",
+        "--source-bucket",
+        "photos-source",
+        "--objects",
+        "30",
+        "--write-objects",
+        "--json",
+    ]));
+    ok_json(stack.cli().args(["local", "--until-idle", "--json"]));
+    // A path S3 clients only get right when the listing encodes it (boto3 asks for
+    // encoding-type=url and decodes every key).
+    const ODD: &str = "odd name/a+b%20c=d é.txt";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("odd.txt");
+    std::fs::write(&file, b"odd bytes").unwrap();
+    ok_json(stack.cli().args([
+        "upload",
+        "photos",
+        "main",
+        ODD,
+        file.to_str().unwrap(),
+        "--json",
+    ]));
+    ok_json(
+        stack
+            .cli()
+            .args(["commit", "photos", "main", "-m", "odd", "--json"]),
+    );
+    let listed = ok_json(
+        stack
+            .cli()
+            .args(["ls", "photos", "main", "--recursive", "--json"]),
+    );
+    let paths: Vec<String> = listed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(paths.len(), 31);
+    let server = Server::start(&stack);
+
+    let result = boto3(
+        &server,
+        r#"
+buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+refs = [p["Prefix"] for p in s3.list_objects_v2(Bucket="photos", Delimiter="/")["CommonPrefixes"]]
+keys = []
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket="photos", Prefix="main/", PaginationConfig={"PageSize": 7}):
+    keys += [o["Key"] for o in page.get("Contents", [])]
+top = s3.list_objects_v2(Bucket="photos", Prefix="main/", Delimiter="/")
+md5 = {k: hashlib.md5(s3.get_object(Bucket="photos", Key=k)["Body"].read()).hexdigest() for k in keys}
+head = s3.head_object(Bucket="photos", Key=keys[0])
+errors = {}
+for name, call in [
+    ("wrong secret", lambda: client("wrong").list_buckets()),
+    ("unknown repository", lambda: s3.list_objects_v2(Bucket="nope", Prefix="main/")),
+    ("unknown key", lambda: s3.get_object(Bucket="photos", Key="main/not/there")),
+    ("unknown ref", lambda: s3.get_object(Bucket="photos", Key="nope/" + keys[0][5:])),
+]:
+    try:
+        call()
+        errors[name] = None
+    except botocore.exceptions.ClientError as e:
+        errors[name] = e.response["Error"]["Code"]
+print(json.dumps({"buckets": buckets, "refs": refs, "keys": keys, "md5": md5,
+    "top_keys": [o["Key"] for o in top.get("Contents", [])],
+    "top_prefixes": [p["Prefix"] for p in top.get("CommonPrefixes", [])],
+    "head_length": head["ContentLength"], "head_etag": head["ETag"], "errors": errors}))
+"#,
+    );
+    assert_eq!(result["buckets"], serde_json::json!(["photos"]));
+    assert_eq!(
+        result["refs"],
+        serde_json::json!(["import-from-inventory/", "main/"])
+    );
+    // Every key, page by page (boto3 asks for url-encoded keys), as `ls` lists them.
+    let keys: Vec<String> = paths.iter().map(|p| format!("main/{p}")).collect();
+    assert_eq!(result["keys"], serde_json::json!(keys));
+    // The bytes are the source objects'.
+    assert_eq!(
+        result["md5"][format!("main/{ODD}")],
+        hex::encode(Md5::digest(b"odd bytes")).as_str()
+    );
+    for path in paths.iter().filter(|p| p.as_str() != ODD) {
+        let bytes = stack.get(&S3Url::new("photos-source", path.clone())).await;
+        let expected = hex::encode(Md5::digest(&bytes));
+        assert_eq!(
+            result["md5"][format!("main/{path}")],
+            expected.as_str(),
+            "{path:?}"
+        );
+    }
+    let first = &listed["entries"][0];
+    assert_eq!(result["head_length"], first["size"]);
+    assert_eq!(
+        result["head_etag"],
+        format!("\"{}\"", first["etag"].as_str().unwrap())
+    );
+    // One level under main/: the keys and the common prefixes of a '/' listing.
+    let mut expected_top = Vec::new();
+    let mut expected_prefixes: Vec<String> = Vec::new();
+    for path in &paths {
+        match path.find('/') {
+            Some(i) => {
+                let prefix = format!("main/{}", &path[..=i]);
+                if expected_prefixes.last() != Some(&prefix) {
+                    expected_prefixes.push(prefix);
+                }
+            }
+            None => expected_top.push(format!("main/{path}")),
+        }
+    }
+    assert_eq!(result["top_keys"], serde_json::json!(expected_top));
+    assert_eq!(result["top_prefixes"], serde_json::json!(expected_prefixes));
+    assert_eq!(
+        result["errors"],
+        serde_json::json!({
+            "wrong secret": "SignatureDoesNotMatch",
+            "unknown repository": "NoSuchBucket",
+            "unknown key": "NoSuchKey",
+            "unknown ref": "NoSuchKey",
+        })
+    );
+}
