@@ -5,10 +5,11 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::{
-    Bucket, CommonPrefix, ETag, GetBucketLocationInput, GetBucketLocationOutput, GetObjectInput,
-    GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput,
-    ListBucketsInput, ListBucketsOutput, ListObjectsV2Input, ListObjectsV2Output, Object,
-    ObjectStorageClass, StreamingBlob, Timestamp,
+    Bucket, CommonPrefix, DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput,
+    DeleteObjectsOutput, DeletedObject, ETag, GetBucketLocationInput, GetBucketLocationOutput,
+    GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput,
+    HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListObjectsV2Input, ListObjectsV2Output,
+    Object, ObjectStorageClass, PutObjectInput, PutObjectOutput, StreamingBlob, Timestamp,
 };
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
@@ -80,6 +81,16 @@ fn catalog_error(err: CatalogError) -> S3Error {
         CatalogError::SourceMissing { .. } | CatalogError::ChangedInSource { .. } => {
             S3Error::with_message(S3ErrorCode::InvalidObjectState, err.to_string())
         }
+        CatalogError::ImportBranch { .. } | CatalogError::NotABranch { .. } => {
+            S3Error::with_message(S3ErrorCode::AccessDenied, err.to_string())
+        }
+        CatalogError::InvalidPath { ref path, .. } if !path.is_empty() => {
+            S3Error::with_message(S3ErrorCode::KeyTooLongError, err.to_string())
+        }
+        CatalogError::InvalidPath { .. } => {
+            S3Error::with_message(S3ErrorCode::InvalidArgument, err.to_string())
+        }
+        CatalogError::Busy { .. } => S3Error::with_message(S3ErrorCode::SlowDown, err.to_string()),
         err => internal(err),
     }
 }
@@ -243,6 +254,86 @@ impl S3 for CatalogS3 {
         Ok(S3Response::new(output))
     }
 
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        self.repository(&input.bucket).await?;
+        let (branch, path) = split_key(&input.key)?;
+        let mut body = input
+            .body
+            .ok_or_else(|| s3_error!(IncompleteBody, "PutObject without a body"))?;
+        if let Err(err) = self
+            .catalog
+            .writable(&input.bucket, branch, path, "uploading")
+            .await
+        {
+            // The body is read to its end first, so that the connection stays in step
+            // for the client's next request.
+            while body.next().await.is_some() {}
+            return Err(catalog_error(err));
+        }
+        let reader = tokio_util::io::StreamReader::new(
+            body.map(|chunk| chunk.map_err(std::io::Error::other)),
+        );
+        let entry = self
+            .catalog
+            .upload(&input.bucket, branch, path, reader, PART_SIZE)
+            .await
+            .map_err(catalog_error)?;
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(ETag::Strong(entry.etag)),
+            size: Some(i64::try_from(entry.size).unwrap_or(i64::MAX)),
+            ..PutObjectOutput::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        self.repository(&input.bucket).await?;
+        let (branch, path) = split_key(&input.key)?;
+        self.delete(&input.bucket, branch, path).await?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        self.repository(&input.bucket).await?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+        for object in input.delete.objects {
+            let result = match split_key(&object.key) {
+                Ok((branch, path)) => self.delete(&input.bucket, branch, path).await,
+                Err(err) => Err(err),
+            };
+            match result {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(object.key),
+                    ..DeletedObject::default()
+                }),
+                Err(err) => errors.push(s3s::dto::Error {
+                    key: Some(object.key),
+                    code: Some(err.code().as_str().to_string()),
+                    message: err.message().map(str::to_string),
+                    ..s3s::dto::Error::default()
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            ..DeleteObjectsOutput::default()
+        }))
+    }
+
     async fn head_object(
         &self,
         req: S3Request<HeadObjectInput>,
@@ -299,6 +390,20 @@ impl S3 for CatalogS3 {
         }))
     }
 }
+
+impl CatalogS3 {
+    /// Records the deletion of `path` on `branch`; a path that is not there is deleted
+    /// already, as S3 answers.
+    async fn delete(&self, repository: &str, branch: &str, path: &str) -> S3Result<()> {
+        match self.catalog.remove(repository, branch, path, false).await {
+            Ok(_) | Err(CatalogError::PathNotFound { .. }) => Ok(()),
+            Err(err) => Err(catalog_error(err)),
+        }
+    }
+}
+
+/// Bytes an upload sends to the storage namespace per request.
+const PART_SIZE: usize = 8 << 20;
 
 /// A repository's creation time (RFC 3339) as S3 gives a bucket's.
 fn creation_date(created_at: &str) -> Option<Timestamp> {

@@ -197,6 +197,21 @@ impl Catalog {
         }
     }
 
+    /// Whether users may write `path` on `branch` (`action` names the write in the
+    /// error): a valid path, on a branch that is not the import branch.
+    pub async fn writable(
+        &self,
+        repository: &str,
+        branch: &str,
+        path: &str,
+        action: &'static str,
+    ) -> Result<(), CatalogError> {
+        validate_path(path)?;
+        self.write_state(repository, branch, action)
+            .await
+            .map(|_| ())
+    }
+
     /// The branch's state as reads see it (any branch, the import branch too).
     async fn read_state(
         &self,
