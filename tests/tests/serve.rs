@@ -225,8 +225,25 @@ for page in s3.get_paginator("list_objects_v2").paginate(Bucket="photos", Prefix
 top = s3.list_objects_v2(Bucket="photos", Prefix="main/", Delimiter="/")
 md5 = {k: hashlib.md5(s3.get_object(Bucket="photos", Key=k)["Body"].read()).hexdigest() for k in keys}
 head = s3.head_object(Bucket="photos", Key=keys[0])
+k0 = keys[0]
+etag0 = s3.head_object(Bucket="photos", Key=k0)["ETag"]
+ranged = s3.get_object(Bucket="photos", Key=k0, Range="bytes=2-5")
+suffix = s3.get_object(Bucket="photos", Key=k0, Range="bytes=-3")
+import datetime
+past = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+future = datetime.datetime(2100, 1, 1, tzinfo=datetime.timezone.utc)
+conditional = {}
+for name, kwargs in [("if-match", {"IfMatch": etag0}), ("if-match other", {"IfMatch": '"nope"'}),
+                     ("if-none-match", {"IfNoneMatch": etag0}), ("if-modified-since future", {"IfModifiedSince": future}),
+                     ("if-modified-since past", {"IfModifiedSince": past}), ("if-unmodified-since past", {"IfUnmodifiedSince": past})]:
+    try:
+        s3.get_object(Bucket="photos", Key=k0, **kwargs)["Body"].read()
+        conditional[name] = 200
+    except botocore.exceptions.ClientError as e:
+        conditional[name] = e.response["Error"]["Code"]
 errors = {}
 for name, call in [
+    ("bad range", lambda: s3.get_object(Bucket="photos", Key=k0, Range="bytes=100000000-")),
     ("wrong secret", lambda: client("wrong").list_buckets()),
     ("unknown repository", lambda: s3.list_objects_v2(Bucket="nope", Prefix="main/")),
     ("unknown key", lambda: s3.get_object(Bucket="photos", Key="main/not/there")),
@@ -240,7 +257,9 @@ for name, call in [
 print(json.dumps({"buckets": buckets, "refs": refs, "keys": keys, "md5": md5,
     "top_keys": [o["Key"] for o in top.get("Contents", [])],
     "top_prefixes": [p["Prefix"] for p in top.get("CommonPrefixes", [])],
-    "head_length": head["ContentLength"], "head_etag": head["ETag"], "errors": errors}))
+    "head_length": head["ContentLength"], "head_etag": head["ETag"], "errors": errors,
+    "ranged": ranged["Body"].read().hex(), "ranged_content_range": ranged["ContentRange"],
+    "suffix": suffix["Body"].read().hex(), "conditional": conditional}))
 "#,
     );
     assert_eq!(result["buckets"], serde_json::json!(["photos"]));
@@ -265,6 +284,30 @@ print(json.dumps({"buckets": buckets, "refs": refs, "keys": keys, "md5": md5,
             "{path:?}"
         );
     }
+    // Ranged and conditional reads of the first object.
+    let first_bytes = stack
+        .get(&S3Url::new("photos-source", paths[0].clone()))
+        .await;
+    assert_eq!(result["ranged"], hex::encode(&first_bytes[2..6]));
+    assert_eq!(
+        result["ranged_content_range"],
+        format!("bytes 2-5/{}", first_bytes.len())
+    );
+    assert_eq!(
+        result["suffix"],
+        hex::encode(&first_bytes[first_bytes.len() - 3..])
+    );
+    assert_eq!(
+        result["conditional"],
+        serde_json::json!({
+            "if-match": 200,
+            "if-match other": "PreconditionFailed",
+            "if-none-match": "304",
+            "if-modified-since future": "304",
+            "if-modified-since past": 200,
+            "if-unmodified-since past": "PreconditionFailed",
+        })
+    );
     let first = &listed["entries"][0];
     assert_eq!(result["head_length"], first["size"]);
     assert_eq!(
@@ -290,6 +333,7 @@ print(json.dumps({"buckets": buckets, "refs": refs, "keys": keys, "md5": md5,
     assert_eq!(
         result["errors"],
         serde_json::json!({
+            "bad range": "InvalidRange",
             "wrong secret": "SignatureDoesNotMatch",
             "unknown repository": "NoSuchBucket",
             "unknown key": "NoSuchKey",

@@ -267,9 +267,20 @@ impl ObjectStore {
         url: &S3Url,
         version_id: Option<&str>,
     ) -> Result<(String, ByteStream), StorageError> {
+        self.open_range(url, version_id, None).await
+    }
+
+    /// [`open`](Self::open), of the bytes `range` (end exclusive) when given; the ETag
+    /// is the whole object's.
+    pub async fn open_range(
+        &self,
+        url: &S3Url,
+        version_id: Option<&str>,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<(String, ByteStream), StorageError> {
         match self {
             ObjectStore::S3(client) => {
-                let output = get_object(client, url, version_id).await?;
+                let output = get_object_range(client, url, version_id, range).await?;
                 let etag = output
                     .e_tag
                     .as_deref()
@@ -280,8 +291,15 @@ impl ObjectStore {
             }
             ObjectStore::Local(root) => {
                 let path = local_path(root, url);
-                let (_, etag) = local_md5(url, &path).await?;
-                let body = ByteStream::from_path(&path)
+                let (size, etag) = local_md5(url, &path).await?;
+                let range = range.unwrap_or(0..size);
+                let body = ByteStream::read_from()
+                    .path(&path)
+                    .offset(range.start)
+                    .length(aws_sdk_s3::primitives::Length::Exact(
+                        range.end.saturating_sub(range.start),
+                    ))
+                    .build()
                     .await
                     .map_err(|err| StorageError::S3 {
                         url: url.clone(),
@@ -486,11 +504,22 @@ async fn get_object(
     url: &S3Url,
     version_id: Option<&str>,
 ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StorageError> {
+    get_object_range(client, url, version_id, None).await
+}
+
+/// GetObject, of the bytes `range` (end exclusive) when given.
+async fn get_object_range(
+    client: &aws_sdk_s3::Client,
+    url: &S3Url,
+    version_id: Option<&str>,
+    range: Option<std::ops::Range<u64>>,
+) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StorageError> {
     client
         .get_object()
         .bucket(&url.bucket)
         .key(&url.key)
         .set_version_id(version_id.map(str::to_string))
+        .set_range(range.map(|r| format!("bytes={}-{}", r.start, r.end.saturating_sub(1))))
         .send()
         .await
         .map_err(|err| {

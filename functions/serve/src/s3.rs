@@ -6,10 +6,11 @@ use futures::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::{
     Bucket, CommonPrefix, DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput,
-    DeleteObjectsOutput, DeletedObject, ETag, GetBucketLocationInput, GetBucketLocationOutput,
-    GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput,
-    HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListObjectsV2Input, ListObjectsV2Output,
-    Object, ObjectStorageClass, PutObjectInput, PutObjectOutput, StreamingBlob, Timestamp,
+    DeleteObjectsOutput, DeletedObject, ETag, ETagCondition, GetBucketLocationInput,
+    GetBucketLocationOutput, GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput,
+    HeadObjectInput, HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListObjectsV2Input,
+    ListObjectsV2Output, Object, ObjectStorageClass, PutObjectInput, PutObjectOutput,
+    StreamingBlob, Timestamp,
 };
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
@@ -362,9 +363,29 @@ impl S3 for CatalogS3 {
         let input = req.input;
         self.repository(&input.bucket).await?;
         let (reference, path) = split_key(&input.key)?;
-        let (entry, body) = self
+        let entry = self.entry(&input.bucket, reference, path).await?;
+        check_conditions(
+            &entry,
+            Conditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+        )?;
+        let range = match &input.range {
+            Some(range) => Some(range.check(entry.size).map_err(|_| {
+                s3_error!(
+                    InvalidRange,
+                    "the range is not satisfiable: {path:?} at {reference} has {} bytes",
+                    entry.size
+                )
+            })?),
+            None => None,
+        };
+        let body = self
             .catalog
-            .open(&input.bucket, reference, path)
+            .open_entry(&input.bucket, reference, &entry, range.clone())
             .await
             .map_err(catalog_error)?;
         // The bytes stream from where they are, a chunk at a time.
@@ -381,9 +402,19 @@ impl S3 for CatalogS3 {
         let stream = futures::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|chunk| (chunk, receiver))
         });
+        let length = range.as_ref().map_or(entry.size, |r| r.end - r.start);
         Ok(S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(SyncStream::new(stream.boxed()))),
-            content_length: Some(i64::try_from(entry.size).unwrap_or(i64::MAX)),
+            content_length: Some(i64::try_from(length).unwrap_or(i64::MAX)),
+            content_range: range.map(|r| {
+                format!(
+                    "bytes {}-{}/{}",
+                    r.start,
+                    r.end.saturating_sub(1),
+                    entry.size
+                )
+            }),
+            accept_ranges: Some("bytes".to_string()),
             e_tag: Some(ETag::Strong(entry.etag.clone())),
             last_modified: Some(timestamp(entry.last_modified_ms)),
             ..GetObjectOutput::default()
@@ -391,7 +422,66 @@ impl S3 for CatalogS3 {
     }
 }
 
+/// A read's conditions (`If-Match`, `If-None-Match`, `If-Modified-Since`,
+/// `If-Unmodified-Since`).
+struct Conditions<'a> {
+    if_match: Option<&'a ETagCondition>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    if_unmodified_since: Option<&'a Timestamp>,
+}
+
+/// Checks a read's conditions against the entry, as S3 does (RFC 9110 §13.2.2): a
+/// failed `If-Match` or `If-Unmodified-Since` is PreconditionFailed; a matching
+/// `If-None-Match` or an unmet `If-Modified-Since` is NotModified. Times are compared
+/// in whole seconds, as HTTP dates carry them.
+fn check_conditions(entry: &Entry, conditions: Conditions<'_>) -> S3Result<()> {
+    let matches = |condition: &ETagCondition| match condition {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(etag) => etag.value() == entry.etag,
+    };
+    let modified = entry.last_modified_ms.div_euclid(1000);
+    let seconds = |t: &Timestamp| time::OffsetDateTime::from(t.clone()).unix_timestamp();
+    match conditions.if_match {
+        Some(condition) if !matches(condition) => {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "If-Match: the object's ETag is {}",
+                entry.etag
+            ));
+        }
+        Some(_) => {}
+        None => {
+            if let Some(since) = conditions.if_unmodified_since
+                && modified > seconds(since)
+            {
+                return Err(s3_error!(
+                    PreconditionFailed,
+                    "If-Unmodified-Since: the object was modified after it"
+                ));
+            }
+        }
+    }
+    match conditions.if_none_match {
+        Some(condition) if matches(condition) => Err(s3_error!(NotModified)),
+        Some(_) => Ok(()),
+        None => match conditions.if_modified_since {
+            Some(since) if modified <= seconds(since) => Err(s3_error!(NotModified)),
+            _ => Ok(()),
+        },
+    }
+}
+
 impl CatalogS3 {
+    /// The entry at `path` in `reference`, or NoSuchKey.
+    async fn entry(&self, repository: &str, reference: &str, path: &str) -> S3Result<Entry> {
+        self.catalog
+            .stat(repository, reference, path)
+            .await
+            .map_err(catalog_error)?
+            .ok_or_else(|| s3_error!(NoSuchKey, "{path:?} does not exist at {reference}"))
+    }
+
     /// Records the deletion of `path` on `branch`; a path that is not there is deleted
     /// already, as S3 answers.
     async fn delete(&self, repository: &str, branch: &str, path: &str) -> S3Result<()> {

@@ -164,11 +164,29 @@ impl Catalog {
                 reference: reference.to_string(),
                 path: path.to_string(),
             })?;
+        let body = self.open_entry(repository, reference, &entry, None).await?;
+        Ok((entry, body))
+    }
+
+    /// The bytes of an entry (`range` of them, end exclusive, when given), checked as
+    /// [`open`](Self::open) checks them.
+    pub async fn open_entry(
+        &self,
+        repository: &str,
+        reference: &str,
+        entry: &Entry,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<aws_sdk_s3::primitives::ByteStream, CatalogError> {
+        let path = &entry.path;
         let address: S3Url = entry.address.parse().map_err(|_| CatalogError::Damaged {
             key: format!("{repository}/{reference}/{path}"),
             reason: format!("physical address {:?} is not an S3 URL", entry.address),
         })?;
-        let (etag, body) = match self.store.open(&address, entry.version_id.as_deref()).await {
+        let opened = self
+            .store
+            .open_range(&address, entry.version_id.as_deref(), range)
+            .await;
+        let (etag, body) = match opened {
             Ok(opened) => opened,
             Err(inventory_base::storage::StorageError::NotFound { .. }) => {
                 return Err(CatalogError::SourceMissing {
@@ -187,6 +205,6 @@ impl Catalog {
                 found: etag,
             });
         }
-        Ok((entry, body))
+        Ok(body)
     }
 }
