@@ -223,6 +223,11 @@ keys = []
 for page in s3.get_paginator("list_objects_v2").paginate(Bucket="photos", Prefix="main/", PaginationConfig={"PageSize": 7}):
     keys += [o["Key"] for o in page.get("Contents", [])]
 top = s3.list_objects_v2(Bucket="photos", Prefix="main/", Delimiter="/")
+keys_v1, prefixes_v1 = [], []
+for page in s3.get_paginator("list_objects").paginate(Bucket="photos", Prefix="main/", PaginationConfig={"PageSize": 7}):
+    keys_v1 += [o["Key"] for o in page.get("Contents", [])]
+for page in s3.get_paginator("list_objects").paginate(Bucket="photos", Prefix="main/", Delimiter="/", PaginationConfig={"PageSize": 1}):
+    prefixes_v1 += [p["Prefix"] for p in page.get("CommonPrefixes", [])] + [o["Key"] for o in page.get("Contents", [])]
 md5 = {k: hashlib.md5(s3.get_object(Bucket="photos", Key=k)["Body"].read()).hexdigest() for k in keys}
 head = s3.head_object(Bucket="photos", Key=keys[0])
 k0 = keys[0]
@@ -259,7 +264,8 @@ print(json.dumps({"buckets": buckets, "refs": refs, "keys": keys, "md5": md5,
     "top_prefixes": [p["Prefix"] for p in top.get("CommonPrefixes", [])],
     "head_length": head["ContentLength"], "head_etag": head["ETag"], "errors": errors,
     "ranged": ranged["Body"].read().hex(), "ranged_content_range": ranged["ContentRange"],
-    "suffix": suffix["Body"].read().hex(), "conditional": conditional}))
+    "suffix": suffix["Body"].read().hex(), "conditional": conditional,
+    "keys_v1": keys_v1, "top_v1": sorted(prefixes_v1)}))
 "#,
     );
     assert_eq!(result["buckets"], serde_json::json!(["photos"]));
@@ -329,6 +335,15 @@ print(json.dumps({"buckets": buckets, "refs": refs, "keys": keys, "md5": md5,
         }
     }
     assert_eq!(result["top_keys"], serde_json::json!(expected_top));
+    // ListObjects (v1), page by page with markers: the same keys.
+    assert_eq!(result["keys_v1"], serde_json::json!(keys));
+    let mut top_v1: Vec<String> = expected_top
+        .iter()
+        .chain(&expected_prefixes)
+        .cloned()
+        .collect();
+    top_v1.sort();
+    assert_eq!(result["top_v1"], serde_json::json!(top_v1));
     assert_eq!(result["top_prefixes"], serde_json::json!(expected_prefixes));
     assert_eq!(
         result["errors"],

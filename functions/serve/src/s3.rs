@@ -8,9 +8,9 @@ use s3s::dto::{
     Bucket, CommonPrefix, DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput,
     DeleteObjectsOutput, DeletedObject, ETag, ETagCondition, GetBucketLocationInput,
     GetBucketLocationOutput, GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput,
-    HeadObjectInput, HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListObjectsV2Input,
-    ListObjectsV2Output, Object, ObjectStorageClass, PutObjectInput, PutObjectOutput,
-    StreamingBlob, Timestamp,
+    HeadObjectInput, HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListObjectsInput,
+    ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, Object, ObjectStorageClass,
+    PutObjectInput, PutObjectOutput, StreamingBlob, Timestamp,
 };
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
@@ -170,89 +170,70 @@ impl S3 for CatalogS3 {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
-        let bucket = input.bucket.clone();
-        self.repository(&bucket).await?;
-        let encode = input
-            .encoding_type
-            .as_ref()
-            .is_some_and(|e| e.as_str() == "url");
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let limit = input
-            .max_keys
-            .and_then(|n| usize::try_from(n).ok())
-            .unwrap_or(MAX_KEYS)
-            .min(MAX_KEYS);
-        let mut output = ListObjectsV2Output {
-            name: Some(bucket.clone()),
+        let encode = is_url(input.encoding_type.as_ref());
+        let page = self
+            .page(
+                &input.bucket,
+                input.prefix.as_deref().unwrap_or_default(),
+                input.delimiter.as_deref(),
+                input.continuation_token.clone(),
+                input.start_after.as_deref(),
+                input.max_keys,
+                encode,
+            )
+            .await?;
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket.clone()),
             prefix: input.prefix.as_ref().map(|p| encoded(p, encode)),
             delimiter: input.delimiter.as_ref().map(|d| encoded(d, encode)),
             max_keys: input.max_keys,
             continuation_token: input.continuation_token.clone(),
             start_after: input.start_after.as_ref().map(|s| encoded(s, encode)),
             encoding_type: input.encoding_type.clone(),
-            is_truncated: Some(false),
-            key_count: Some(0),
+            key_count: Some(page.count()),
+            is_truncated: Some(page.next_after.is_some()),
+            next_continuation_token: page.next_after,
+            contents: Some(page.contents),
+            common_prefixes: Some(page.common_prefixes),
             ..ListObjectsV2Output::default()
-        };
-        let Some((reference, path_prefix)) = prefix.split_once('/') else {
-            // No ref in the prefix: the branches are the top level.
-            if input.delimiter.as_deref() == Some("/") {
-                let branches = self
-                    .catalog
-                    .list_branches(&bucket)
-                    .await
-                    .map_err(catalog_error)?;
-                let refs: Vec<CommonPrefix> = branches
-                    .into_iter()
-                    .map(|b| format!("{}/", b.name))
-                    .filter(|p| p.starts_with(&prefix))
-                    .map(|p| CommonPrefix {
-                        prefix: Some(encoded(&p, encode)),
-                    })
-                    .collect();
-                output.key_count = Some(i32::try_from(refs.len()).unwrap_or(i32::MAX));
-                output.common_prefixes = Some(refs);
-            }
-            return Ok(S3Response::new(output));
-        };
-        let after = input.continuation_token.clone().or_else(|| {
-            input
-                .start_after
-                .as_deref()
-                .and_then(|s| s.strip_prefix(&format!("{reference}/")))
-                .map(str::to_string)
-        });
-        let options = ListOptions {
-            prefix: path_prefix.to_string(),
-            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
-            after,
-            limit: limit.max(1),
-        };
-        let listing = match self.catalog.list(&bucket, reference, &options).await {
-            Ok(listing) => listing,
-            // A ref that does not exist holds no keys.
-            Err(CatalogError::RefNotFound { .. }) => return Ok(S3Response::new(output)),
-            Err(err) => return Err(catalog_error(err)),
-        };
-        let contents: Vec<Object> = listing
-            .entries
-            .iter()
-            .map(|entry| object(reference, entry, encode))
-            .collect();
-        let prefixes: Vec<CommonPrefix> = listing
-            .common_prefixes
-            .iter()
-            .map(|p| CommonPrefix {
-                prefix: Some(encoded(&format!("{reference}/{p}"), encode)),
-            })
-            .collect();
-        let count = contents.len() + prefixes.len();
-        output.key_count = Some(i32::try_from(count).unwrap_or(i32::MAX));
-        output.is_truncated = Some(listing.next_after.is_some());
-        output.next_continuation_token = listing.next_after;
-        output.contents = Some(contents);
-        output.common_prefixes = Some(prefixes);
-        Ok(S3Response::new(output))
+        }))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let encode = is_url(input.encoding_type.as_ref());
+        let page = self
+            .page(
+                &input.bucket,
+                input.prefix.as_deref().unwrap_or_default(),
+                input.delimiter.as_deref(),
+                None,
+                input.marker.as_deref(),
+                input.max_keys,
+                encode,
+            )
+            .await?;
+        let next_marker = page
+            .next_after
+            .as_ref()
+            .and(page.last_key.as_ref())
+            .map(|key| encoded(key, encode));
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket.clone()),
+            prefix: input.prefix.as_ref().map(|p| encoded(p, encode)),
+            delimiter: input.delimiter.as_ref().map(|d| encoded(d, encode)),
+            max_keys: input.max_keys,
+            marker: input.marker.as_ref().map(|m| encoded(m, encode)),
+            encoding_type: input.encoding_type.clone(),
+            is_truncated: Some(page.next_after.is_some()),
+            next_marker,
+            contents: Some(page.contents),
+            common_prefixes: Some(page.common_prefixes),
+            ..ListObjectsOutput::default()
+        }))
     }
 
     async fn put_object(
@@ -472,7 +453,113 @@ fn check_conditions(entry: &Entry, conditions: Conditions<'_>) -> S3Result<()> {
     }
 }
 
+/// One page of a listing, as both ListObjects versions give it.
+#[derive(Default)]
+struct Page {
+    contents: Vec<Object>,
+    common_prefixes: Vec<CommonPrefix>,
+    /// Where the next page starts (within the ref), when there is one.
+    next_after: Option<String>,
+    /// The last key or common prefix of the page, whole (`<ref>/…`).
+    last_key: Option<String>,
+}
+
+impl Page {
+    fn count(&self) -> i32 {
+        i32::try_from(self.contents.len() + self.common_prefixes.len()).unwrap_or(i32::MAX)
+    }
+}
+
+fn is_url(encoding: Option<&s3s::dto::EncodingType>) -> bool {
+    encoding.is_some_and(|e| e.as_str() == "url")
+}
+
 impl CatalogS3 {
+    /// A page of keys of `bucket` under `prefix`: `<ref>/…` keys of one ref, or, for a
+    /// prefix without a ref and the delimiter `/`, the branches as common prefixes.
+    /// `token` (a previous page's) or else `start_after` (a whole key) says where to
+    /// start.
+    #[allow(clippy::too_many_arguments)]
+    async fn page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        token: Option<String>,
+        start_after: Option<&str>,
+        max_keys: Option<i32>,
+        encode: bool,
+    ) -> S3Result<Page> {
+        self.repository(bucket).await?;
+        let limit = max_keys
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(MAX_KEYS)
+            .min(MAX_KEYS);
+        let Some((reference, path_prefix)) = prefix.split_once('/') else {
+            // No ref in the prefix: the branches are the top level.
+            if delimiter != Some("/") {
+                return Ok(Page::default());
+            }
+            let branches = self
+                .catalog
+                .list_branches(bucket)
+                .await
+                .map_err(catalog_error)?;
+            let common_prefixes = branches
+                .into_iter()
+                .map(|b| format!("{}/", b.name))
+                .filter(|p| p.starts_with(prefix))
+                .filter(|p| start_after.is_none_or(|after| p.as_str() > after))
+                .map(|p| CommonPrefix {
+                    prefix: Some(encoded(&p, encode)),
+                })
+                .collect();
+            return Ok(Page {
+                common_prefixes,
+                ..Page::default()
+            });
+        };
+        let after = token.or_else(|| {
+            start_after
+                .and_then(|s| s.strip_prefix(&format!("{reference}/")))
+                .map(str::to_string)
+        });
+        let options = ListOptions {
+            prefix: path_prefix.to_string(),
+            delimiter: delimiter.filter(|d| !d.is_empty()).map(str::to_string),
+            after,
+            limit: limit.max(1),
+        };
+        let listing = match self.catalog.list(bucket, reference, &options).await {
+            Ok(listing) => listing,
+            // A ref that does not exist holds no keys.
+            Err(CatalogError::RefNotFound { .. }) => return Ok(Page::default()),
+            Err(err) => return Err(catalog_error(err)),
+        };
+        let last_key = listing
+            .entries
+            .last()
+            .map(|e| e.path.as_str())
+            .max(listing.common_prefixes.last().map(String::as_str))
+            .map(|last| format!("{reference}/{last}"));
+        Ok(Page {
+            contents: listing
+                .entries
+                .iter()
+                .map(|entry| object(reference, entry, encode))
+                .collect(),
+            common_prefixes: listing
+                .common_prefixes
+                .iter()
+                .map(|p| CommonPrefix {
+                    prefix: Some(encoded(&format!("{reference}/{p}"), encode)),
+                })
+                .collect(),
+            next_after: listing.next_after,
+            last_key,
+        })
+    }
+
     /// The entry at `path` in `reference`, or NoSuchKey.
     async fn entry(&self, repository: &str, reference: &str, path: &str) -> S3Result<Entry> {
         self.catalog
