@@ -356,3 +356,125 @@ print(json.dumps({"buckets": buckets, "refs": refs, "keys": keys, "md5": md5,
         })
     );
 }
+
+#[tokio::test]
+async fn the_aws_cli_lists_copies_and_syncs_a_commit() {
+    let stack = imported(20).await;
+    let paths = paths_at(&stack, "main");
+    let head = ok_json(
+        stack
+            .cli()
+            .args(["branch", "show", "photos", "main", "--json"]),
+    )["commit"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let server = Server::start(&stack);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(&config, "[default]\ns3 =\n    addressing_style = path\n").unwrap();
+    let aws = |args: &[&str]| {
+        let output = std::process::Command::new(workspace_root().join(".venv/bin/aws"))
+            .args(args)
+            .args(["--endpoint-url", &server.endpoint])
+            .env("AWS_ACCESS_KEY_ID", KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+
+    // The refs, then every key of main.
+    let refs = aws(&["s3", "ls", "s3://photos/"]);
+    assert_eq!(
+        refs.lines().map(str::trim).collect::<Vec<_>>(),
+        ["PRE import-from-inventory/", "PRE main/"]
+    );
+    let listed: Vec<String> = aws(&["s3", "ls", "s3://photos/main/", "--recursive"])
+        .lines()
+        .map(|line| {
+            line.split_whitespace()
+                .last()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let keys: Vec<String> = paths.iter().map(|p| format!("main/{p}")).collect();
+    assert_eq!(listed, keys);
+
+    // cp down and up.
+    let local = dir.path().join("one.bin");
+    aws(&[
+        "s3",
+        "cp",
+        &format!("s3://photos/main/{}", paths[0]),
+        local.to_str().unwrap(),
+    ]);
+    let source = stack
+        .get(&S3Url::new("photos-source", paths[0].clone()))
+        .await;
+    assert!(std::fs::read(&local).unwrap() == source.as_ref());
+    let upload = dir.path().join("up.txt");
+    std::fs::write(&upload, b"from the aws cli").unwrap();
+    aws(&[
+        "s3",
+        "cp",
+        upload.to_str().unwrap(),
+        "s3://photos/main/uploads/up.txt",
+    ]);
+    let (ok, text, _) = {
+        let output = stack
+            .cli()
+            .args(["diff", "photos", "main"])
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            (),
+        )
+    };
+    assert!(ok);
+    assert_eq!(text, "+ uploads/up.txt\n1 added, 0 removed, 0 changed\n");
+
+    // sync of the commit: every object, byte for byte.
+    let synced = dir.path().join("synced");
+    aws(&[
+        "s3",
+        "sync",
+        &format!("s3://photos/{head}/"),
+        synced.to_str().unwrap(),
+    ]);
+    let mut count = 0;
+    for path in &paths {
+        let bytes = stack.get(&S3Url::new("photos-source", path.clone())).await;
+        assert!(
+            std::fs::read(synced.join(path)).unwrap() == bytes.as_ref(),
+            "{path}"
+        );
+        count += 1;
+    }
+    let files = walk(&synced);
+    assert_eq!((files, count), (20, 20));
+}
+
+/// Files under a directory, recursively.
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() { walk(&path) } else { 1 }
+        })
+        .sum()
+}
