@@ -216,6 +216,33 @@ impl LocalStack {
         ok_json(&mut source);
     }
 
+    /// [`photos_source`](Self::photos_source) merged into `main`, and one delivery of
+    /// `objects` objects (of a versioned bucket, with `versioned`) whose source objects
+    /// exist, imported through the three functions (`local`).
+    pub async fn imported_photos(&self, objects: u64, versioned: bool) {
+        self.photos_source(Some("main")).await;
+        let mut generate = self.cli();
+        generate.args([
+            "dev",
+            "generate-inventory",
+            "--destination",
+            "s3://inventory-dest/inv",
+            "--source-bucket",
+            "photos-source",
+            "--objects",
+            &objects.to_string(),
+            "--write-objects",
+            "--created-at",
+            "2026-11-25T01:00:00Z",
+            "--json",
+        ]);
+        if versioned {
+            generate.arg("--versioned");
+        }
+        ok_json(&mut generate);
+        ok_json(self.cli().args(["local", "--until-idle", "--json"]));
+    }
+
     /// The URL of the queue `name`.
     pub async fn queue_url(&self, name: &str) -> String {
         aws_sdk_sqs::Client::new(&self.config)

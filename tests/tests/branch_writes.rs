@@ -52,23 +52,7 @@ async fn versions(stack: &LocalStack, bucket: &str) -> BTreeSet<(String, String,
 /// The photos repository with one import of a versioned source bucket whose objects
 /// exist, merged into `main`.
 async fn imported(stack: &LocalStack, objects: u64) {
-    stack.photos_source(Some("main")).await;
-    ok_json(stack.cli().args([
-        "dev",
-        "generate-inventory",
-        "--destination",
-        "s3://inventory-dest/inv",
-        "--source-bucket",
-        "photos-source",
-        "--objects",
-        &objects.to_string(),
-        "--versioned",
-        "--write-objects",
-        "--created-at",
-        "2026-11-25T01:00:00Z",
-        "--json",
-    ]));
-    ok_json(stack.cli().args(["local", "--until-idle", "--json"]));
+    stack.imported_photos(objects, true).await;
 }
 
 /// Objects uploaded to the repository's storage namespace.

@@ -80,21 +80,20 @@ s3 = client()
 /// bucket), merged into `main`.
 async fn imported(objects: u64) -> LocalStack {
     let stack = LocalStack::start().await;
-    stack.photos_source(Some("main")).await;
-    ok_json(stack.cli().args([
-        "dev",
-        "generate-inventory",
-        "--destination",
-        "s3://inventory-dest/inv",
-        "--source-bucket",
-        "photos-source",
-        "--objects",
-        &objects.to_string(),
-        "--write-objects",
-        "--json",
-    ]));
-    ok_json(stack.cli().args(["local", "--until-idle", "--json"]));
+    stack.imported_photos(objects, false).await;
     stack
+}
+
+/// The commit `main` is at.
+fn main_head(stack: &LocalStack) -> String {
+    ok_json(
+        stack
+            .cli()
+            .args(["branch", "show", "photos", "main", "--json"]),
+    )["commit"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn paths_at(stack: &LocalStack, reference: &str) -> Vec<String> {
@@ -114,14 +113,7 @@ fn paths_at(stack: &LocalStack, reference: &str) -> Vec<String> {
 async fn boto3_writes_to_a_branch_as_uncommitted_changes_and_never_to_a_commit() {
     let stack = imported(10).await;
     let paths = paths_at(&stack, "main");
-    let head = ok_json(
-        stack
-            .cli()
-            .args(["branch", "show", "photos", "main", "--json"]),
-    )["commit"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let head = main_head(&stack);
     let server = Server::start(&stack);
     let script = format!(
         r#"
@@ -361,14 +353,7 @@ print(json.dumps({"buckets": buckets, "refs": refs, "keys": keys, "md5": md5,
 async fn the_aws_cli_lists_copies_and_syncs_a_commit() {
     let stack = imported(20).await;
     let paths = paths_at(&stack, "main");
-    let head = ok_json(
-        stack
-            .cli()
-            .args(["branch", "show", "photos", "main", "--json"]),
-    )["commit"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let head = main_head(&stack);
     let server = Server::start(&stack);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
