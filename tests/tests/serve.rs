@@ -463,3 +463,75 @@ fn walk(dir: &std::path::Path) -> usize {
         })
         .sum()
 }
+
+#[tokio::test]
+async fn copy_object_names_the_same_bytes_and_an_uncommitted_upload_keeps_its_own() {
+    let stack = imported(5).await;
+    let paths = paths_at(&stack, "main");
+    let server = Server::start(&stack);
+    let script = format!(
+        r#"
+s3.copy_object(Bucket="photos", Key="main/copies/imported", CopySource={{"Bucket": "photos", "Key": "main/{first}"}})
+s3.put_object(Bucket="photos", Key="main/new.txt", Body=b"new bytes")
+s3.copy_object(Bucket="photos", Key="main/copies/new", CopySource="photos/main/new.txt")
+errors = {{}}
+try:
+    s3.copy_object(Bucket="photos", Key="main/x", CopySource={{"Bucket": "other", "Key": "main/{first}"}})
+except botocore.exceptions.ClientError as e:
+    errors["other repository"] = e.response["Error"]["Code"]
+print(json.dumps({{"errors": errors}}))
+"#,
+        first = paths[0]
+    );
+    let result = boto3(&server, &script);
+    assert_eq!(
+        result["errors"],
+        serde_json::json!({"other repository": "NotImplemented"})
+    );
+    // The copy of an imported object names the source bytes; only the upload and the
+    // copy of it (which the upload's reset must not take away) are stored.
+    let copied = ok_json(
+        stack
+            .cli()
+            .args(["stat", "photos", "main", "copies/imported", "--json"]),
+    );
+    let original = ok_json(
+        stack
+            .cli()
+            .args(["stat", "photos", "main", &paths[0], "--json"]),
+    );
+    assert_eq!(copied["address"], original["address"]);
+    assert_eq!(copied["etag"], original["etag"]);
+    assert_eq!(
+        stack
+            .list_keys("catalog-storage", "photos/data/")
+            .await
+            .len(),
+        2
+    );
+    ok_json(
+        stack
+            .cli()
+            .args(["reset", "photos", "main", "new.txt", "--json"]),
+    );
+    let output = stack
+        .cli()
+        .args(["cat", "photos", "main", "copies/new"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.stdout, b"new bytes");
+    let output = stack
+        .cli()
+        .args(["cat", "photos", "main", "copies/imported"])
+        .output()
+        .unwrap();
+    let source = stack
+        .get(&S3Url::new("photos-source", paths[0].clone()))
+        .await;
+    assert!(output.stdout == source.as_ref());
+}

@@ -66,6 +66,18 @@ pub struct Stored {
     pub etag: String,
 }
 
+/// A key as CopyObject's source names it: URL-encoded, `/` kept.
+fn percent_encode_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn unquoted(etag: Option<&str>) -> String {
     etag.unwrap_or_default().trim_matches('"').to_string()
 }
@@ -407,6 +419,33 @@ impl ObjectStore {
                     size,
                     etag: hex::encode(hasher.finalize()),
                 })
+            }
+        }
+    }
+
+    /// Copies an object to a new key of the same store, without reading it through this
+    /// process (S3 copies it server-side). Returns the copy's ETag.
+    pub async fn copy(&self, from: &S3Url, to: &S3Url) -> Result<String, StorageError> {
+        match self {
+            ObjectStore::S3(client) => {
+                let output = client
+                    .copy_object()
+                    .copy_source(format!("{}/{}", from.bucket, percent_encode_key(&from.key)))
+                    .bucket(&to.bucket)
+                    .key(&to.key)
+                    .send()
+                    .await
+                    .map_err(|err| s3_error(to, false, &err))?;
+                Ok(unquoted(
+                    output.copy_object_result().and_then(|r| r.e_tag()),
+                ))
+            }
+            ObjectStore::Local(root) => {
+                let target = local_path_with_parent(root, to).await?;
+                tokio::fs::copy(local_path(root, from), &target)
+                    .await
+                    .map_err(|source| io_error(from, source))?;
+                Ok(local_md5(to, &target).await?.1)
             }
         }
     }

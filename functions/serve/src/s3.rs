@@ -5,12 +5,13 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::{
-    Bucket, CommonPrefix, DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput,
-    DeleteObjectsOutput, DeletedObject, ETag, ETagCondition, GetBucketLocationInput,
-    GetBucketLocationOutput, GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput,
-    HeadObjectInput, HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListObjectsInput,
-    ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, Object, ObjectStorageClass,
-    PutObjectInput, PutObjectOutput, StreamingBlob, Timestamp,
+    Bucket, CommonPrefix, CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource,
+    DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, DeletedObject,
+    ETag, ETagCondition, GetBucketLocationInput, GetBucketLocationOutput, GetObjectInput,
+    GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput,
+    ListBucketsInput, ListBucketsOutput, ListObjectsInput, ListObjectsOutput, ListObjectsV2Input,
+    ListObjectsV2Output, Object, ObjectStorageClass, PutObjectInput, PutObjectOutput,
+    StreamingBlob, Timestamp,
 };
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
@@ -268,6 +269,47 @@ impl S3 for CatalogS3 {
             e_tag: Some(ETag::Strong(entry.etag)),
             size: Some(i64::try_from(entry.size).unwrap_or(i64::MAX)),
             ..PutObjectOutput::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        self.repository(&input.bucket).await?;
+        let (branch, path) = split_key(&input.key)?;
+        let CopySource::Bucket {
+            bucket: source_bucket,
+            key: source_key,
+            ..
+        } = &input.copy_source
+        else {
+            return Err(s3_error!(
+                NotImplemented,
+                "copies from access points are not supported"
+            ));
+        };
+        if source_bucket.as_ref() != input.bucket.as_str() {
+            return Err(s3_error!(
+                NotImplemented,
+                "copies between repositories are not supported: {source_bucket} is not {}",
+                input.bucket
+            ));
+        }
+        let (source_ref, source_path) = split_key(source_key)?;
+        let entry = self
+            .catalog
+            .copy(&input.bucket, source_ref, source_path, branch, path)
+            .await
+            .map_err(catalog_error)?;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(ETag::Strong(entry.etag)),
+                last_modified: Some(timestamp(entry.last_modified_ms)),
+                ..CopyObjectResult::default()
+            }),
+            ..CopyObjectOutput::default()
         }))
     }
 

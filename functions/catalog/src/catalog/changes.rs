@@ -352,6 +352,56 @@ impl Catalog {
         Ok(entry)
     }
 
+    /// Copies the object at `source_path` of `source_ref` to `path` on `branch`, as an
+    /// uncommitted change: a new entry naming the same bytes, none copied. The bytes of
+    /// an upload not committed yet are copied (server-side) to an address of their own,
+    /// since discarding that upload removes its bytes.
+    pub async fn copy(
+        &self,
+        repository: &str,
+        source_ref: &str,
+        source_path: &str,
+        branch: &str,
+        path: &str,
+    ) -> Result<Entry, CatalogError> {
+        self.writable(repository, branch, path, "copying").await?;
+        let (_, changes) = self.view(repository, source_ref).await?;
+        let source = self
+            .stat(repository, source_ref, source_path)
+            .await?
+            .ok_or_else(|| CatalogError::PathNotFound {
+                repository: repository.to_string(),
+                reference: source_ref.to_string(),
+                path: shortened(source_path),
+            })?;
+        let pending_upload = changes.iter().any(|c| c.path == source_path && c.uploaded);
+        let mut entry = Entry {
+            path: path.to_string(),
+            ..source.clone()
+        };
+        let mut uploaded = false;
+        if pending_upload {
+            let repo = self.repository(repository).await?;
+            let from: S3Url = source.address.parse().map_err(|_| CatalogError::Damaged {
+                key: format!("{repository}/{source_ref}/{source_path}"),
+                reason: format!("physical address {:?} is not an S3 URL", source.address),
+            })?;
+            let to = repo
+                .storage_namespace
+                .join(&format!("data/{}", uuid::Uuid::new_v4().simple()));
+            entry.etag = self.store.copy(&from, &to).await?;
+            entry.address = to.to_string();
+            uploaded = true;
+        }
+        let change = PendingChange {
+            path: path.to_string(),
+            entry: Some(entry.clone()),
+            uploaded,
+        };
+        self.put_changes(repository, branch, vec![change]).await?;
+        Ok(entry)
+    }
+
     /// Records the deletion of `path` on `branch` (with `recursive`, of every path
     /// under the prefix `path`). Returns the paths deleted; a path that does not exist
     /// on the branch is an error.
