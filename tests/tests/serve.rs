@@ -215,6 +215,8 @@ keys = []
 for page in s3.get_paginator("list_objects_v2").paginate(Bucket="photos", Prefix="main/", PaginationConfig={"PageSize": 7}):
     keys += [o["Key"] for o in page.get("Contents", [])]
 top = s3.list_objects_v2(Bucket="photos", Prefix="main/", Delimiter="/")
+owners = [o.get("Owner") for o in s3.list_objects_v2(Bucket="photos", Prefix="main/", MaxKeys=2, FetchOwner=True)["Contents"]]
+no_owner = [o.get("Owner") for o in s3.list_objects_v2(Bucket="photos", Prefix="main/", MaxKeys=2)["Contents"]]
 keys_v1, prefixes_v1 = [], []
 for page in s3.get_paginator("list_objects").paginate(Bucket="photos", Prefix="main/", PaginationConfig={"PageSize": 7}):
     keys_v1 += [o["Key"] for o in page.get("Contents", [])]
@@ -257,7 +259,7 @@ print(json.dumps({"buckets": buckets, "refs": refs, "keys": keys, "md5": md5,
     "head_length": head["ContentLength"], "head_etag": head["ETag"], "errors": errors,
     "ranged": ranged["Body"].read().hex(), "ranged_content_range": ranged["ContentRange"],
     "suffix": suffix["Body"].read().hex(), "conditional": conditional,
-    "keys_v1": keys_v1, "top_v1": sorted(prefixes_v1)}))
+    "keys_v1": keys_v1, "top_v1": sorted(prefixes_v1), "owners": owners, "no_owner": no_owner}))
 "#,
     );
     assert_eq!(result["buckets"], serde_json::json!(["photos"]));
@@ -327,6 +329,9 @@ print(json.dumps({"buckets": buckets, "refs": refs, "keys": keys, "md5": md5,
         }
     }
     assert_eq!(result["top_keys"], serde_json::json!(expected_top));
+    let owner = serde_json::json!({"DisplayName": "inventory-import", "ID": "inventory-import"});
+    assert_eq!(result["owners"], serde_json::json!([owner, owner]));
+    assert_eq!(result["no_owner"], serde_json::json!([null, null]));
     // ListObjects (v1), page by page with markers: the same keys.
     assert_eq!(result["keys_v1"], serde_json::json!(keys));
     let mut top_v1: Vec<String> = expected_top

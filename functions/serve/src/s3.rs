@@ -10,13 +10,16 @@ use s3s::dto::{
     ETag, ETagCondition, GetBucketLocationInput, GetBucketLocationOutput, GetObjectInput,
     GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput,
     ListBucketsInput, ListBucketsOutput, ListObjectsInput, ListObjectsOutput, ListObjectsV2Input,
-    ListObjectsV2Output, Object, ObjectStorageClass, PutObjectInput, PutObjectOutput,
+    ListObjectsV2Output, Object, ObjectStorageClass, Owner, PutObjectInput, PutObjectOutput,
     StreamingBlob, Timestamp,
 };
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use inventory_catalog::catalog::{Catalog, CatalogError, ListOptions};
 use inventory_catalog::tree::Entry;
+
+/// The owner a listing with `fetch-owner` names.
+const OWNER: &str = "inventory-import";
 
 /// Keys a listing returns at most, as S3.
 const MAX_KEYS: usize = 1000;
@@ -183,6 +186,17 @@ impl S3 for CatalogS3 {
                 encode,
             )
             .await?;
+        let key_count = page.count();
+        let mut contents = page.contents;
+        if input.fetch_owner == Some(true) {
+            // Objects belong to the endpoint that serves them.
+            for object in &mut contents {
+                object.owner = Some(Owner {
+                    display_name: Some(OWNER.to_string()),
+                    id: Some(OWNER.to_string()),
+                });
+            }
+        }
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket.clone()),
             prefix: input.prefix.as_ref().map(|p| encoded(p, encode)),
@@ -191,10 +205,10 @@ impl S3 for CatalogS3 {
             continuation_token: input.continuation_token.clone(),
             start_after: input.start_after.as_ref().map(|s| encoded(s, encode)),
             encoding_type: input.encoding_type.clone(),
-            key_count: Some(page.count()),
+            key_count: Some(key_count),
             is_truncated: Some(page.next_after.is_some()),
             next_continuation_token: page.next_after,
-            contents: Some(page.contents),
+            contents: Some(contents),
             common_prefixes: Some(page.common_prefixes),
             ..ListObjectsV2Output::default()
         }))
