@@ -347,13 +347,7 @@ impl Pipeline {
         if job.state.is_finished() {
             return Ok(None);
         }
-        let shards = self.jobs.shards(&task.job).await?;
-        let mut shard = shards.into_iter().find(|s| s.index == task.shard).ok_or(
-            PipelineError::UnknownShard {
-                job: task.job.clone(),
-                shard: task.shard,
-            },
-        )?;
+        let mut shard = self.task_shard(task).await?;
         let staged_here = !shard.done;
         if staged_here {
             let result = self.stage_shard(&job, &mut shard).await;
@@ -693,29 +687,52 @@ impl Pipeline {
         if job.state.is_finished() {
             return Ok(GivenUp::Finished(job));
         }
-        let shards = self.jobs.shards(&task.job).await?;
-        let shard =
-            shards
-                .iter()
-                .find(|s| s.index == task.shard)
-                .ok_or(PipelineError::UnknownShard {
-                    job: task.job.clone(),
-                    shard: task.shard,
-                })?;
+        let shard = self.task_shard(task).await?;
         if shard.done {
             return Ok(GivenUp::Staged(self.run_shard(task, true).await?));
         }
+        let what = format!("shard {} ({} data files)", shard.index, shard.files.len());
+        self.give_up(
+            &job,
+            what,
+            shard.last_attempt.as_ref(),
+            deliveries,
+            "worker",
+        )
+        .await
+    }
+
+    /// The shard a task names, as recorded.
+    async fn task_shard(&self, task: &ShardTask) -> Result<Shard, PipelineError> {
+        let shards = self.jobs.shards(&task.job).await?;
+        shards
+            .into_iter()
+            .find(|s| s.index == task.shard)
+            .ok_or(PipelineError::UnknownShard {
+                job: task.job.clone(),
+                shard: task.shard,
+            })
+    }
+
+    /// Fails `job` because the queue gave up the task `what` after `deliveries`
+    /// deliveries (or more, as its latest `attempt` by `function` says), naming the
+    /// last error; returns the failed job.
+    async fn give_up(
+        &self,
+        job: &Job,
+        what: String,
+        attempt: Option<&crate::jobs::Attempt>,
+        deliveries: u32,
+        function: &str,
+    ) -> Result<GivenUp, PipelineError> {
         let err = PipelineError::GivenUp {
-            task: format!("shard {} ({} data files)", shard.index, shard.files.len()),
-            deliveries: shard
-                .last_attempt
-                .as_ref()
-                .map_or(deliveries, |a| a.delivery.max(deliveries)),
-            last_error: last_error(shard.last_attempt.as_ref(), "worker"),
+            task: what,
+            deliveries: attempt.map_or(deliveries, |a| a.delivery.max(deliveries)),
+            last_error: last_error(attempt, function),
         };
-        self.record_failure(&job, &err).await?;
+        self.record_failure(job, &err).await?;
         Ok(GivenUp::Failed(
-            self.jobs.get(&task.repository, &task.job).await?,
+            self.jobs.get(&job.repository, &job.id).await?,
         ))
     }
 
@@ -730,18 +747,15 @@ impl Pipeline {
         if job.state.is_finished() {
             return Ok(GivenUp::Finished(job));
         }
-        let err = PipelineError::GivenUp {
-            task: "the commit".into(),
-            deliveries: job
-                .commit_attempt
-                .as_ref()
-                .map_or(deliveries, |a| a.delivery.max(deliveries)),
-            last_error: last_error(job.commit_attempt.as_ref(), "committer"),
-        };
-        self.record_failure(&job, &err).await?;
-        Ok(GivenUp::Failed(
-            self.jobs.get(&task.repository, &task.job).await?,
-        ))
+        let what = "the commit".to_string();
+        self.give_up(
+            &job,
+            what,
+            job.commit_attempt.as_ref(),
+            deliveries,
+            "committer",
+        )
+        .await
     }
 
     /// Marks the job failed with the reason and removes what its shards staged; no

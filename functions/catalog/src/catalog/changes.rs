@@ -76,6 +76,13 @@ impl WriteState {
         self.staging.as_deref().unwrap_or(INITIAL_TOKEN)
     }
 
+    /// Every partition that holds the branch's changes: the sealed ones, then staging.
+    fn tokens(&self) -> Vec<String> {
+        let mut tokens = self.sealed.clone();
+        tokens.push(self.token().to_string());
+        tokens
+    }
+
     /// A condition that the branch item still holds this state's token and sealed
     /// tokens (and, with `head`, this commit), and the values it names.
     fn condition(&self, head: bool) -> (String, HashMap<String, AttributeValue>) {
@@ -538,9 +545,7 @@ impl Catalog {
         let Some(state) = self.read_state(repository, branch).await? else {
             return Ok(Vec::new());
         };
-        let mut tokens = state.sealed.clone();
-        tokens.push(state.token().to_string());
-        self.changes_of(repository, branch, &tokens).await
+        self.changes_of(repository, branch, &state.tokens()).await
     }
 
     /// Streams a branch's uncommitted changes as differences from its head commit, in
@@ -788,8 +793,7 @@ impl Catalog {
             validate_path(path)?;
             let state = self.write_state(repository, branch, "resetting").await?;
             let mut discarded = 0;
-            let mut tokens = state.sealed.clone();
-            tokens.push(state.token().to_string());
+            let tokens = state.tokens();
             for token in &tokens {
                 let pk = Self::changes_key(repository, branch, token);
                 let removed = self
@@ -811,8 +815,7 @@ impl Catalog {
         }
         for _ in 0..WRITE_ATTEMPTS {
             let state = self.write_state(repository, branch, "resetting").await?;
-            let mut tokens = state.sealed.clone();
-            tokens.push(state.token().to_string());
+            let tokens = state.tokens();
             let changes = self.changes_of(repository, branch, &tokens).await?;
             let reset = self
                 .update_state(
