@@ -426,18 +426,9 @@ impl S3 for CatalogS3 {
             .await
             .map_err(catalog_error)?;
         // The bytes stream from where they are, a chunk at a time.
-        let (sender, receiver) = tokio::sync::mpsc::channel(2);
-        tokio::spawn(async move {
-            let mut body = body;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(std::io::Error::other);
-                if sender.send(chunk).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|chunk| (chunk, receiver))
+        let stream = futures::stream::unfold(body, |mut body| async move {
+            let chunk = body.next().await?;
+            Some((chunk.map_err(std::io::Error::other), body))
         });
         let length = range.as_ref().map_or(entry.size, |r| r.end - r.start);
         Ok(S3Response::new(GetObjectOutput {
