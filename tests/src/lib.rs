@@ -243,6 +243,23 @@ impl LocalStack {
         ok_json(self.cli().args(["local", "--until-idle", "--json"]));
     }
 
+    /// The paths `ls --recursive` lists in the repository `photos` at `reference`.
+    pub fn photos_paths(&self, reference: &str) -> Vec<String> {
+        let listed = ok_json(
+            self.cli()
+                .args(["ls", "photos", reference, "--recursive", "--json"]),
+        );
+        listed["entries"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|e| e["path"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_else(|| panic!("ls printed no entries: {listed}"))
+    }
+
     /// The URL of the queue `name`.
     pub async fn queue_url(&self, name: &str) -> String {
         aws_sdk_sqs::Client::new(&self.config)

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use integration_tests::{LocalStack, ok_json};
-use serde_json::Value;
 
 fn run(command: &mut Command) -> (bool, String, String) {
     let output = command.output().expect("the CLI runs");
@@ -63,15 +62,6 @@ async fn stored(stack: &LocalStack) -> usize {
         .len()
 }
 
-fn paths(listing: &Value) -> Vec<String> {
-    listing["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn users_upload_delete_commit_and_reset_on_a_branch_and_the_source_never_changes() {
     let stack = LocalStack::start().await;
@@ -85,8 +75,7 @@ async fn users_upload_delete_commit_and_reset_on_a_branch_and_the_source_never_c
     );
 
     ok_json(cli().args(["branch", "create", "photos", "edits", "--json"]));
-    let main = ok_json(cli().args(["ls", "photos", "main", "--recursive", "--json"]));
-    let imported = paths(&main);
+    let imported = stack.photos_paths("main");
     assert_eq!(imported.len(), 40);
     let head = ok_json(cli().args(["branch", "show", "photos", "edits", "--json"]))["commit"]["id"]
         .as_str()
@@ -128,13 +117,7 @@ async fn users_upload_delete_commit_and_reset_on_a_branch_and_the_source_never_c
     assert_eq!(removed["removed"], serde_json::json!([deleted]));
 
     // The branch sees its changes; main and the branch's commit do not.
-    let edits = paths(&ok_json(cli().args([
-        "ls",
-        "photos",
-        "edits",
-        "--recursive",
-        "--json",
-    ])));
+    let edits = stack.photos_paths("edits");
     let mut expected: Vec<String> = imported
         .iter()
         .filter(|p| *p != deleted)
@@ -143,26 +126,8 @@ async fn users_upload_delete_commit_and_reset_on_a_branch_and_the_source_never_c
         .collect();
     expected.sort();
     assert_eq!(edits, expected);
-    assert_eq!(
-        paths(&ok_json(cli().args([
-            "ls",
-            "photos",
-            &head,
-            "--recursive",
-            "--json"
-        ]))),
-        imported
-    );
-    assert_eq!(
-        paths(&ok_json(cli().args([
-            "ls",
-            "photos",
-            "main",
-            "--recursive",
-            "--json"
-        ]))),
-        imported
-    );
+    assert_eq!(stack.photos_paths(&head), imported);
+    assert_eq!(stack.photos_paths("main"), imported);
     let stat = ok_json(cli().args(["stat", "photos", "edits", overwritten, "--json"]));
     assert_eq!(stat["size"], 3000);
     let (ok, _, stderr) = run(cli().args(["stat", "photos", "edits", deleted]));
@@ -207,16 +172,7 @@ async fn users_upload_delete_commit_and_reset_on_a_branch_and_the_source_never_c
     assert!(ok);
     assert_eq!(text, "0 added, 0 removed, 0 changed\n");
     let commit = committed["commit"]["id"].as_str().unwrap();
-    assert_eq!(
-        paths(&ok_json(cli().args([
-            "ls",
-            "photos",
-            commit,
-            "--recursive",
-            "--json"
-        ]))),
-        expected
-    );
+    assert_eq!(stack.photos_paths(commit), expected);
     let (ok, bytes, _) = run(cli().args(["cat", "photos", commit, "notes/hello.txt"]));
     assert!(ok);
     assert_eq!(bytes, "hello, branch\n");
@@ -455,13 +411,7 @@ async fn a_commit_killed_before_or_after_moving_the_branch_loses_no_change_and_a
     imported(&stack, 10).await;
     let cli = || stack.cli();
     ok_json(cli().args(["branch", "create", "photos", "edits", "--json"]));
-    let imported = paths(&ok_json(cli().args([
-        "ls",
-        "photos",
-        "edits",
-        "--recursive",
-        "--json",
-    ])));
+    let imported = stack.photos_paths("edits");
     let head = || {
         ok_json(
             stack
@@ -480,13 +430,7 @@ async fn a_commit_killed_before_or_after_moving_the_branch_loses_no_change_and_a
     ok_json(cli().args(["upload", "photos", "edits", "new/a.txt", file, "--json"]));
     ok_json(cli().args(["upload", "photos", "edits", "new/b.txt", file, "--json"]));
     ok_json(cli().args(["rm", "photos", "edits", &imported[0], "--json"]));
-    let expected = paths(&ok_json(cli().args([
-        "ls",
-        "photos",
-        "edits",
-        "--recursive",
-        "--json",
-    ])));
+    let expected = stack.photos_paths("edits");
     let proxy = integration_tests::faults::FaultProxy::start(&stack.endpoint).await;
 
     // Killed after sealing the changes, before moving the branch: nothing moved, and
@@ -498,16 +442,7 @@ async fn a_commit_killed_before_or_after_moving_the_branch_loses_no_change_and_a
         pending["summary"],
         serde_json::json!({"added": 2, "removed": 1, "changed": 0, "ranges_skipped": 0})
     );
-    assert_eq!(
-        paths(&ok_json(cli().args([
-            "ls",
-            "photos",
-            "edits",
-            "--recursive",
-            "--json"
-        ]))),
-        expected
-    );
+    assert_eq!(stack.photos_paths("edits"), expected);
     // The next commit commits them, once.
     let committed = ok_json(cli().args(["commit", "photos", "edits", "-m", "again", "--json"]));
     assert_eq!(committed["changes"], 3);
@@ -517,16 +452,7 @@ async fn a_commit_killed_before_or_after_moving_the_branch_loses_no_change_and_a
         start.as_str(),
         "one commit on top of the start"
     );
-    assert_eq!(
-        paths(&ok_json(cli().args([
-            "ls",
-            "photos",
-            "edits",
-            "--recursive",
-            "--json"
-        ]))),
-        expected
-    );
+    assert_eq!(stack.photos_paths("edits"), expected);
 
     // Killed after moving the branch, before deleting the committed changes' items:
     // the commit holds them, no change shows as uncommitted, and nothing commits twice.
@@ -541,13 +467,7 @@ async fn a_commit_killed_before_or_after_moving_the_branch_loses_no_change_and_a
         "error: branch edits of repository photos has no uncommitted changes"
     );
     assert_eq!(head(), moved);
-    let listed = paths(&ok_json(cli().args([
-        "ls",
-        "photos",
-        "edits",
-        "--recursive",
-        "--json",
-    ])));
+    let listed = stack.photos_paths("edits");
     assert!(listed.contains(&"new/c.txt".to_string()));
     // What the killed commit left is removed by the next reset.
     assert!(change_items(&stack, "edits").await > 0);

@@ -96,23 +96,10 @@ fn main_head(stack: &LocalStack) -> String {
         .to_string()
 }
 
-fn paths_at(stack: &LocalStack, reference: &str) -> Vec<String> {
-    ok_json(
-        stack
-            .cli()
-            .args(["ls", "photos", reference, "--recursive", "--json"]),
-    )["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn boto3_writes_to_a_branch_as_uncommitted_changes_and_never_to_a_commit() {
     let stack = imported(10).await;
-    let paths = paths_at(&stack, "main");
+    let paths = stack.photos_paths("main");
     let head = main_head(&stack);
     let server = Server::start(&stack);
     let script = format!(
@@ -161,7 +148,7 @@ print(json.dumps({{"etag": put["ETag"], "deleted": sorted(d["Key"] for d in dele
         diff["summary"],
         serde_json::json!({"added": 1, "removed": 3, "changed": 0, "ranges_skipped": 0})
     );
-    assert_eq!(paths_at(&stack, &head), paths);
+    assert_eq!(stack.photos_paths(&head), paths);
     let committed = ok_json(
         stack
             .cli()
@@ -357,7 +344,7 @@ print(json.dumps({"buckets": buckets, "refs": refs, "keys": keys, "md5": md5,
 #[tokio::test]
 async fn the_aws_cli_lists_copies_and_syncs_a_commit() {
     let stack = imported(20).await;
-    let paths = paths_at(&stack, "main");
+    let paths = stack.photos_paths("main");
     let head = main_head(&stack);
     let server = Server::start(&stack);
     let dir = tempfile::tempdir().unwrap();
@@ -472,7 +459,7 @@ fn walk(dir: &std::path::Path) -> usize {
 #[tokio::test]
 async fn copy_object_names_the_same_bytes_and_an_uncommitted_upload_keeps_its_own() {
     let stack = imported(5).await;
-    let paths = paths_at(&stack, "main");
+    let paths = stack.photos_paths("main");
     let server = Server::start(&stack);
     let script = format!(
         r#"
