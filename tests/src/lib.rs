@@ -19,8 +19,12 @@ use inventory_importer::pipeline::Pipeline;
 use inventory_importer::staging::StagingTable;
 
 pub mod faults;
+pub mod serve;
 
 pub const REGION: &str = "us-east-1";
+
+/// The key that seals issued secrets on the local stack (32 bytes, base64).
+pub const SEALING_KEY: &str = "dGVzdHMtc2VhbC1zZWNyZXRzLXdpdGgtdGhpcy1rZXk=";
 
 /// The repository's top folder.
 pub fn workspace_root() -> PathBuf {
@@ -306,6 +310,8 @@ impl LocalStack {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", REGION)
+            .env("SECRETS_SEALING_KEY", SEALING_KEY)
+            .env_remove("SECRETS_KMS_KEY_ID")
             .env_remove("AWS_PROFILE")
             .stdin(Stdio::null());
         command

@@ -1,80 +1,11 @@
 //! The S3-compatible endpoint, as S3 clients use it: boto3 against `serve` on the
 //! local stack, after a real import.
 
-use std::process::{Child, Stdio};
-
-use integration_tests::{
-    LocalStack, free_port, kill_with_parent, ok_json, wait_for_port, workspace_root,
-};
+use integration_tests::serve::Server;
+use integration_tests::{LocalStack, ok_json};
 use md5::{Digest, Md5};
-use serde_json::Value;
 
 use inventory_base::S3Url;
-
-const KEY_ID: &str = "AKIDSERVETEST";
-const SECRET: &str = "serve-test-secret";
-
-/// `serve` on a free loopback port; stopped when dropped.
-struct Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl Server {
-    fn start(stack: &LocalStack) -> Server {
-        let port = free_port();
-        let mut command = stack.cli();
-        command
-            .env("SERVE_ACCESS_KEY_ID", KEY_ID)
-            .env("SERVE_SECRET_ACCESS_KEY", SECRET)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        kill_with_parent(&mut command);
-        let child = command.spawn().unwrap();
-        wait_for_port(port);
-        Server {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs a boto3 script against the server; it prints one JSON document.
-fn boto3(server: &Server, script: &str) -> Value {
-    let python = workspace_root().join(".venv/bin/python");
-    let prelude = format!(
-        r#"
-import json, hashlib, boto3, botocore
-from botocore.config import Config
-def client(secret="{SECRET}"):
-    return boto3.client("s3", endpoint_url="{}", region_name="us-east-1",
-        aws_access_key_id="{KEY_ID}", aws_secret_access_key=secret,
-        config=Config(s3={{"addressing_style": "path"}}, retries={{"max_attempts": 1}}))
-s3 = client()
-"#,
-        server.endpoint
-    );
-    let output = std::process::Command::new(python)
-        .arg("-c")
-        .arg(format!("{prelude}\n{script}"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&output.stdout)))
-}
 
 /// The photos repository with `objects` imported objects (that exist in the source
 /// bucket), merged into `main`.
@@ -124,7 +55,7 @@ print(json.dumps({{"etag": put["ETag"], "deleted": sorted(d["Key"] for d in dele
         second = paths[1],
         third = paths[2],
     );
-    let result = boto3(&server, &script);
+    let result = server.boto3(&script);
     assert_eq!(result["body"], "hello, s3");
     assert_eq!(
         result["etag"],
@@ -193,8 +124,7 @@ async fn boto3_lists_and_reads_an_imported_branch() {
     assert_eq!(paths.len(), 31);
     let server = Server::start(&stack);
 
-    let result = boto3(
-        &server,
+    let result = server.boto3(
         r#"
 buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
 refs = [p["Prefix"] for p in s3.list_objects_v2(Bucket="photos", Delimiter="/")["CommonPrefixes"]]
@@ -348,28 +278,7 @@ async fn the_aws_cli_lists_copies_and_syncs_a_commit() {
     let head = main_head(&stack);
     let server = Server::start(&stack);
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
-    std::fs::write(&config, "[default]\ns3 =\n    addressing_style = path\n").unwrap();
-    let aws = |args: &[&str]| {
-        let output = std::process::Command::new(workspace_root().join(".venv/bin/aws"))
-            .args(args)
-            .args(["--endpoint-url", &server.endpoint])
-            .env("AWS_ACCESS_KEY_ID", KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", &config)
-            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "aws {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
+    let aws = |args: &[&str]| server.aws(args);
 
     // The refs, then every key of main.
     let refs = aws(&["s3", "ls", "s3://photos/"]);
@@ -475,7 +384,7 @@ print(json.dumps({{"errors": errors}}))
 "#,
         first = paths[0]
     );
-    let result = boto3(&server, &script);
+    let result = server.boto3(&script);
     assert_eq!(
         result["errors"],
         serde_json::json!({"other repository": "NotImplemented"})

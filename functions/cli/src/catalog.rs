@@ -38,6 +38,17 @@ impl CatalogArgs {
         let store = inventory_base::ObjectStore::S3(inventory_base::aws::s3_client(&config));
         Catalog::new(aws_sdk_dynamodb::Client::new(&config), &self.table, store)
     }
+
+    /// The issued access keys, sealed with the key configuration names.
+    pub async fn keys(&self) -> Result<inventory_serve::Keys> {
+        let config = inventory_base::aws::load_config().await;
+        let sealer = inventory_serve::Sealer::from_env(&config)?;
+        Ok(inventory_serve::Keys::new(
+            aws_sdk_dynamodb::Client::new(&config),
+            &self.table,
+            sealer,
+        ))
+    }
 }
 
 #[derive(Subcommand, Debug)]

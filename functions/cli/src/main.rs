@@ -1,6 +1,7 @@
 //! `inventory-import`: drive S3 Inventory imports from a terminal.
 
 mod catalog;
+mod credentials;
 mod dev;
 mod imports;
 mod inspect;
@@ -40,8 +41,11 @@ enum Command {
     #[command(flatten)]
     Catalog(catalog::CatalogCommand),
     /// Serve the S3 API: S3 clients read any branch or commit (bucket = repository,
-    /// key = <ref>/<path>), signing with SERVE_ACCESS_KEY_ID / SERVE_SECRET_ACCESS_KEY
+    /// key = <ref>/<path>) and write to branches, signing with an issued access key
     Serve(serve::ServeArgs),
+    /// Access keys for the S3 API (sealed with SECRETS_SEALING_KEY or SECRETS_KMS_KEY_ID)
+    #[command(subcommand)]
+    Credentials(credentials::CredentialsCommand),
     /// Tools for development, tests and benchmarks
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -103,6 +107,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Import(command) => imports::run(cli.catalog.json(), command).await,
         Command::Catalog(command) => catalog::run(&cli.catalog, command).await,
         Command::Serve(args) => serve::run(args, &cli.catalog).await,
+        Command::Credentials(command) => credentials::run(&cli.catalog, command).await,
         Command::Dev(command) => dev::run(command, &cli.catalog).await,
     }
 }

@@ -3,14 +3,9 @@
 use anyhow::{Context, Result};
 use clap::Args;
 
-use inventory_serve::{CatalogS3, Credentials, router};
+use inventory_serve::{CatalogS3, router};
 
 use crate::catalog::CatalogArgs;
-
-/// Sets the access key id clients sign with.
-const ACCESS_KEY_ID: &str = "SERVE_ACCESS_KEY_ID";
-/// Sets its secret.
-const SECRET_ACCESS_KEY: &str = "SERVE_SECRET_ACCESS_KEY";
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -20,28 +15,15 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs, catalog: &CatalogArgs) -> Result<()> {
-    let credential = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|value| !value.is_empty())
-            .with_context(|| {
-                format!(
-                    "{name} is not set: clients sign their requests with the access key in \
-                     {ACCESS_KEY_ID} and {SECRET_ACCESS_KEY}"
-                )
-            })
-    };
-    let credentials = Credentials {
-        access_key_id: credential(ACCESS_KEY_ID)?,
-        secret_access_key: credential(SECRET_ACCESS_KEY)?,
-    };
-    let app = router(CatalogS3::new(catalog.open().await), &credentials);
+    let keys = catalog.keys().await?;
+    let app = router(CatalogS3::new(catalog.open().await), keys);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     eprintln!(
-        "Serving the S3 API on http://{address} (bucket = repository, key = <ref>/<path>); Ctrl-C stops"
+        "Serving the S3 API on http://{address} (bucket = repository, key = <ref>/<path>); \
+         clients sign with a key from `inventory-import credentials create`; Ctrl-C stops"
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

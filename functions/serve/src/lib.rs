@@ -5,13 +5,15 @@
 //!
 //! It owns the S3 protocol's side of reads ([`s3`], over the `s3s` crate, which parses
 //! requests, checks SigV4 and writes S3's XML), the choice of path-style addressing
-//! ([`host`]) and the HTTP router the endpoint is mounted in ([`router`]). Everything
+//! ([`host`]), the access keys clients sign with ([`keys`]) and the HTTP router the endpoint is mounted in ([`router`]). Everything
 //! about refs, trees and bytes is the catalog's: this crate translates, and must not
 //! know about imports, jobs or queues.
 
 pub mod host;
+pub mod keys;
 pub mod router;
 pub mod s3;
 
-pub use router::{Credentials, router};
+pub use keys::{Keys, Sealer};
+pub use router::router;
 pub use s3::CatalogS3;

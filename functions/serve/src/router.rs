@@ -5,36 +5,17 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 
 use crate::host::PathStyle;
+use crate::keys::Keys;
 use crate::s3::CatalogS3;
 
-/// The access key clients sign their requests with (SigV4).
-#[derive(Clone)]
-pub struct Credentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The secret is never printed.
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The router: S3 requests, signed with `credentials`, over `s3`.
-pub fn router(s3: CatalogS3, credentials: &Credentials) -> Router {
+/// The router: S3 requests over `s3`, signed with one of the issued `keys`.
+pub fn router(s3: CatalogS3, keys: Keys) -> Router {
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_host(PathStyle);
-    builder.set_auth(SimpleAuth::from_single(
-        credentials.access_key_id.clone(),
-        credentials.secret_access_key.clone(),
-    ));
+    builder.set_auth(keys);
     let service = builder.build();
     Router::new().fallback(move |request: Request| {
         let service = service.clone();

@@ -1,0 +1,145 @@
+//! `serve` on the local stack, and the S3 clients users point at it (boto3, the AWS
+//! CLI), all from the project's `.venv`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::{LocalStack, free_port, kill_with_parent, ok_json, wait_for_port, workspace_root};
+
+/// `serve` on a free loopback port with a freshly issued access key; stopped when
+/// dropped.
+pub struct Server {
+    child: Child,
+    pub endpoint: String,
+    pub port: u16,
+    pub key_id: String,
+    pub secret: String,
+    /// Where the AWS CLI's configuration (path-style addressing) is written.
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start(stack: &LocalStack) -> Server {
+        let key = ok_json(stack.cli().args([
+            "credentials",
+            "create",
+            "--description",
+            "tests",
+            "--json",
+        ]));
+        let text = |name: &str| key[name].as_str().unwrap_or_default().to_string();
+        let port = free_port();
+        let mut command = stack.cli();
+        command
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        kill_with_parent(&mut command);
+        let child = command.spawn().expect("serve starts");
+        wait_for_port(port);
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(
+            dir.path().join("config"),
+            "[default]\ns3 =\n    addressing_style = path\n",
+        )
+        .expect("the AWS CLI's configuration is written");
+        Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            key_id: text("access_key_id"),
+            secret: text("secret_access_key"),
+            dir,
+        }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the server still runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Runs a boto3 script with `s3` (a client signing with the server's key) and
+    /// `client(secret=…)` defined; it prints one JSON document.
+    pub fn boto3(&self, script: &str) -> Value {
+        let prelude = format!(
+            r#"
+import json, hashlib, boto3, botocore
+from botocore.config import Config
+def client(secret="{secret}", key_id="{key_id}"):
+    return boto3.client("s3", endpoint_url="{endpoint}", region_name="us-east-1",
+        aws_access_key_id=key_id, aws_secret_access_key=secret,
+        config=Config(s3={{"addressing_style": "path"}}, retries={{"max_attempts": 1}}))
+s3 = client()
+"#,
+            secret = self.secret,
+            key_id = self.key_id,
+            endpoint = self.endpoint
+        );
+        let output = self
+            .python()
+            .arg("-c")
+            .arg(format!("{prelude}\n{script}"))
+            .output()
+            .expect("python runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&output.stdout)))
+    }
+
+    /// The project's Python, with the server's key in the environment as AWS clients
+    /// read it.
+    pub fn python(&self) -> Command {
+        self.client(workspace_root().join(".venv/bin/python"))
+    }
+
+    /// A command of the `.venv` (`aws`, `s5cmd`, …) pointed at nothing but the
+    /// server's key and path-style configuration.
+    pub fn client(&self, program: PathBuf) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("AWS_ACCESS_KEY_ID", &self.key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", self.dir.path().join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.dir.path().join("none"))
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs the AWS CLI against the server; its output, after asserting it succeeded.
+    pub fn aws(&self, args: &[&str]) -> String {
+        let output = self
+            .client(workspace_root().join(".venv/bin/aws"))
+            .args(args)
+            .args(["--endpoint-url", &self.endpoint])
+            .output()
+            .expect("the AWS CLI runs");
+        assert!(
+            output.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
