@@ -137,6 +137,50 @@ s3 = client()
     }
 }
 
+/// Every version of every object of a bucket, as `(key, version id, ETag, size)`:
+/// what clients of the endpoint must never change.
+pub async fn bucket_versions(
+    stack: &LocalStack,
+    bucket: &str,
+) -> Vec<(String, String, String, i64)> {
+    let s3 = aws_sdk_s3::Client::new(&stack.config);
+    let mut versions = Vec::new();
+    let (mut key_marker, mut version_marker) = (None, None);
+    loop {
+        let page = s3
+            .list_object_versions()
+            .bucket(bucket)
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
+            .send()
+            .await
+            .expect("ListObjectVersions answers");
+        for version in page.versions() {
+            versions.push((
+                version.key().unwrap_or_default().to_string(),
+                version.version_id().unwrap_or_default().to_string(),
+                version.e_tag().unwrap_or_default().to_string(),
+                version.size().unwrap_or_default(),
+            ));
+        }
+        for marker in page.delete_markers() {
+            versions.push((
+                marker.key().unwrap_or_default().to_string(),
+                marker.version_id().unwrap_or_default().to_string(),
+                "delete marker".to_string(),
+                0,
+            ));
+        }
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_string);
+        version_marker = page.next_version_id_marker().map(str::to_string);
+    }
+    versions.sort();
+    versions
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -1,7 +1,7 @@
 //! The S3-compatible endpoint, as S3 clients use it: boto3 against `serve` on the
 //! local stack, after a real import.
 
-use integration_tests::serve::Server;
+use integration_tests::serve::{Server, bucket_versions};
 use integration_tests::{LocalStack, ok_json};
 use md5::{Digest, Md5};
 
@@ -32,6 +32,7 @@ async fn boto3_writes_to_a_branch_as_uncommitted_changes_and_never_to_a_commit()
     let stack = imported(10).await;
     let paths = stack.photos_paths("main");
     let head = main_head(&stack);
+    let before = bucket_versions(&stack, "photos-source").await;
     let server = Server::start(&stack);
     let script = format!(
         r#"
@@ -86,6 +87,7 @@ print(json.dumps({{"etag": put["ETag"], "deleted": sorted(d["Key"] for d in dele
             .args(["commit", "photos", "main", "-m", "from s3", "--json"]),
     );
     assert_eq!(committed["changes"], 4);
+    assert_eq!(bucket_versions(&stack, "photos-source").await, before);
 }
 
 #[tokio::test]
@@ -276,6 +278,7 @@ async fn the_aws_cli_lists_copies_and_syncs_a_commit() {
     let stack = imported(20).await;
     let paths = stack.photos_paths("main");
     let head = main_head(&stack);
+    let before = bucket_versions(&stack, "photos-source").await;
     let server = Server::start(&stack);
     let dir = tempfile::tempdir().unwrap();
     let aws = |args: &[&str]| server.aws(args);
@@ -352,6 +355,7 @@ async fn the_aws_cli_lists_copies_and_syncs_a_commit() {
     }
     let files = walk(&synced);
     assert_eq!((files, count), (20, 20));
+    assert_eq!(bucket_versions(&stack, "photos-source").await, before);
 }
 
 /// Files under a directory, recursively.
@@ -369,6 +373,7 @@ fn walk(dir: &std::path::Path) -> usize {
 async fn copy_object_names_the_same_bytes_and_an_uncommitted_upload_keeps_its_own() {
     let stack = imported(5).await;
     let paths = stack.photos_paths("main");
+    let before = bucket_versions(&stack, "photos-source").await;
     let server = Server::start(&stack);
     let script = format!(
         r#"
@@ -435,4 +440,5 @@ print(json.dumps({{"errors": errors}}))
         .get(&S3Url::new("photos-source", paths[0].clone()))
         .await;
     assert!(output.stdout == source.as_ref());
+    assert_eq!(bucket_versions(&stack, "photos-source").await, before);
 }

@@ -78,7 +78,7 @@ fn percent_encode_key(key: &str) -> String {
         .collect()
 }
 
-fn unquoted(etag: Option<&str>) -> String {
+pub(crate) fn unquoted(etag: Option<&str>) -> String {
     etag.unwrap_or_default().trim_matches('"').to_string()
 }
 
@@ -398,26 +398,16 @@ impl ObjectStore {
                     .open(&path)
                     .await
                     .map_err(|source| io_error(url, source))?;
-                let mut hasher = Md5::new();
-                let mut size = 0u64;
-                let mut buffer = vec![0u8; COPY_BUFFER];
-                loop {
-                    let read = tokio::io::AsyncReadExt::read(&mut body, &mut buffer)
-                        .await
-                        .map_err(|source| io_error(url, source))?;
-                    if read == 0 {
-                        break;
-                    }
-                    hasher.update(&buffer[..read]);
-                    size += read as u64;
-                    file.write_all(&buffer[..read])
-                        .await
-                        .map_err(|source| io_error(url, source))?;
+                let written = write_all_hashed(url, &mut body, &mut file).await;
+                if written.is_err() {
+                    // Nothing half-written stays behind.
+                    drop(file);
+                    let _ = tokio::fs::remove_file(&path).await;
                 }
-                file.flush().await.map_err(|source| io_error(url, source))?;
+                let (size, md5) = written?;
                 Ok(Stored {
                     size,
-                    etag: hex::encode(hasher.finalize()),
+                    etag: hex::encode(md5),
                 })
             }
         }
@@ -513,6 +503,33 @@ pub fn md5_of_file(path: &Path) -> std::io::Result<(u64, String)> {
     }
 }
 
+/// Copies `body` to `file`; returns the bytes written and their MD5.
+pub(crate) async fn write_all_hashed(
+    url: &S3Url,
+    body: &mut (impl tokio::io::AsyncRead + Unpin),
+    file: &mut tokio::fs::File,
+) -> Result<(u64, [u8; 16]), StorageError> {
+    let mut hasher = Md5::new();
+    let mut size = 0u64;
+    let mut buffer = vec![0u8; COPY_BUFFER];
+    loop {
+        let read = tokio::io::AsyncReadExt::read(body, &mut buffer)
+            .await
+            .map_err(|source| io_error(url, source))?;
+        if read == 0 {
+            break;
+        }
+        let chunk = buffer.get(..read).unwrap_or_default();
+        hasher.update(chunk);
+        size += read as u64;
+        file.write_all(chunk)
+            .await
+            .map_err(|source| io_error(url, source))?;
+    }
+    file.flush().await.map_err(|source| io_error(url, source))?;
+    Ok((size, hasher.finalize().into()))
+}
+
 /// [`md5_of_file`] off the async threads.
 async fn local_md5(url: &S3Url, path: &Path) -> Result<(u64, String), StorageError> {
     let path = path.to_path_buf();
@@ -528,7 +545,10 @@ pub fn local_path(root: &Path, url: &S3Url) -> PathBuf {
 }
 
 /// The local path of `url`, with its parent directories created.
-async fn local_path_with_parent(root: &Path, url: &S3Url) -> Result<PathBuf, StorageError> {
+pub(crate) async fn local_path_with_parent(
+    root: &Path,
+    url: &S3Url,
+) -> Result<PathBuf, StorageError> {
     let path = local_path(root, url);
     if let Some(parent) = path.parent() {
         tokio::fs::create_dir_all(parent)
@@ -569,7 +589,7 @@ async fn get_object_range(
         })
 }
 
-fn io_error(url: &S3Url, source: std::io::Error) -> StorageError {
+pub(crate) fn io_error(url: &S3Url, source: std::io::Error) -> StorageError {
     if source.kind() == std::io::ErrorKind::NotFound {
         StorageError::NotFound { url: url.clone() }
     } else {
@@ -597,7 +617,7 @@ async fn put_object(
     Ok(())
 }
 
-fn s3_error<E>(url: &S3Url, not_found: bool, err: &E) -> StorageError
+pub(crate) fn s3_error<E>(url: &S3Url, not_found: bool, err: &E) -> StorageError
 where
     E: std::error::Error,
 {

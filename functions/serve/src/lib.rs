@@ -5,12 +5,15 @@
 //!
 //! It owns the S3 protocol's side of reads ([`s3`], over the `s3s` crate, which parses
 //! requests, checks SigV4 and writes S3's XML), the choice of path-style addressing
-//! ([`host`]), the access keys clients sign with ([`keys`]) and the HTTP router the endpoint is mounted in ([`router`]). Everything
-//! about refs, trees and bytes is the catalog's: this crate translates, and must not
-//! know about imports, jobs or queues.
+//! ([`host`]), the access keys clients sign with ([`keys`]), uploads' checksums
+//! ([`checksums`]), multipart uploads ([`multipart`]) and the HTTP router the endpoint
+//! is mounted in ([`router`]). Everything about refs, trees and bytes is the catalog's:
+//! this crate translates, and must not know about imports, jobs or queues.
 
+pub mod checksums;
 pub mod host;
 pub mod keys;
+pub mod multipart;
 pub mod router;
 pub mod s3;
 

@@ -5,18 +5,24 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::{
-    Bucket, CommonPrefix, CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource,
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, Bucket, CommonPrefix,
+    CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectOutput,
+    CopyObjectResult, CopySource, CreateMultipartUploadInput, CreateMultipartUploadOutput,
     DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, DeletedObject,
     ETag, ETagCondition, GetBucketLocationInput, GetBucketLocationOutput, GetObjectInput,
     GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput,
-    ListBucketsInput, ListBucketsOutput, ListObjectsInput, ListObjectsOutput, ListObjectsV2Input,
-    ListObjectsV2Output, Object, ObjectStorageClass, Owner, PutObjectInput, PutObjectOutput,
-    StreamingBlob, Timestamp,
+    ListBucketsInput, ListBucketsOutput, ListMultipartUploadsInput, ListMultipartUploadsOutput,
+    ListObjectsInput, ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, ListPartsInput,
+    ListPartsOutput, Object, ObjectStorageClass, Owner, PutObjectInput, PutObjectOutput,
+    StreamingBlob, Timestamp, UploadPartInput, UploadPartOutput,
 };
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use inventory_catalog::catalog::{Catalog, CatalogError, ListOptions};
 use inventory_catalog::tree::Entry;
+
+use crate::checksums::{CheckedBody, Declared};
+use crate::multipart::drain;
 
 /// The owner a listing with `fetch-owner` names.
 const OWNER: &str = "inventory-import";
@@ -35,7 +41,7 @@ const KEY_ENCODING: &AsciiSet = &NON_ALPHANUMERIC
 /// The catalog as an S3 service.
 #[derive(Debug, Clone)]
 pub struct CatalogS3 {
-    catalog: Catalog,
+    pub(crate) catalog: Catalog,
 }
 
 impl CatalogS3 {
@@ -44,7 +50,7 @@ impl CatalogS3 {
     }
 
     /// The repository a bucket names, or NoSuchBucket.
-    async fn repository(&self, bucket: &str) -> S3Result<()> {
+    pub(crate) async fn repository(&self, bucket: &str) -> S3Result<()> {
         match self.catalog.repository(bucket).await {
             Ok(_) => Ok(()),
             Err(CatalogError::RepositoryNotFound(_)) => Err(s3_error!(
@@ -57,7 +63,7 @@ impl CatalogS3 {
 }
 
 /// A key's ref and path: `main/photos/a.jpg` is `photos/a.jpg` at `main`.
-fn split_key(key: &str) -> S3Result<(&str, &str)> {
+pub(crate) fn split_key(key: &str) -> S3Result<(&str, &str)> {
     key.split_once('/')
         .filter(|(reference, path)| !reference.is_empty() && !path.is_empty())
         .ok_or_else(|| {
@@ -69,7 +75,7 @@ fn split_key(key: &str) -> S3Result<(&str, &str)> {
 }
 
 /// A catalog error as S3 reports it.
-fn catalog_error(err: CatalogError) -> S3Error {
+pub(crate) fn catalog_error(err: CatalogError) -> S3Error {
     match err {
         CatalogError::RepositoryNotFound(_) => {
             S3Error::with_message(S3ErrorCode::NoSuchBucket, err.to_string())
@@ -96,16 +102,28 @@ fn catalog_error(err: CatalogError) -> S3Error {
             S3Error::with_message(S3ErrorCode::InvalidArgument, err.to_string())
         }
         CatalogError::Busy { .. } => S3Error::with_message(S3ErrorCode::SlowDown, err.to_string()),
+        CatalogError::UploadNotFound { .. } => {
+            S3Error::with_message(S3ErrorCode::NoSuchUpload, err.to_string())
+        }
+        CatalogError::InvalidPart { .. } => {
+            S3Error::with_message(S3ErrorCode::InvalidPart, err.to_string())
+        }
+        CatalogError::InvalidPartOrder { .. } => {
+            S3Error::with_message(S3ErrorCode::InvalidPartOrder, err.to_string())
+        }
+        CatalogError::PartTooSmall { .. } => {
+            S3Error::with_message(S3ErrorCode::EntityTooSmall, err.to_string())
+        }
         err => internal(err),
     }
 }
 
-fn internal(err: impl std::fmt::Display) -> S3Error {
+pub(crate) fn internal(err: impl std::fmt::Display) -> S3Error {
     tracing::error!(error = %err, "request failed");
     S3Error::with_message(S3ErrorCode::InternalError, err.to_string())
 }
 
-fn timestamp(ms: i64) -> Timestamp {
+pub(crate) fn timestamp(ms: i64) -> Timestamp {
     let since = Duration::from_millis(ms.max(0).unsigned_abs());
     Timestamp::from(SystemTime::UNIX_EPOCH + since)
 }
@@ -255,35 +273,100 @@ impl S3 for CatalogS3 {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        let headers = req.headers;
+        let trailers = req.trailing_headers;
         let input = req.input;
-        self.repository(&input.bucket).await?;
-        let (branch, path) = split_key(&input.key)?;
-        let mut body = input
+        let body = input
             .body
             .ok_or_else(|| s3_error!(IncompleteBody, "PutObject without a body"))?;
-        if let Err(err) = self
-            .catalog
-            .writable(&input.bucket, branch, path, "uploading")
-            .await
-        {
-            // The body is read to its end first, so that the connection stays in step
-            // for the client's next request.
-            while body.next().await.is_some() {}
-            return Err(catalog_error(err));
+        let writable = match split_key(&input.key) {
+            Ok((branch, path)) => match self.repository(&input.bucket).await {
+                Ok(()) => self
+                    .catalog
+                    .writable(&input.bucket, branch, path, "uploading")
+                    .await
+                    .map_err(catalog_error),
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(err),
+        };
+        if let Err(err) = writable {
+            drain(body).await;
+            return Err(err);
         }
-        let reader = tokio_util::io::StreamReader::new(
-            body.map(|chunk| chunk.map_err(std::io::Error::other)),
+        let (branch, path) = split_key(&input.key)?;
+        let declared = Declared::new(
+            input.content_md5.clone(),
+            input.checksum_crc32.clone(),
+            input.checksum_crc32c.clone(),
+            input.checksum_crc64nvme.clone(),
+            input.checksum_sha1.clone(),
+            input.checksum_sha256.clone(),
         );
-        let entry = self
+        let (checked, verdict) = CheckedBody::new(body, declared, &headers, trailers);
+        let reader = tokio_util::io::StreamReader::new(checked);
+        let entry = match self
             .catalog
             .upload(&input.bucket, branch, path, reader, PART_SIZE)
             .await
-            .map_err(catalog_error)?;
+        {
+            Ok(entry) => entry,
+            // A body that did not match its checksum stored nothing.
+            Err(err) => return Err(verdict.mismatch().unwrap_or_else(|| catalog_error(err))),
+        };
+        let checksums = verdict.checksums();
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(entry.etag)),
             size: Some(i64::try_from(entry.size).unwrap_or(i64::MAX)),
+            checksum_crc32: checksums.checksum_crc32,
+            checksum_crc32c: checksums.checksum_crc32c,
+            checksum_crc64nvme: checksums.checksum_crc64nvme,
+            checksum_sha1: checksums.checksum_sha1,
+            checksum_sha256: checksums.checksum_sha256,
             ..PutObjectOutput::default()
         }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.create_multipart(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.put_part(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.complete_multipart(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.abort_multipart(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.parts(req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        self.uploads(req).await
     }
 
     async fn copy_object(

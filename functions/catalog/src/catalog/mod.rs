@@ -17,6 +17,7 @@ mod commits;
 mod listing;
 mod merge;
 mod repositories;
+pub mod uploads;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,6 +31,7 @@ use inventory_base::storage::ObjectStore;
 use crate::tree::{Entry, RangeParams, TreeError, TreeStore, WriteStats};
 
 pub use changes::{IMPORT_BRANCH, MAX_PATH_BYTES, PendingChange, validate_path};
+pub use uploads::{MultipartUpload, UploadedPart};
 
 pub const DEFAULT_TABLE: &str = "inventory-import-catalog";
 pub const DEFAULT_BRANCH: &str = "main";
@@ -135,6 +137,25 @@ pub enum CatalogError {
         "branch {branch} of repository {repository} kept changing (other writes, commits or resets at the same time); nothing was changed, try again"
     )]
     Busy { repository: String, branch: String },
+    #[error(
+        "multipart upload {upload_id} does not exist in repository {repository} (completed or aborted)"
+    )]
+    UploadNotFound {
+        repository: String,
+        upload_id: String,
+    },
+    #[error("multipart upload {upload_id}: {reason}")]
+    InvalidPart { upload_id: String, reason: String },
+    #[error("multipart upload {upload_id}: the parts must be named in ascending order")]
+    InvalidPartOrder { upload_id: String },
+    #[error(
+        "multipart upload {upload_id}: part {number} has {size} bytes; every part but the last needs at least 5 MiB"
+    )]
+    PartTooSmall {
+        upload_id: String,
+        number: i32,
+        size: u64,
+    },
     #[error(transparent)]
     Storage(#[from] inventory_base::storage::StorageError),
     #[error("invalid storage namespace {0:?}: it must be s3://bucket[/prefix]")]
