@@ -9,7 +9,7 @@ PY_TOOLS := moto[server]==5.2.* cfn-lint cargo-lambda==1.9.* ziglang duckdb pyar
 SAM_VENV  := $(VENV)/sam
 SAM_STAMP := $(SAM_VENV)/.installed
 SAM_CLI   := aws-sam-cli==1.170.*
-LAMBDA_FUNCTIONS := trigger worker committer
+LAMBDA_FUNCTIONS := trigger worker committer api
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 

@@ -77,11 +77,12 @@ struct State {
 }
 
 /// An IAM action a call needs (`dynamodb:UpdateItem`, `sqs:SendMessage`,
-/// `s3:GetObject`), on the table, queue or bucket it names.
+/// `s3:GetObject`, `kms:Decrypt`), on the table, queue, bucket or key it names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Access {
     pub action: String,
-    /// A table's or a queue's name, or a bucket's.
+    /// A table's or a queue's name, a bucket's, or a KMS key's id (empty when the call
+    /// names none).
     pub resource: String,
 }
 
@@ -94,9 +95,9 @@ impl Access {
     }
 }
 
-/// What a DynamoDB or SQS call (its `X-Amz-Target` operation and JSON body) needs. A
-/// transaction needs each of its items' actions; a batch, the batch action on each
-/// table; SQS's batch send, `sqs:SendMessage`.
+/// What a DynamoDB, SQS or KMS call (its `X-Amz-Target` operation and JSON body) needs.
+/// A transaction needs each of its items' actions; a batch, the batch action on each
+/// table; SQS's batch send, `sqs:SendMessage`; a KMS call, its action on the key named.
 fn json_access(operation: &str, target: &str, body: &[u8]) -> Vec<Access> {
     let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_string();
@@ -116,6 +117,13 @@ fn json_access(operation: &str, target: &str, body: &[u8]) -> Vec<Access> {
             other => other,
         };
         return vec![Access::new(format!("sqs:{action}"), queue)];
+    }
+    if target.starts_with("TrentService") {
+        // A ciphertext names the key that decrypts it: a Decrypt may name none.
+        return vec![Access::new(
+            format!("kms:{operation}"),
+            text(&body["KeyId"]),
+        )];
     }
     match operation {
         "TransactWriteItems" => body["TransactItems"]

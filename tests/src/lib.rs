@@ -19,6 +19,7 @@ use inventory_importer::pipeline::Pipeline;
 use inventory_importer::staging::StagingTable;
 
 pub mod faults;
+pub mod function_url;
 pub mod serve;
 
 pub const REGION: &str = "us-east-1";

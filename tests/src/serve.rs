@@ -22,6 +22,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(stack: &LocalStack) -> Server {
+        Server::start_through(stack, &stack.endpoint)
+    }
+
+    /// `serve` reaching AWS through `endpoint` (a fault proxy in front of the stack).
+    pub fn start_through(stack: &LocalStack, endpoint: &str) -> Server {
         let key = ok_json(stack.cli().args([
             "credentials",
             "create",
@@ -33,6 +38,7 @@ impl Server {
         let port = free_port();
         let mut command = stack.cli();
         command
+            .env("AWS_ENDPOINT_URL", endpoint)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -53,6 +59,27 @@ impl Server {
             secret: text("secret_access_key"),
             dir,
         }
+    }
+
+    /// An S3 client of the Rust SDK signing with the server's key.
+    pub async fn sdk(&self) -> aws_sdk_s3::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                &self.key_id,
+                &self.secret,
+                None,
+                None,
+                "serve",
+            ))
+            .load()
+            .await;
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        )
     }
 
     /// The server's process id.

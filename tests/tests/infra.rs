@@ -508,12 +508,14 @@ fn source_buckets_are_only_read() {
         }
     }
     assert!(checked > 0, "no statement refers to SourceBucketNames");
-    // The functions never read source objects; only the CLI's `cat` does.
+    // Of the functions, only the S3 endpoint reads source objects (as the CLI's `cat`
+    // and `serve` do on a host).
     for function in functions(&template) {
         let policies = &resources(&template)[function]["Properties"]["Policies"];
-        assert!(
-            !references(policies).contains("SourceBucketNames"),
-            "{function} has access to the source buckets"
+        assert_eq!(
+            references(policies).contains("SourceBucketNames"),
+            function == "ApiFunction",
+            "{function}: access to the source buckets"
         );
     }
 }
@@ -631,6 +633,7 @@ fn functions_build_their_binaries_with_their_sizes() {
         ("TriggerFunction", "trigger", 512, 60, None),
         ("WorkerFunction", "worker", 2048, 900, Some(4096)),
         ("CommitterFunction", "committer", 3008, 900, None),
+        ("ApiFunction", "api", 1024, 300, None),
     ];
     assert_eq!(functions(&template).len(), expected.len());
     assert_eq!(template["Transform"], "AWS::Serverless-2016-10-31");
@@ -992,6 +995,10 @@ fn functions_find_every_resource_by_environment() {
     for function in functions(&template) {
         let properties = function_properties(&template, function);
         let mut expected = expected.clone();
+        if function == "ApiFunction" {
+            // The key that seals issued secrets.
+            expected["SECRETS_KMS_KEY_ID"] = json!({ "Fn::GetAtt": ["SecretsKey", "Arn"] });
+        }
         if function == "TriggerFunction" {
             // Direct dry runs of larger deliveries go to the workers.
             expected["DRY_RUN_IN_PROCESS_BYTES"] = json!(64 << 20);
@@ -1030,15 +1037,27 @@ fn every_get_att_names_an_attribute_of_its_resource() {
     get_atts(&template, &mut found);
     assert!(found.len() > 20);
     for (resource, attribute) in found {
-        let kind = resources(&template)
-            .get(&resource)
-            .unwrap_or_else(|| panic!("!GetAtt {resource}.{attribute}: no such resource"))["Type"]
-            .as_str()
-            .unwrap_or_default();
+        // SAM makes a function's URL, `<function>Url`, from its FunctionUrlConfig.
+        let url_of = resource
+            .strip_suffix("Url")
+            .and_then(|function| resources(&template).get(function))
+            .filter(|function| function["Properties"].get("FunctionUrlConfig").is_some());
+        let kind =
+            match url_of {
+                Some(_) => "AWS::Lambda::Url",
+                None => resources(&template)
+                    .get(&resource)
+                    .unwrap_or_else(|| panic!("!GetAtt {resource}.{attribute}: no such resource"))
+                    ["Type"]
+                    .as_str()
+                    .unwrap_or_default(),
+            };
         let known: &[&str] = match kind {
             "AWS::SQS::Queue" => &["Arn", "QueueName", "QueueUrl"],
             "AWS::DynamoDB::Table" => &["Arn", "StreamArn"],
             "AWS::Serverless::Function" => &["Arn"],
+            "AWS::Lambda::Url" => &["FunctionUrl", "FunctionArn"],
+            "AWS::KMS::Key" => &["Arn", "KeyId"],
             other => panic!("!GetAtt {resource}.{attribute} on a {other}"),
         };
         assert!(
@@ -1150,6 +1169,15 @@ fn outputs_give_what_the_cli_and_operators_need() {
         (
             "CommitterFunctionName",
             json!({ "Ref": "CommitterFunction" }),
+        ),
+        ("ApiFunctionName", json!({ "Ref": "ApiFunction" })),
+        (
+            "ApiUrl",
+            json!({ "Fn::GetAtt": ["ApiFunctionUrl", "FunctionUrl"] }),
+        ),
+        (
+            "SecretsKeyArn",
+            json!({ "Fn::GetAtt": ["SecretsKey", "Arn"] }),
         ),
     ];
     for (name, value) in expected {
@@ -1631,22 +1659,298 @@ async fn each_function_is_granted_exactly_what_its_code_calls() {
                 "sqs:GetQueueAttributes",
             ]));
         }
-        let granted = grants(&template, function);
-        let flat = |map: &BTreeMap<String, BTreeSet<String>>| -> BTreeSet<String> {
-            map.iter()
-                // `${AWS::Partition}` in an ARN names no resource.
-                .filter(|(id, _)| !id.starts_with("AWS::"))
-                .flat_map(|(id, actions)| actions.iter().map(move |a| format!("{a} on {id}")))
-                .collect()
-        };
-        let (needed, granted) = (flat(&needed), flat(&granted));
-        let missing: Vec<&String> = needed.difference(&granted).collect();
-        let unused: Vec<&String> = granted.difference(&needed).collect();
-        if !missing.is_empty() || !unused.is_empty() {
-            wrong.push(format!(
-                "{function}: called but not granted: {missing:?}; granted but never called: {unused:?}"
-            ));
-        }
+        wrong.extend(misgranted(&template, function, &needed));
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// What `function`'s statements grant beyond or short of `needed` (actions by logical
+/// id), if anything.
+fn misgranted(
+    template: &Value,
+    function: &str,
+    needed: &BTreeMap<String, BTreeSet<String>>,
+) -> Option<String> {
+    let granted = grants(template, function);
+    let flat = |map: &BTreeMap<String, BTreeSet<String>>| -> BTreeSet<String> {
+        map.iter()
+            // `${AWS::Partition}` in an ARN names no resource.
+            .filter(|(id, _)| !id.starts_with("AWS::"))
+            .flat_map(|(id, actions)| actions.iter().map(move |a| format!("{a} on {id}")))
+            .collect()
+    };
+    let (needed, granted) = (flat(needed), flat(&granted));
+    let missing: Vec<&String> = needed.difference(&granted).collect();
+    let unused: Vec<&String> = granted.difference(&needed).collect();
+    (!missing.is_empty() || !unused.is_empty()).then(|| {
+        format!(
+            "{function}: called but not granted: {missing:?}; granted but never called: {unused:?}"
+        )
+    })
+}
+
+/// The api function's role grants exactly what its code calls. Its endpoint runs here as
+/// in Lambda, behind a Function URL on loopback (each request an event through
+/// `lambda_http`), over a proxy that records every call to the local stack, with issued
+/// secrets sealed by KMS; boto3 takes it through what S3 clients do: listings, reads of
+/// imported objects (pinned to a version, and null versions), writes, copies and
+/// deletions on a branch, multipart uploads completed and aborted, refused requests, an
+/// imported object gone from its bucket.
+#[tokio::test]
+async fn the_api_function_is_granted_exactly_what_its_code_calls() {
+    use integration_tests::faults::FaultProxy;
+    use integration_tests::function_url::FunctionUrl;
+    use integration_tests::{LocalStack, ok_json, workspace_root};
+
+    let stack = LocalStack::start().await;
+    stack.imported_photos(100, true).await;
+    let kms = aws_sdk_kms::Client::new(&stack.config);
+    let key_id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    let key = ok_json(
+        stack
+            .cli()
+            .env_remove("SECRETS_SEALING_KEY")
+            .env("SECRETS_KMS_KEY_ID", &key_id)
+            .args(["credentials", "create", "--json"]),
+    );
+    let listed = ok_json(
+        stack
+            .cli()
+            .args(["ls", "photos", "main", "--recursive", "--json"]),
+    );
+    let entries = listed["entries"].as_array().expect("entries");
+    let with_version: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["version_id"].is_string())
+        .collect();
+    let text = |entry: &Value, field: &str| entry[field].as_str().unwrap().to_string();
+    let null_version = entries
+        .iter()
+        .find(|e| e["version_id"].is_null())
+        .map(|e| text(e, "path"))
+        .unwrap_or_else(|| panic!("no entry of a null version: {listed}"));
+    assert!(with_version.len() > 1, "{listed}");
+    let versioned = text(with_version[0], "path");
+    // An imported object whose version is gone from the source bucket.
+    let vanished = text(with_version[1], "path");
+    stack
+        .s3()
+        .delete_object()
+        .bucket("photos-source")
+        .key(&vanished)
+        .version_id(text(with_version[1], "version_id"))
+        .send()
+        .await
+        .unwrap();
+
+    let proxy = FaultProxy::start(&stack.endpoint).await;
+    proxy.record_access();
+    let config = stack
+        .config
+        .to_builder()
+        .endpoint_url(&proxy.endpoint)
+        .build();
+    let sealer = inventory_serve::Sealer::Kms {
+        client: aws_sdk_kms::Client::new(&config),
+        key_id: key_id.clone(),
+    };
+    let router = inventory_serve::setup::router_with(
+        &config,
+        inventory_catalog::catalog::DEFAULT_TABLE,
+        sealer,
+    );
+    let url = FunctionUrl::start(api::Endpoint::new(router)).await;
+
+    let script = format!(
+        r#"
+import json, boto3, botocore
+from botocore.config import Config
+s3 = boto3.client("s3", endpoint_url="{endpoint}", region_name="us-east-1",
+    aws_access_key_id="{key_id}", aws_secret_access_key="{secret}",
+    config=Config(s3={{"addressing_style": "path"}}, retries={{"max_attempts": 1}}))
+def code(call):
+    try:
+        call()
+        return None
+    except botocore.exceptions.ClientError as err:
+        return err.response["Error"]["Code"]
+out = {{}}
+out["buckets"] = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+s3.head_bucket(Bucket="photos")
+s3.get_bucket_location(Bucket="photos")
+out["refs"] = [p["Prefix"] for p in s3.list_objects_v2(Bucket="photos", Delimiter="/")["CommonPrefixes"]]
+out["listed"] = len(s3.list_objects_v2(Bucket="photos", Prefix="main/", MaxKeys=5, FetchOwner=True)["Contents"])
+s3.list_objects(Bucket="photos", Prefix="main/", MaxKeys=5)
+for path in ["{versioned}", "{null_version}"]:
+    size = s3.head_object(Bucket="photos", Key="main/" + path)["ContentLength"]
+    assert len(s3.get_object(Bucket="photos", Key="main/" + path)["Body"].read()) == size
+    s3.get_object(Bucket="photos", Key="main/" + path, Range="bytes=0-1")["Body"].read()
+odd = "main/odd/a b+c%~é.txt"
+s3.put_object(Bucket="photos", Key=odd, Body=b"odd bytes")
+out["odd"] = s3.get_object(Bucket="photos", Key=odd)["Body"].read().decode()
+out["odd_listed"] = [o["Key"] for o in s3.list_objects_v2(Bucket="photos", Prefix="main/odd/")["Contents"]]
+s3.copy_object(Bucket="photos", Key="main/odd/copied.txt", CopySource={{"Bucket": "photos", "Key": odd}})
+s3.copy_object(Bucket="photos", Key="main/odd/imported.bin",
+    CopySource={{"Bucket": "photos", "Key": "main/{versioned}"}})
+s3.delete_object(Bucket="photos", Key="main/odd/copied.txt")
+s3.delete_objects(Bucket="photos", Delete={{"Objects": [{{"Key": "main/odd/imported.bin"}},
+    {{"Key": "main/{null_version}"}}]}})
+up = s3.create_multipart_upload(Bucket="photos", Key="main/odd/parts.bin")["UploadId"]
+etag = s3.upload_part(Bucket="photos", Key="main/odd/parts.bin", UploadId=up, PartNumber=1,
+    Body=b"one part")["ETag"]
+out["parts"] = len(s3.list_parts(Bucket="photos", Key="main/odd/parts.bin", UploadId=up)["Parts"])
+out["uploads"] = len(s3.list_multipart_uploads(Bucket="photos").get("Uploads", []))
+s3.complete_multipart_upload(Bucket="photos", Key="main/odd/parts.bin", UploadId=up,
+    MultipartUpload={{"Parts": [{{"PartNumber": 1, "ETag": etag}}]}})
+out["completed"] = s3.get_object(Bucket="photos", Key="main/odd/parts.bin")["Body"].read().decode()
+gone = s3.create_multipart_upload(Bucket="photos", Key="main/odd/gone.bin")["UploadId"]
+s3.upload_part(Bucket="photos", Key="main/odd/gone.bin", UploadId=gone, PartNumber=1, Body=b"dropped")
+s3.abort_multipart_upload(Bucket="photos", Key="main/odd/gone.bin", UploadId=gone)
+out["refused"] = {{
+    "import branch": code(lambda: s3.put_object(Bucket="photos", Key="import-from-inventory/x", Body=b"x")),
+    "missing": code(lambda: s3.get_object(Bucket="photos", Key="main/no/such/key")),
+    "aborted": code(lambda: s3.head_object(Bucket="photos", Key="main/odd/gone.bin")),
+    "vanished": code(lambda: s3.get_object(Bucket="photos", Key="main/{vanished}")),
+}}
+print(json.dumps(out))
+"#,
+        endpoint = url.endpoint,
+        key_id = key["access_key_id"].as_str().unwrap(),
+        secret = key["secret_access_key"].as_str().unwrap(),
+    );
+    let mut python = std::process::Command::new(workspace_root().join(".venv/bin/python"));
+    python
+        .arg("-c")
+        .arg(&script)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .stdin(std::process::Stdio::null());
+    // Off the runtime's thread: the Function URL answers on it meanwhile.
+    let output = tokio::task::spawn_blocking(move || python.output())
+        .await
+        .expect("python's thread")
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Value = serde_json::from_slice(&output.stdout).expect("the script's JSON");
+    assert_eq!(out["buckets"], json!(["photos"]));
+    assert_eq!(out["refs"], json!(["import-from-inventory/", "main/"]));
+    assert_eq!(out["listed"], 5);
+    assert_eq!(out["odd"], "odd bytes");
+    assert_eq!(out["odd_listed"], json!(["main/odd/a b+c%~é.txt"]));
+    assert_eq!((&out["parts"], &out["uploads"]), (&json!(1), &json!(1)));
+    assert_eq!(out["completed"], "one part");
+    assert_eq!(
+        out["refused"],
+        json!({
+            "import branch": "AccessDenied",
+            "missing": "NoSuchKey",
+            "aborted": "404",
+            "vanished": "InvalidObjectState",
+        })
+    );
+
+    let mut needed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for access in proxy.access() {
+        let id = if access.action.starts_with("kms:") {
+            assert!(
+                access.resource.is_empty() || access.resource.contains(&key_id),
+                "{access:?}: not the sealing key"
+            );
+            "SecretsKey".to_string()
+        } else {
+            logical_id(&access.resource)
+        };
+        needed.entry(id).or_default().insert(access.action);
+    }
+    assert!(
+        needed["SecretsKey"].contains("kms:Decrypt"),
+        "secrets were unsealed by KMS: {needed:?}"
+    );
+    let template = template();
+    if let Some(wrong) = misgranted(&template, "ApiFunction", &needed) {
+        panic!("{wrong}");
+    }
+}
+
+#[test]
+fn the_api_function_answers_at_a_streaming_function_url_with_secrets_sealed_by_its_key() {
+    let template = template();
+    let defined = resources(&template);
+    for function in functions(&template) {
+        let url = &defined[function]["Properties"]["FunctionUrlConfig"];
+        if function == "ApiFunction" {
+            // Open to every request: the function checks each one's SigV4 signature.
+            assert_eq!(
+                url,
+                &json!({ "AuthType": "NONE", "InvokeMode": "RESPONSE_STREAM" }),
+                "{function}"
+            );
+        } else {
+            assert_eq!(url, &Value::Null, "{function} has a URL");
+        }
+    }
+    let main = std::fs::read_to_string(workspace().join("functions/api/src/main.rs"))
+        .expect("the api function's main.rs");
+    assert!(
+        main.contains("api::run(") && main.contains("setup::router_from_env()"),
+        "the function serves the endpoint's router, configured as on a host: {main}"
+    );
+    let lib = std::fs::read_to_string(workspace().join("functions/api/src/lib.rs"))
+        .expect("the api function's lib.rs");
+    assert!(lib.contains("lambda_http::run_with_streaming_response("));
+
+    // The key that seals issued secrets: administered by the account, whose IAM
+    // policies say who uses it; kept with the table that holds what it sealed.
+    let key = &defined["SecretsKey"];
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    assert_eq!(key["DeletionPolicy"], "Retain");
+    assert_eq!(key["UpdateReplacePolicy"], "Retain");
+    assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+    let statements = key["Properties"]["KeyPolicy"]["Statement"]
+        .as_array()
+        .expect("the key policy's statements");
+    assert_eq!(statements.len(), 1);
+    let statement = &statements[0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(
+        statement["Principal"],
+        json!({ "AWS": { "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root" } })
+    );
+    assert_eq!(statement["Action"], "kms:*");
+    assert_eq!(statement["Resource"], "*");
+    assert!(statement.get("Condition").is_none());
+
+    // Only the api function uses the key, and only to unseal (issuing keys seals, with
+    // the permissions of whoever runs `credentials create`).
+    for statement in iam_statements(&template) {
+        let actions = statement.actions();
+        let on_key = statement
+            .resources()
+            .iter()
+            .any(|element| references(element).contains("SecretsKey"));
+        if actions.iter().any(|a| a.starts_with("kms:")) || on_key {
+            assert_eq!(statement.owner, "ApiFunction", "{}", statement.name());
+            assert_eq!(actions, vec!["kms:Decrypt"], "{}", statement.name());
+            for element in statement.resources() {
+                assert_eq!(
+                    element,
+                    &json!({ "Fn::GetAtt": ["SecretsKey", "Arn"] }),
+                    "{}",
+                    statement.name()
+                );
+            }
+        }
+    }
 }

@@ -56,11 +56,58 @@ fn lambda_functions_are_built_without_the_devtools() {
         );
         assert_none_of(function, &["inventory-devtools", "rand"]);
     }
+    assert_none_of("api", &["inventory-devtools", "rand"]);
+}
+
+/// The api function is as thin as the others: the S3 endpoint's router under
+/// `lambda_http`, and nothing of imports, queues or the devtools.
+#[test]
+fn the_api_function_is_the_endpoint_under_lambda_http_alone() {
+    let dependencies = normal_dependencies("api");
+    for needed in ["inventory-serve", "lambda_http", "axum", "s3s"] {
+        assert!(dependencies.contains(needed), "api: {dependencies:?}");
+    }
+    assert_none_of(
+        "api",
+        &[
+            "inventory-runtime",
+            "inventory-importer",
+            "inventory-delivery",
+            "inventory-devtools",
+            "aws-sdk-sqs",
+            "rand",
+        ],
+    );
+    let sources: BTreeSet<String> = std::fs::read_dir(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the tests crate lives in the workspace")
+            .join("functions/api/src"),
+    )
+    .expect("functions/api/src")
+    .map(|entry| {
+        entry
+            .expect("an entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned()
+    })
+    .collect();
+    assert_eq!(
+        sources,
+        BTreeSet::from(["lib.rs".to_string(), "main.rs".to_string()]),
+        "the api function adapts Lambda's requests and nothing more"
+    );
 }
 
 #[test]
 fn each_crate_knows_only_what_is_below_it() {
-    let lambda = ["lambda_runtime", "aws_lambda_events", "aws-sdk-sqs"];
+    let lambda = [
+        "lambda_runtime",
+        "lambda_http",
+        "aws_lambda_events",
+        "aws-sdk-sqs",
+    ];
     assert_none_of(
         "inventory-base",
         &[
@@ -103,7 +150,8 @@ fn each_crate_knows_only_what_is_below_it() {
     ];
     beside_serve.extend(lambda);
     assert_none_of("inventory-serve", &beside_serve);
+    // The pipeline's functions know nothing of the S3 endpoint, nor of HTTP.
     for function in ["trigger", "worker", "committer"] {
-        assert_none_of(function, &["inventory-serve", "s3s", "axum"]);
+        assert_none_of(function, &["inventory-serve", "s3s", "axum", "lambda_http"]);
     }
 }

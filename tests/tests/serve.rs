@@ -442,3 +442,90 @@ print(json.dumps({{"errors": errors}}))
     assert!(output.stdout == source.as_ref());
     assert_eq!(bucket_versions(&stack, "photos-source").await, before);
 }
+
+/// Calls the server made through the proxy, by operation, while `step` ran.
+async fn calls_during<F: std::future::Future<Output = ()>>(
+    proxy: &integration_tests::faults::FaultProxy,
+    step: F,
+) -> std::collections::BTreeMap<&'static str, u64> {
+    const OPERATIONS: [&str; 8] = [
+        "GetItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "TransactWriteItems",
+        "GetObject",
+        "HeadObject",
+        "ListObjectsV2",
+    ];
+    let before: Vec<u64> = OPERATIONS.iter().map(|op| proxy.calls(op)).collect();
+    step.await;
+    OPERATIONS
+        .iter()
+        .zip(before)
+        .map(|(op, before)| (*op, proxy.calls(op) - before))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_read_costs_one_dynamodb_read_and_no_tree_file() {
+    let stack = imported(40).await;
+    let paths = stack.photos_paths("main");
+    let head = main_head(&stack);
+    let proxy = integration_tests::faults::FaultProxy::start(&stack.endpoint).await;
+    let server = Server::start_through(&stack, &proxy.endpoint);
+    let s3 = server.sdk().await;
+    let head_object = |reference: &str, path: &str| {
+        s3.head_object()
+            .bucket("photos")
+            .key(format!("{reference}/{path}"))
+            .send()
+    };
+    // Cold: the repository, the branch, the commit, the metarange and a range.
+    let cold = calls_during(&proxy, async {
+        head_object("main", &paths[0]).await.unwrap();
+    })
+    .await;
+    assert!(cold["GetObject"] >= 2, "{cold:?}");
+    // Warm, at the branch and at the commit: one read of the branch item (or of its
+    // absence), nothing else; another path of a range read before costs the same.
+    for (reference, path) in [
+        ("main", &paths[0]),
+        ("main", &paths[1]),
+        (&head[..], &paths[0]),
+    ] {
+        let warm = calls_during(&proxy, async {
+            let object = head_object(reference, path).await.unwrap();
+            assert!(object.content_length().unwrap_or_default() > 0);
+        })
+        .await;
+        assert_eq!(warm, [("GetItem", 1)].into(), "{reference}/{path}");
+    }
+    // A read of the bytes adds the object's own GET, nothing more.
+    let get = calls_during(&proxy, async {
+        let object = s3
+            .get_object()
+            .bucket("photos")
+            .key(format!("main/{}", paths[1]))
+            .send()
+            .await
+            .unwrap();
+        object.body.collect().await.unwrap();
+    })
+    .await;
+    assert_eq!(get, [("GetItem", 1), ("GetObject", 1)].into());
+    // A branch with uncommitted changes reads them too, and sees them.
+    s3.put_object()
+        .bucket("photos")
+        .key("main/new.txt")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"new"))
+        .send()
+        .await
+        .unwrap();
+    let dirty = calls_during(&proxy, async {
+        head_object("main", "new.txt").await.unwrap();
+    })
+    .await;
+    assert_eq!(dirty, [("GetItem", 1), ("Query", 1)].into());
+}

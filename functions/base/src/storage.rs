@@ -584,7 +584,10 @@ async fn get_object_range(
         .map_err(|err| {
             let service = err.as_service_error();
             let not_found = service.is_some_and(|e| e.is_no_such_key())
-                || service.and_then(|e| e.meta().code()) == Some("NoSuchVersion");
+                || matches!(
+                    service.and_then(|e| e.meta().code()),
+                    Some("NoSuchVersion" | "NoSuchBucket")
+                );
             s3_error(url, not_found, &err)
         })
 }

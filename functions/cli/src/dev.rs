@@ -40,6 +40,55 @@ pub enum DevCommand {
     /// Benchmark the import's stages on local files: decoding data files, staged
     /// batch sizes, the committer's merge, diff and tree write, a dry run's diff
     Bench(BenchArgs),
+    /// Benchmark the S3 endpoint as clients use it (`serve` must be running): listing,
+    /// HeadObject latency, GetObject throughput, each beside the same on the S3 the AWS
+    /// settings point at; then a load of concurrent clients
+    BenchServe(BenchServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchServeArgs {
+    /// The endpoint, e.g. http://127.0.0.1:8000
+    #[arg(long)]
+    endpoint: String,
+    /// An access key id `credentials create` issued
+    #[arg(long, env = "BENCH_KEY_ID")]
+    key_id: String,
+    /// Its secret
+    #[arg(long, env = "BENCH_SECRET", hide_env_values = true)]
+    secret: String,
+    /// The repository (the endpoint's bucket)
+    #[arg(long)]
+    repository: String,
+    /// The ref whose keys are listed and read
+    #[arg(long)]
+    reference: String,
+    /// Also write the first N keys listed as empty objects into --direct-bucket and list
+    /// them there (0: no such reference)
+    #[arg(long, default_value_t = 20_000)]
+    direct_keys: u64,
+    /// The bucket of the S3 the AWS settings point at where those keys are written
+    #[arg(long, default_value = "bench-listing")]
+    direct_bucket: String,
+    /// HeadObject requests (random keys of the first 100,000 listed)
+    #[arg(long, default_value_t = 2_000)]
+    heads: usize,
+    /// A large object to read through the endpoint, as <repository>/<ref>/<path>
+    #[arg(long)]
+    large: Option<String>,
+    /// The same object read directly: s3://bucket/key
+    #[arg(long, requires = "large")]
+    large_direct: Option<S3Url>,
+    /// Concurrent clients of the load (0: no load): each lists a page, reads one key's
+    /// metadata and 64 KiB of --large, in a loop
+    #[arg(long, default_value_t = 32)]
+    load_clients: usize,
+    /// Seconds the load lasts
+    #[arg(long, default_value_t = 30)]
+    load_seconds: u64,
+    /// Random seed of the keys the load reads
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 /// Development commands that write refuse to write to AWS itself unless told to: with
@@ -166,6 +215,9 @@ pub struct GenerateArgs {
     /// Also write the source objects (small bodies; about 80 per second on moto)
     #[arg(long)]
     write_objects: bool,
+    /// With --write-objects, the size of each object's body in bytes (at least)
+    #[arg(long, default_value_t = 0, requires = "write_objects")]
+    object_bytes: usize,
     /// Random seed: the same options and seed give the same delivery
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -230,8 +282,125 @@ pub async fn run(command: DevCommand, catalog: &CatalogArgs) -> Result<()> {
         DevCommand::BenchTree(args) => bench_tree(args, catalog.json()).await,
         DevCommand::BenchBranch(args) => bench_branch(args, catalog.json()).await,
         DevCommand::Bench(args) => bench_stages(args, catalog.json()).await,
+        DevCommand::BenchServe(args) => bench_serve(args).await,
         DevCommand::GenerateInventory(args) => generate(args, catalog.json()).await,
     }
+}
+
+async fn bench_serve(args: BenchServeArgs) -> Result<()> {
+    use inventory_devtools::serve_bench::{self, Target};
+    let endpoint = serve_bench::client(&args.endpoint, &args.key_id, &args.secret).await;
+    let target = Target {
+        client: endpoint.clone(),
+        bucket: args.repository.clone(),
+        prefix: format!("{}/", args.reference),
+    };
+    eprintln!(
+        "listing every key of {}/{} ...",
+        args.repository, args.reference
+    );
+    let (listed, keys) = serve_bench::list(&target, 1000, None, 100_000).await?;
+    eprintln!(
+        "  {} keys, {:.0} keys/s",
+        listed.keys, listed.keys_per_second
+    );
+    let mut report = serde_json::json!({ "list": listed });
+    if args.direct_keys > 0 {
+        let direct_count = usize::try_from(args.direct_keys)
+            .unwrap_or(usize::MAX)
+            .min(keys.len());
+        let direct_keys = keys.get(..direct_count).unwrap_or_default();
+        let config = inventory_base::aws::load_config().await;
+        let s3 = inventory_base::aws::s3_client(&config);
+        eprintln!(
+            "writing {direct_count} keys into {} ...",
+            args.direct_bucket
+        );
+        serve_bench::fill(&s3, &args.direct_bucket, direct_keys, 32).await?;
+        let direct = Target {
+            client: s3,
+            bucket: args.direct_bucket.clone(),
+            prefix: format!("{}/", args.reference),
+        };
+        let (direct_listed, _) = serve_bench::list(&direct, 1000, None, 0).await?;
+        let (same_listed, _) =
+            serve_bench::list(&target, 1000, Some(direct_listed.keys), 0).await?;
+        eprintln!(
+            "  the same {} keys: {:.0} keys/s through the endpoint, {:.0} keys/s from S3 directly",
+            direct_listed.keys, same_listed.keys_per_second, direct_listed.keys_per_second
+        );
+        report["list_same_keys"] = serde_json::json!(same_listed);
+        report["list_direct"] = serde_json::json!(direct_listed);
+    }
+    if args.heads > 0 && !keys.is_empty() {
+        let sample = serve_bench::sample(&keys, args.heads, args.seed);
+        let heads = serve_bench::head_latency(&endpoint, &args.repository, &sample).await?;
+        eprintln!(
+            "HeadObject, warm: median {:.2} ms, p99 {:.2} ms",
+            heads.median_ms, heads.p99_ms
+        );
+        report["head"] = serde_json::json!(heads);
+    }
+    let large = match &args.large {
+        Some(large) => Some(
+            large
+                .split_once('/')
+                .map(|(repository, key)| (repository.to_string(), key.to_string()))
+                .with_context(|| format!("--large {large}: give <repository>/<ref>/<path>"))?,
+        ),
+        None => None,
+    };
+    if let (Some((repository, large)), Some(direct)) = (&large, &args.large_direct) {
+        let config = inventory_base::aws::load_config().await;
+        let s3 = inventory_base::aws::s3_client(&config);
+        let through = serve_bench::read(&endpoint, repository, large, 3).await?;
+        let directly = serve_bench::read(&s3, &direct.bucket, &direct.key, 3).await?;
+        eprintln!(
+            "GetObject of {} bytes: {:.0} MB/s through the endpoint, {:.0} MB/s directly",
+            through.bytes, through.mb_per_second, directly.mb_per_second
+        );
+        report["get"] = serde_json::json!({ "endpoint": through, "direct": directly });
+    }
+    if args.load_clients > 0 {
+        eprintln!(
+            "load: {} clients for {} s ...",
+            args.load_clients, args.load_seconds
+        );
+        let Some((repository, large)) = &large else {
+            anyhow::bail!("the load reads ranges of --large: give it");
+        };
+        let size = endpoint
+            .head_object()
+            .bucket(repository)
+            .key(large)
+            .send()
+            .await
+            .with_context(|| format!("HeadObject {large}"))?
+            .content_length()
+            .unwrap_or_default();
+        let reads = serve_bench::RangedReads {
+            repository: repository.clone(),
+            key: large.clone(),
+            size: u64::try_from(size).unwrap_or_default(),
+            bytes: 64 << 10,
+        };
+        let load = serve_bench::load(
+            &target,
+            &keys,
+            &reads,
+            args.load_clients,
+            std::time::Duration::from_secs(args.load_seconds),
+            args.seed,
+        )
+        .await?;
+        eprintln!(
+            "  {:.0} requests/s, {} errors",
+            load.requests_per_second, load.errors
+        );
+        report["load"] = serde_json::json!(load);
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 async fn generate(args: GenerateArgs, json: bool) -> Result<()> {
@@ -257,6 +426,7 @@ async fn generate(args: GenerateArgs, json: bool) -> Result<()> {
     options.shuffle = args.shuffle;
     options.overlap = args.overlap;
     options.write_objects = args.write_objects;
+    options.object_bytes = args.object_bytes;
     options.seed = args.seed;
     options.created_at = args.created_at.unwrap_or_else(Utc::now);
     options.collect_expected = false;

@@ -3,8 +3,6 @@
 use anyhow::{Context, Result};
 use clap::Args;
 
-use inventory_serve::{CatalogS3, router};
-
 use crate::catalog::CatalogArgs;
 
 #[derive(Args, Debug)]
@@ -15,8 +13,8 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs, catalog: &CatalogArgs) -> Result<()> {
-    let keys = catalog.keys().await?;
-    let app = router(CatalogS3::new(catalog.open().await), keys);
+    let config = inventory_base::aws::load_config().await;
+    let app = inventory_serve::setup::router_from_config(&config, catalog.table())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

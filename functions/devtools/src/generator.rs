@@ -86,6 +86,9 @@ pub struct GeneratorOptions {
     pub overlap: bool,
     /// Also write the source objects (with small bodies whose MD5 is the ETag).
     pub write_objects: bool,
+    /// With `write_objects`, each latest body is at least this many bytes (a key's
+    /// small body repeated).
+    pub object_bytes: usize,
     pub seed: u64,
     pub created_at: DateTime<Utc>,
     /// Keep the expected entries in [`GeneratedInventory::expected`].
@@ -127,6 +130,7 @@ impl GeneratorOptions {
             shuffle: false,
             overlap: false,
             write_objects: false,
+            object_bytes: 0,
             seed: 1,
             created_at: DateTime::<Utc>::from_timestamp(1_764_028_800, 0).unwrap_or_default(),
             collect_expected: true,
@@ -802,7 +806,7 @@ async fn write_source_objects(
             .iter_mut()
             .filter(|r| r.is_latest && !r.is_delete_marker)
         {
-            let body = object_body(row, 0);
+            let body = object_body(row, 0, options.object_bytes);
             row.size = Some(body.len() as i64);
             row.etag = Some(hex::encode(Md5::digest(&body)));
             row.multipart = Some(false);
@@ -837,7 +841,15 @@ async fn write_source_objects(
                     && rows[i].version_id.is_none()
                     && !rows[i].is_delete_marker =>
             {
-                put_version(client, &options.source_bucket, &mut rows[i], 0, false).await?;
+                put_version(
+                    client,
+                    &options.source_bucket,
+                    &mut rows[i],
+                    0,
+                    false,
+                    options.object_bytes,
+                )
+                .await?;
             }
             Some(i) => later.push((i, 0)),
             None => {}
@@ -863,6 +875,7 @@ async fn write_source_objects(
             &mut rows[i],
             ordinal,
             options.versioned,
+            options.object_bytes,
         )
         .await?;
     }
@@ -883,6 +896,7 @@ async fn put_version(
     row: &mut Row,
     ordinal: usize,
     versioned: bool,
+    object_bytes: usize,
 ) -> Result<(), GeneratorError> {
     let url = S3Url::new(bucket, &row.key);
     if row.is_delete_marker {
@@ -896,7 +910,7 @@ async fn put_version(
         row.version_id = output.version_id;
         return Ok(());
     }
-    let body = object_body(row, ordinal);
+    let body = object_body(row, ordinal, object_bytes);
     row.size = Some(body.len() as i64);
     row.multipart = Some(false);
     let output = client
@@ -916,9 +930,13 @@ async fn put_version(
     Ok(())
 }
 
-/// A small body, different for each version of a key.
-fn object_body(row: &Row, ordinal: usize) -> Vec<u8> {
-    format!("{}#{ordinal}\n", row.key).into_bytes()
+/// A small body, different for each version of a key, repeated to `at_least` bytes.
+fn object_body(row: &Row, ordinal: usize, at_least: usize) -> Vec<u8> {
+    let line = format!("{}#{ordinal}\n", row.key).into_bytes();
+    if line.len() >= at_least {
+        return line;
+    }
+    line.iter().copied().cycle().take(at_least).collect()
 }
 
 #[cfg(test)]

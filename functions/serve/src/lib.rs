@@ -6,9 +6,11 @@
 //! It owns the S3 protocol's side of reads ([`s3`], over the `s3s` crate, which parses
 //! requests, checks SigV4 and writes S3's XML), the choice of path-style addressing
 //! ([`host`]), the access keys clients sign with ([`keys`]), uploads' checksums
-//! ([`checksums`]), multipart uploads ([`multipart`]) and the HTTP router the endpoint
-//! is mounted in ([`router`]). Everything about refs, trees and bytes is the catalog's:
-//! this crate translates, and must not know about imports, jobs or queues.
+//! ([`checksums`]), multipart uploads ([`multipart`]), the HTTP router the endpoint is
+//! mounted in ([`router`]) and how it is built from configuration, the same on a host
+//! and in AWS Lambda ([`setup`]). Everything about refs, trees and bytes is the
+//! catalog's: this crate translates, and must not know about imports, jobs, queues or
+//! Lambda's events.
 
 pub mod checksums;
 pub mod host;
@@ -16,6 +18,7 @@ pub mod keys;
 pub mod multipart;
 pub mod router;
 pub mod s3;
+pub mod setup;
 
 pub use keys::{Keys, Sealer};
 pub use router::router;

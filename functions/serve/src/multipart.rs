@@ -17,7 +17,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use inventory_catalog::catalog::MultipartUpload as CatalogUpload;
 
 use crate::checksums::{CheckedBody, Declared};
-use crate::s3::{CatalogS3, catalog_error, internal, split_key, timestamp};
+use crate::s3::{CatalogS3, catalog_error, internal, split_key, timestamp, too_large};
 
 /// Parts a ListParts page gives at most, as S3.
 const MAX_PARTS_PER_PAGE: usize = 1000;
@@ -70,6 +70,7 @@ impl CatalogS3 {
         let headers = req.headers;
         let trailers = req.trailing_headers;
         let input = req.input;
+        too_large(input.content_length)?;
         let body = input
             .body
             .ok_or_else(|| s3_error!(IncompleteBody, "UploadPart without a body"))?;

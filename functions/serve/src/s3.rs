@@ -44,9 +44,21 @@ pub struct CatalogS3 {
     pub(crate) catalog: Catalog,
 }
 
+/// Bytes of decoded metaranges and ranges the endpoint keeps in memory by default.
+pub const CACHE_BYTES: u64 = 256 << 20;
+
 impl CatalogS3 {
+    /// The endpoint over `catalog`, keeping [`CACHE_BYTES`] of decoded trees.
     pub fn new(catalog: Catalog) -> Self {
-        Self { catalog }
+        Self::with_cache_bytes(catalog, CACHE_BYTES)
+    }
+
+    /// The endpoint over `catalog`, keeping commits, repositories and up to `bytes`
+    /// of decoded metaranges and ranges between requests.
+    pub fn with_cache_bytes(catalog: Catalog, bytes: u64) -> Self {
+        Self {
+            catalog: catalog.with_read_cache(bytes),
+        }
     }
 
     /// The repository a bucket names, or NoSuchBucket.
@@ -118,9 +130,14 @@ pub(crate) fn catalog_error(err: CatalogError) -> S3Error {
     }
 }
 
+/// A failure that is not the request's: logged whole, answered briefly (the log has
+/// the details, which may name the server's own resources).
 pub(crate) fn internal(err: impl std::fmt::Display) -> S3Error {
     tracing::error!(error = %err, "request failed");
-    S3Error::with_message(S3ErrorCode::InternalError, err.to_string())
+    S3Error::with_message(
+        S3ErrorCode::InternalError,
+        "the request failed on the server; its log has the details",
+    )
 }
 
 pub(crate) fn timestamp(ms: i64) -> Timestamp {
@@ -276,6 +293,7 @@ impl S3 for CatalogS3 {
         let headers = req.headers;
         let trailers = req.trailing_headers;
         let input = req.input;
+        too_large(input.content_length)?;
         let body = input
             .body
             .ok_or_else(|| s3_error!(IncompleteBody, "PutObject without a body"))?;
@@ -706,6 +724,22 @@ impl CatalogS3 {
             Ok(_) | Err(CatalogError::PathNotFound { .. }) => Ok(()),
             Err(err) => Err(catalog_error(err)),
         }
+    }
+}
+
+/// The largest object one PutObject (or part one UploadPart) writes, as S3.
+pub const MAX_PUT_BYTES: i64 = 5 << 30;
+
+/// Refuses a body larger than [`MAX_PUT_BYTES`] from its declared length, before any
+/// of it is read.
+pub(crate) fn too_large(length: Option<i64>) -> S3Result<()> {
+    match length {
+        Some(length) if length > MAX_PUT_BYTES => Err(s3_error!(
+            EntityTooLarge,
+            "the body has {length} bytes; one request uploads at most 5 GiB \
+             (larger objects are uploaded in parts)"
+        )),
+        _ => Ok(()),
     }
 }
 

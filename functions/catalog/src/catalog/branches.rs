@@ -85,6 +85,11 @@ impl Catalog {
             .item("pk", AttributeValue::S(format!("branch#{repository}")))
             .item("sk", AttributeValue::S(name.into()))
             .item("commit_id", AttributeValue::S(commit_id.into()))
+            // A new branch has no uncommitted changes.
+            .item(
+                "clean",
+                AttributeValue::S(super::changes::INITIAL_TOKEN.into()),
+            )
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -135,6 +140,17 @@ impl Catalog {
     /// Resolves a branch name, a commit id or unique prefix of one, with an optional
     /// `~N` (N-th first parent).
     pub async fn resolve(&self, repository: &str, reference: &str) -> Result<Commit, CatalogError> {
+        self.resolve_ref(repository, reference, false).await
+    }
+
+    /// [`resolve`](Self::resolve), told whether `reference` is known not to be a
+    /// branch (its branch item was just read, and there is none).
+    pub(super) async fn resolve_ref(
+        &self,
+        repository: &str,
+        reference: &str,
+        not_a_branch: bool,
+    ) -> Result<Commit, CatalogError> {
         self.repository(repository).await?;
         let (base, steps) = match reference.rsplit_once('~') {
             Some((base, n)) => {
@@ -154,22 +170,38 @@ impl Catalog {
             repository: repository.to_string(),
             reference: reference.to_string(),
         };
-        let id = match self.get_item(&format!("branch#{repository}"), base).await? {
+        let branch = if not_a_branch && steps == 0 {
+            None
+        } else {
+            self.get_item(&format!("branch#{repository}"), base).await?
+        };
+        let id = match branch {
             Some(item) => branch_from_item(&item)?.commit_id,
             None => {
                 let is_hex = base.len() >= 4 && base.bytes().all(|b| b.is_ascii_hexdigit());
                 if !is_hex {
                     return Err(not_found());
                 }
-                let matches = self
-                    .query_all(
-                        &format!("commit#{repository}"),
-                        Some(&base.to_ascii_lowercase()),
-                    )
-                    .await?;
+                let known = self
+                    .memo
+                    .as_ref()
+                    .and_then(|m| m.commit(repository, &base.to_ascii_lowercase()));
+                let matches = match known {
+                    // A whole commit id this reader has seen: no prefix to look up.
+                    Some(commit) => vec![commit],
+                    None => self
+                        .query_all(
+                            &format!("commit#{repository}"),
+                            Some(&base.to_ascii_lowercase()),
+                        )
+                        .await?
+                        .iter()
+                        .map(commit_from_item)
+                        .collect::<Result<Vec<_>, _>>()?,
+                };
                 match matches.as_slice() {
                     [] => return Err(not_found()),
-                    [one] => commit_from_item(one)?.id,
+                    [one] => one.id.clone(),
                     _ => {
                         return Err(CatalogError::AmbiguousRef {
                             repository: repository.to_string(),

@@ -13,11 +13,16 @@
 //! A crash before that write leaves the changes sealed, still visible and committed by
 //! the next commit; a crash after it leaves only garbage: a change is never lost, and
 //! never applied twice. Reads see the sealed partitions, then the staging one.
+//!
+//! The branch item also says when its staging partition is known to be empty
+//! (`clean` holds that token): a seal or a reset sets it to the fresh token, and every
+//! write removes it in the transaction that adds its items. A read of a branch whose
+//! item says so, with nothing sealed, needs no query of its partitions.
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::Serialize;
 
 use inventory_base::location::S3Url;
@@ -67,13 +72,32 @@ struct WriteState {
     staging: Option<String>,
     sealed: Vec<String>,
     garbage: Vec<String>,
+    /// The staging token whose partition is known to be empty.
+    clean: Option<String>,
 }
 
-const INITIAL_TOKEN: &str = "0";
+/// The staging token of a branch that never had changes.
+pub(super) const INITIAL_TOKEN: &str = "0";
 
 impl WriteState {
     fn token(&self) -> &str {
         self.staging.as_deref().unwrap_or(INITIAL_TOKEN)
+    }
+
+    /// Whether the branch item says the branch has no uncommitted changes.
+    fn known_clean(&self) -> bool {
+        self.sealed.is_empty() && self.clean.as_deref() == Some(self.token())
+    }
+
+    /// The write state a branch item records.
+    fn from_item(item: &HashMap<String, AttributeValue>) -> Result<WriteState, CatalogError> {
+        Ok(WriteState {
+            commit_id: text_attribute(item, "commit_id")?,
+            staging: item.get("staging").and_then(|v| v.as_s().ok().cloned()),
+            sealed: string_list(item, "sealed"),
+            garbage: string_list(item, "garbage"),
+            clean: item.get("clean").and_then(|v| v.as_s().ok().cloned()),
+        })
     }
 
     /// Every partition that holds the branch's changes: the sealed ones, then staging.
@@ -184,12 +208,7 @@ impl Catalog {
             .get_item(&format!("branch#{repository}"), branch)
             .await?
         {
-            Some(item) => Ok(WriteState {
-                commit_id: text_attribute(&item, "commit_id")?,
-                staging: item.get("staging").and_then(|v| v.as_s().ok().cloned()),
-                sealed: string_list(&item, "sealed"),
-                garbage: string_list(&item, "garbage"),
-            }),
+            Some(item) => WriteState::from_item(&item),
             None => match self.resolve(repository, branch).await {
                 Ok(commit) => Err(CatalogError::NotABranch {
                     repository: repository.to_string(),
@@ -225,15 +244,10 @@ impl Catalog {
         repository: &str,
         branch: &str,
     ) -> Result<Option<WriteState>, CatalogError> {
-        Ok(self
-            .get_item(&format!("branch#{repository}"), branch)
+        self.get_item(&format!("branch#{repository}"), branch)
             .await?
-            .map(|item| WriteState {
-                commit_id: text_attribute(&item, "commit_id").unwrap_or_default(),
-                staging: item.get("staging").and_then(|v| v.as_s().ok().cloned()),
-                sealed: string_list(&item, "sealed"),
-                garbage: string_list(&item, "garbage"),
-            }))
+            .map(|item| WriteState::from_item(&item))
+            .transpose()
     }
 
     /// Records changes on a branch (later ones for the same path win).
@@ -266,18 +280,20 @@ impl Catalog {
         for _ in 0..WRITE_ATTEMPTS {
             let state = self.write_state(repository, branch, "writing").await?;
             let (condition, values) = state.condition(false);
-            let check = ConditionCheck::builder()
+            // The branch still holds this token, and is no longer known to be clean.
+            let check = Update::builder()
                 .table_name(&self.table)
                 .key("pk", AttributeValue::S(format!("branch#{repository}")))
                 .key("sk", AttributeValue::S(branch.to_string()))
                 .condition_expression(condition)
+                .update_expression("REMOVE clean")
                 .set_expression_attribute_values(Some(values))
                 .build()
                 .map_err(|e| self.dynamo_error(e))?;
             let mut transaction = self
                 .dynamo
                 .transact_write_items()
-                .transact_items(TransactWriteItem::builder().condition_check(check).build());
+                .transact_items(TransactWriteItem::builder().update(check).build());
             let pk = Self::changes_key(repository, branch, state.token());
             for change in changes {
                 let put = Put::builder()
@@ -535,6 +551,32 @@ impl Catalog {
         Ok(changes.into_values().collect())
     }
 
+    /// The head commit of `branch` and its uncommitted changes in path order, from
+    /// one read of the branch item (and of its partitions when it may have changes);
+    /// `None` when there is no such branch.
+    pub(super) async fn branch_view(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> Result<Option<(super::Commit, Vec<PendingChange>)>, CatalogError> {
+        let Some(state) = self.read_state(repository, branch).await? else {
+            return Ok(None);
+        };
+        let commit = self
+            .commit_by_id(repository, &state.commit_id)
+            .await?
+            .ok_or_else(|| CatalogError::Damaged {
+                key: format!("branch#{repository}/{branch}"),
+                reason: format!("its commit {} does not exist", state.commit_id),
+            })?;
+        let changes = if state.known_clean() {
+            Vec::new()
+        } else {
+            self.changes_of(repository, branch, &state.tokens()).await?
+        };
+        Ok(Some((commit, changes)))
+    }
+
     /// A branch's uncommitted changes, in path order (none for a branch that has
     /// none, or for a ref that is not a branch).
     pub async fn pending_changes(
@@ -545,6 +587,9 @@ impl Catalog {
         let Some(state) = self.read_state(repository, branch).await? else {
             return Ok(Vec::new());
         };
+        if state.known_clean() {
+            return Ok(Vec::new());
+        }
         self.changes_of(repository, branch, &state.tokens()).await
     }
 
@@ -602,6 +647,9 @@ impl Catalog {
         let Some(state) = self.read_state(repository, branch).await? else {
             return Ok(false);
         };
+        if state.known_clean() {
+            return Ok(false);
+        }
         if !state.sealed.is_empty() {
             return Ok(true);
         }
@@ -729,7 +777,7 @@ impl Catalog {
                 branch,
                 state,
                 false,
-                "SET staging = :new, sealed = list_append(if_not_exists(sealed, :empty), :old)",
+                "SET staging = :new, clean = :new, sealed = list_append(if_not_exists(sealed, :empty), :old)",
                 [
                     (":new", AttributeValue::S(token.clone())),
                     (":old", strings(&[state.token().to_string()])),
@@ -823,7 +871,7 @@ impl Catalog {
                     branch,
                     &state,
                     false,
-                    "SET staging = :new, sealed = :empty, \
+                    "SET staging = :new, clean = :new, sealed = :empty, \
                      garbage = list_append(if_not_exists(garbage, :empty), :done)",
                     [
                         (":new", AttributeValue::S(new_token())),

@@ -18,8 +18,17 @@ impl Catalog {
         repository: &str,
         id: &str,
     ) -> Result<Option<Commit>, CatalogError> {
+        if let Some(commit) = self.memo.as_ref().and_then(|m| m.commit(repository, id)) {
+            return Ok(Some(commit));
+        }
         match self.get_item(&format!("commit#{repository}"), id).await? {
-            Some(item) => commit_from_item(&item).map(Some),
+            Some(item) => {
+                let commit = commit_from_item(&item)?;
+                if let Some(memo) = &self.memo {
+                    memo.insert_commit(repository, &commit);
+                }
+                Ok(Some(commit))
+            }
             None => Ok(None),
         }
     }
@@ -62,6 +71,18 @@ impl Catalog {
             .await
             .map_err(|e| self.dynamo_error(e))?;
         Ok(())
+    }
+
+    /// Loads the tree of a commit, shared with the read cache when there is one.
+    pub async fn shared_tree_of(
+        &self,
+        repository: &Repository,
+        commit: &Commit,
+    ) -> Result<std::sync::Arc<Tree>, CatalogError> {
+        Ok(self
+            .trees(repository)
+            .shared_tree(&commit.metarange_id)
+            .await?)
     }
 
     /// Loads the tree of a commit.

@@ -54,7 +54,7 @@ impl Catalog {
     ) -> Result<Listing, CatalogError> {
         let repo = self.repository(repository).await?;
         let (commit, changes) = self.view(repository, reference).await?;
-        let tree = self.tree_of(&repo, &commit).await?;
+        let tree = self.shared_tree_of(&repo, &commit).await?;
         let trees = self.trees(&repo);
         let mut cursor = Overlaid {
             cursor: trees.cursor(&tree),
@@ -122,13 +122,17 @@ impl Catalog {
         repository: &str,
         reference: &str,
     ) -> Result<(Commit, Vec<PendingChange>), CatalogError> {
-        let commit = self.resolve(repository, reference).await?;
-        let changes = if reference.contains('~') {
-            Vec::new()
-        } else {
-            self.pending_changes(repository, reference).await?
-        };
-        Ok((commit, changes))
+        if reference.contains('~') {
+            return Ok((self.resolve(repository, reference).await?, Vec::new()));
+        }
+        self.repository(repository).await?;
+        if let Some(view) = self.branch_view(repository, reference).await? {
+            return Ok(view);
+        }
+        Ok((
+            self.resolve_ref(repository, reference, true).await?,
+            Vec::new(),
+        ))
     }
 
     /// The entry at `path` in `reference`.
@@ -143,7 +147,7 @@ impl Catalog {
         if let Ok(found) = changes.binary_search_by(|c| c.path.as_str().cmp(path)) {
             return Ok(changes.get(found).and_then(|c| c.entry.clone()));
         }
-        let tree = self.tree_of(&repo, &commit).await?;
+        let tree = self.shared_tree_of(&repo, &commit).await?;
         Ok(self.trees(&repo).get(&tree, path).await?)
     }
 

@@ -15,6 +15,7 @@ mod branches;
 pub mod changes;
 mod commits;
 mod listing;
+mod memo;
 mod merge;
 mod repositories;
 pub mod uploads;
@@ -273,6 +274,8 @@ pub struct Catalog {
     table: String,
     store: ObjectStore,
     params: RangeParams,
+    /// What a long-running reader keeps between requests (see [`memo`]).
+    memo: Option<std::sync::Arc<memo::Memo>>,
 }
 
 impl Catalog {
@@ -286,7 +289,20 @@ impl Catalog {
             table: table.into(),
             store,
             params: RangeParams::default(),
+            memo: None,
         }
+    }
+
+    /// Keeps commits, repositories and up to `tree_bytes` of decoded metaranges and
+    /// ranges in memory between calls, for a reader that serves many requests.
+    pub fn with_read_cache(mut self, tree_bytes: u64) -> Self {
+        self.memo = Some(std::sync::Arc::new(memo::Memo::new(tree_bytes)));
+        self
+    }
+
+    /// Bytes of decoded metaranges and ranges held in memory (estimated).
+    pub fn cached_tree_bytes(&self) -> u64 {
+        self.memo.as_ref().map_or(0, |m| m.trees.bytes())
     }
 
     /// Range sizes for new trees (small values make many ranges; tests use that).
@@ -324,6 +340,7 @@ impl Catalog {
             repository.storage_namespace.clone(),
             self.params,
         )
+        .with_cache(self.memo.as_ref().map(|m| m.trees.clone()))
     }
 
     // ----- DynamoDB helpers ---------------------------------------------------

@@ -84,11 +84,18 @@ impl Catalog {
     }
 
     pub async fn repository(&self, name: &str) -> Result<Repository, CatalogError> {
+        if let Some(repository) = self.memo.as_ref().and_then(|m| m.repository(name)) {
+            return Ok(repository);
+        }
         let item = self
             .get_item("repo", name)
             .await?
             .ok_or_else(|| CatalogError::RepositoryNotFound(name.to_string()))?;
-        repository_from_item(&item)
+        let repository = repository_from_item(&item)?;
+        if let Some(memo) = &self.memo {
+            memo.insert_repository(&repository);
+        }
+        Ok(repository)
     }
 
     pub async fn list_repositories(&self) -> Result<Vec<Repository>, CatalogError> {

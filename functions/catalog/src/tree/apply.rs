@@ -64,7 +64,7 @@ impl TreeStore {
                 continue;
             }
             stats.ranges_read += 1;
-            for entry in self.range(&range.id).await? {
+            for entry in std::sync::Arc::unwrap_or_clone(self.range(&range.id).await?) {
                 while let Some(change) = changes.get(next)
                     && change.path < entry.path
                 {

@@ -2,6 +2,7 @@
 //! on other threads.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::codec::IdentityBatch;
 use super::entry::{Entry, ObjectIdentity};
@@ -10,7 +11,69 @@ use super::ranges::{RangeInfo, Tree};
 use super::store::TreeStore;
 
 /// A range being loaded on another thread.
-type RangeLoad = tokio::task::JoinHandle<Result<Vec<Entry>, TreeError>>;
+type RangeLoad = tokio::task::JoinHandle<Result<Arc<Vec<Entry>>, TreeError>>;
+
+/// The entries of the range a cursor stands in, from where it stands: its own (moved
+/// out one by one), or shared with a cache (cloned one by one).
+#[derive(Default)]
+enum Buffer {
+    #[default]
+    Empty,
+    Owned(VecDeque<Entry>),
+    Shared {
+        entries: Arc<Vec<Entry>>,
+        next: usize,
+    },
+}
+
+impl Buffer {
+    fn new(entries: Arc<Vec<Entry>>) -> Buffer {
+        match Arc::try_unwrap(entries) {
+            Ok(entries) => Buffer::Owned(entries.into()),
+            Err(entries) => Buffer::Shared { entries, next: 0 },
+        }
+    }
+
+    fn front(&self) -> Option<&Entry> {
+        match self {
+            Buffer::Empty => None,
+            Buffer::Owned(entries) => entries.front(),
+            Buffer::Shared { entries, next } => entries.get(*next),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.front().is_none()
+    }
+
+    fn pop_front(&mut self) -> Option<Entry> {
+        match self {
+            Buffer::Empty => None,
+            Buffer::Owned(entries) => entries.pop_front(),
+            Buffer::Shared { entries, next } => {
+                let entry = entries.get(*next).cloned();
+                *next += 1;
+                entry
+            }
+        }
+    }
+
+    /// Drops the entries whose path is `< path`.
+    fn skip_below(&mut self, path: &str) {
+        match self {
+            Buffer::Empty => {}
+            Buffer::Owned(entries) => {
+                while entries.front().is_some_and(|e| e.path.as_str() < path) {
+                    entries.pop_front();
+                }
+            }
+            Buffer::Shared { entries, next } => {
+                let rest = entries.get(*next..).unwrap_or_default();
+                *next += rest.partition_point(|e| e.path.as_str() < path);
+            }
+        }
+    }
+}
 
 /// Ranges a cursor loads ahead of the one it stands in: decoding a range takes
 /// longer than walking it, so one thread alone would keep a diff waiting.
@@ -23,7 +86,7 @@ impl TreeStore {
             trees: self,
             ranges: &tree.ranges,
             next_range: 0,
-            buffered: VecDeque::new(),
+            buffered: Buffer::Empty,
             prefetched: VecDeque::new(),
             ahead: RANGES_AHEAD,
             loaded: 0,
@@ -67,7 +130,7 @@ pub struct Cursor<'a> {
     trees: &'a TreeStore,
     ranges: &'a [RangeInfo],
     next_range: usize,
-    buffered: VecDeque<Entry>,
+    buffered: Buffer,
     /// The ranges from `next_range` on, being loaded on other threads, in order.
     prefetched: VecDeque<(usize, RangeLoad)>,
     /// Ranges loaded ahead.
@@ -122,11 +185,9 @@ impl Cursor<'_> {
 
     /// Moves to the first entry whose path is `>= path`.
     pub async fn seek(&mut self, path: &str) -> Result<(), TreeError> {
-        while let Some(front) = self.buffered.front() {
-            if front.path.as_str() >= path {
-                return Ok(());
-            }
-            self.buffered.pop_front();
+        self.buffered.skip_below(path);
+        if !self.buffered.is_empty() {
+            return Ok(());
         }
         while let Some(range) = self.ranges.get(self.next_range) {
             if range.max_path.as_str() >= path {
@@ -135,13 +196,7 @@ impl Cursor<'_> {
             self.next_range += 1;
         }
         if self.fill().await? {
-            while self
-                .buffered
-                .front()
-                .is_some_and(|e| e.path.as_str() < path)
-            {
-                self.buffered.pop_front();
-            }
+            self.buffered.skip_below(path);
         }
         Ok(())
     }
@@ -188,7 +243,7 @@ impl Cursor<'_> {
                 }
             };
             self.next_range += 1;
-            self.buffered = entries.into();
+            self.buffered = Buffer::new(entries);
             let mut next = self
                 .prefetched
                 .back()

@@ -18,6 +18,7 @@
 //! written before `address_bucket` existed hold every address whole and read the same.
 
 mod apply;
+mod cache;
 mod codec;
 mod cursor;
 mod entry;
@@ -27,6 +28,7 @@ mod store;
 mod writer;
 
 pub use apply::{ApplyStats, PathChange};
+pub use cache::TreeCache;
 pub use codec::{IdentityBatch, RangeFile, metarange_id};
 pub use cursor::{Cursor, IdentityCursor};
 pub use entry::{Address, Entry, EntryRef, ObjectIdentity, imported_address};

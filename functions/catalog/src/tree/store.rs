@@ -4,6 +4,9 @@
 use inventory_base::location::S3Url;
 use inventory_base::storage::ObjectStore;
 
+use std::sync::Arc;
+
+use super::cache::TreeCache;
 use super::codec::{RangeColumns, RangeFile, decode_metarange, metarange_id};
 use super::entry::Entry;
 use super::error::TreeError;
@@ -15,6 +18,8 @@ pub struct TreeStore {
     pub store: ObjectStore,
     pub namespace: S3Url,
     pub params: RangeParams,
+    /// Decoded files shared with other readers, when the process keeps them.
+    cache: Option<TreeCache>,
 }
 
 impl TreeStore {
@@ -23,7 +28,14 @@ impl TreeStore {
             store,
             namespace,
             params,
+            cache: None,
         }
+    }
+
+    /// Reads metaranges and ranges through `cache`.
+    pub fn with_cache(mut self, cache: Option<TreeCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     pub fn range_url(&self, id: &str) -> S3Url {
@@ -38,21 +50,41 @@ impl TreeStore {
 
     /// Loads a metarange.
     pub async fn tree(&self, id: &str) -> Result<Tree, TreeError> {
+        Ok(Arc::unwrap_or_clone(self.shared_tree(id).await?))
+    }
+
+    /// Loads a metarange, from the cache when it holds it.
+    pub async fn shared_tree(&self, id: &str) -> Result<Arc<Tree>, TreeError> {
+        if let Some(tree) = self.cache.as_ref().and_then(|c| c.tree(id)) {
+            return Ok(tree);
+        }
         let url = self.metarange_url(id);
         let bytes = self.store.get(&url).await?;
         let ranges = decode_metarange(bytes).map_err(|reason| TreeError::Damaged {
             file: url.clone(),
             reason,
         })?;
-        Ok(Tree {
+        let tree = Arc::new(Tree {
             id: id.to_string(),
             ranges,
-        })
+        });
+        if let Some(cache) = &self.cache {
+            cache.insert_tree(tree.clone());
+        }
+        Ok(tree)
     }
 
-    /// Loads the entries of a range.
-    pub async fn range(&self, id: &str) -> Result<Vec<Entry>, TreeError> {
-        self.range_file(id).await?.entries()
+    /// Loads the entries of a range, from the cache when it holds them. Without a
+    /// cache the entries are the caller's alone (`Arc::try_unwrap` gives them back).
+    pub async fn range(&self, id: &str) -> Result<Arc<Vec<Entry>>, TreeError> {
+        if let Some(entries) = self.cache.as_ref().and_then(|c| c.range(id)) {
+            return Ok(entries);
+        }
+        let entries = Arc::new(self.range_file(id).await?.entries()?);
+        if let Some(cache) = &self.cache {
+            cache.insert_range(id, entries.clone());
+        }
+        Ok(entries)
     }
 
     /// Fetches a range's file, to be read with [`RangeFile::entries`] or
@@ -77,7 +109,7 @@ impl TreeStore {
         for range in &tree.ranges {
             let entries = self.range(&range.id).await?;
             let mut columns = RangeColumns::with_capacity(entries.len(), 0);
-            for entry in &entries {
+            for entry in entries.iter() {
                 columns.push(&entry.borrowed())?;
             }
             let computed = columns.finish().id();
@@ -104,6 +136,6 @@ impl TreeStore {
         Ok(entries
             .binary_search_by(|e| e.path.as_str().cmp(path))
             .ok()
-            .map(|i| entries[i].clone()))
+            .and_then(|i| entries.get(i).cloned()))
     }
 }

@@ -398,7 +398,7 @@ async fn verify_finds_a_range_changed_after_it_was_written() {
 
     // A range rewritten with one entry's ETag changed: a valid file, the wrong content.
     let range = &tree.ranges[1];
-    let mut entries = trees.range(&range.id).await.unwrap();
+    let mut entries = std::sync::Arc::unwrap_or_clone(trees.range(&range.id).await.unwrap());
     entries[0].etag = "0".repeat(32);
     let bytes = columns(&entries).encode().unwrap();
     let url = trees.range_url(&range.id);
@@ -574,4 +574,41 @@ async fn a_merge_reads_only_the_ranges_where_the_sides_differ() {
         "{} of {total} ranges read for {touched} touched",
         merged.ranges_read
     );
+}
+
+#[tokio::test]
+async fn a_cursor_reads_the_same_through_a_cache_bounded_by_bytes() {
+    let root = tempfile::tempdir().unwrap();
+    let entries: Vec<Entry> = (0..3000)
+        .map(|i| entry(&format!("k/{i:06}"), &format!("{i:032x}")))
+        .collect();
+    let plain = local_trees(root.path());
+    let tree = written(&plain, &entries).await;
+    assert!(tree.ranges.len() > 20);
+    let cache = crate::tree::TreeCache::new(64 << 10);
+    let cached = local_trees(root.path()).with_cache(Some(cache.clone()));
+    for _ in 0..2 {
+        let mut cursor = cached.cursor(&tree);
+        cursor.seek("k/000100").await.unwrap();
+        let mut read = Vec::new();
+        while let Some(entry) = cursor.next_entry().await.unwrap() {
+            read.push(entry);
+        }
+        assert!(read == entries[100..]);
+        assert_eq!(
+            cached.get(&tree, "k/002999").await.unwrap().as_ref(),
+            entries.last()
+        );
+    }
+    // Bounded: 64 KiB holds a part of the tree's ranges, never more.
+    assert!(
+        cache.bytes() > 0 && cache.bytes() <= 64 << 10,
+        "{}",
+        cache.bytes()
+    );
+    let shared = cached.shared_tree(&tree.id).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &shared,
+        &cached.shared_tree(&tree.id).await.unwrap()
+    ));
 }
