@@ -75,13 +75,15 @@ demo: setup
 	scripts/demo.sh
 
 ## bench: the import's stages beside pyarrow and DuckDB, end to end on moto at several sizes
-## (bench/results.json); the reader on a 1 GiB single-row-group data file; trees of 1,000,000 entries
+## (bench/results.json); the reader on a 1 GiB single-row-group data file; trees of 1,000,000 entries;
+## the S3 endpoint (listing, HeadObject, GetObject beside moto's S3; 32 clients for 30 s)
 bench: setup
 	cargo build --release --locked -p inventory-import
 	$(PY) scripts/bench.py
 	scripts/bench-reader.sh
 	scripts/bench-tree.sh
 	scripts/bench-branch.sh
+	$(PY) scripts/bench-serve.py
 
 clean:
 	rm -rf $(VENV) target bench/data

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The S3 endpoint, measured as clients see it, on the local stack (moto).
 
-An import of BENCH_SERVE_OBJECTS objects (default 1,000,000) and one of a single
-64 MiB object, then `inventory-import serve` (release build) and
+An import of BENCH_SERVE_OBJECTS objects (default 1,000,000), one of a single 64 MiB
+object and one of 500 small objects, then `inventory-import serve` (release build) and
 `inventory-import dev bench-serve`, a client of the AWS SDK for Rust, which measures:
 
 1. ListObjectsV2 keys/s through the endpoint over every imported key, 1,000-key
@@ -12,8 +12,10 @@ An import of BENCH_SERVE_OBJECTS objects (default 1,000,000) and one of a single
    one request at a time).
 3. GetObject MB/s of the 64 MiB imported object through the endpoint beside reading
    it from moto directly (best of 3 each).
-4. A load of 32 concurrent clients listing and reading for 30 s (BENCH_SERVE_LOAD_SECONDS):
-   requests/s, errors, and the server's peak RSS.
+4. A load of 32 concurrent clients for 30 s (BENCH_SERVE_LOAD_SECONDS), each in a loop:
+   a 1,000-key page of the large import from a random key, HeadObject of a random key,
+   GetObject of one of 500 small imported objects; requests/s, errors, and the
+   server's peak RSS.
 
 Writes bench/serve.json and adds it to bench/results.json under "serve".
 """
@@ -37,6 +39,7 @@ OBJECTS = int(os.environ.get("BENCH_SERVE_OBJECTS", "1000000"))
 DIRECT = int(os.environ.get("BENCH_SERVE_DIRECT", "20000"))
 LOAD_SECONDS = int(os.environ.get("BENCH_SERVE_LOAD_SECONDS", "30"))
 LARGE_BYTES = 64 * 1024 * 1024
+SMALL = 500
 
 
 def free_port():
@@ -88,7 +91,7 @@ def main():
         for bucket in ("bench-inventory", "bench-catalog"):
             s3.create_bucket(Bucket=bucket)
         cli("dev", "init", "--inventory-bucket", "bench-inventory")
-        for repo, source in (("bench", "bench-source"), ("large", "bench-large")):
+        for repo, source in (("bench", "bench-source"), ("large", "bench-large"), ("small", "bench-small")):
             cli("repo", "create", repo, f"s3://bench-catalog/{repo}")
             cli("source", "add", repo, "--inventory", f"s3://bench-inventory/inv/{source}/daily/")
         print(f"Importing {OBJECTS:,} objects and one of {LARGE_BYTES // 2**20} MiB on moto ...", flush=True)
@@ -98,6 +101,9 @@ def main():
         cli("dev", "generate-inventory", "--destination", "s3://bench-inventory/inv", "--source-bucket",
             "bench-large", "--objects", "1", "--files", "1", "--write-objects", "--object-bytes",
             str(LARGE_BYTES), "--created-at", "2026-11-25T01:00:00Z")
+        cli("dev", "generate-inventory", "--destination", "s3://bench-inventory/inv", "--source-bucket",
+            "bench-small", "--objects", str(SMALL), "--files", "1", "--write-objects",
+            "--created-at", "2026-11-25T01:00:00Z")
         cli("local", "--until-idle")
         print(f"  imported in {time.perf_counter() - started:.0f} s", flush=True)
         large = cli("ls", "large", "import-from-inventory", "--recursive")["entries"][0]
@@ -114,7 +120,8 @@ def main():
              "--repository", "bench", "--reference", "import-from-inventory", "--direct-keys", str(DIRECT),
              "--large", f"large/import-from-inventory/{large['path']}",
              "--large-direct", f"s3://bench-large/{large['path']}",
-             "--load-clients", "32", "--load-seconds", str(LOAD_SECONDS)],
+             "--load-clients", "32", "--load-seconds", str(LOAD_SECONDS),
+             "--load-reads", "small/import-from-inventory"],
             env=bench_env, check=True, stdout=subprocess.PIPE, text=True)
         report = json.loads(out.stdout)
         report["serve_peak_rss_bytes"] = peak_rss(server.pid)

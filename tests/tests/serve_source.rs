@@ -94,18 +94,57 @@ fn imported_listing(stack: &LocalStack) -> Value {
     Value::Array(entries)
 }
 
+/// The same changes in an unversioned and in a versioned source: what the endpoint
+/// lists at `main` (beside what the import recorded) and reads for each key, and the
+/// paths and original bytes of each.
+struct Both {
+    unversioned: (Value, Value, Vec<String>, Vec<Vec<u8>>),
+    versioned: (Value, Value, Vec<String>, Vec<Vec<u8>>),
+}
+
+async fn both() -> Both {
+    let mut results = Vec::new();
+    for versioned in [false, true] {
+        let (stack, paths, originals) = changed_after_import(versioned).await;
+        let server = Server::start(&stack);
+        let result = read_all(&server, &paths);
+        results.push((result, imported_listing(&stack), paths, originals));
+    }
+    let versioned = results.pop().unwrap();
+    let unversioned = results.pop().unwrap();
+    Both {
+        unversioned,
+        versioned,
+    }
+}
+
 #[tokio::test]
-async fn an_unversioned_source_changed_after_the_import_is_listed_as_imported_and_never_read_anew()
-{
-    let (stack, paths, originals) = changed_after_import(false).await;
-    let server = Server::start(&stack);
-    let result = read_all(&server, &paths);
-    // Listed exactly as imported: the created object is not there, the overwritten
-    // and the deleted ones keep their imported metadata.
-    assert_eq!(result["listed"], imported_listing(&stack));
-    let reads = &result["reads"];
-    assert_eq!(reads["main/new/created.jpg"][0], json!("NoSuchKey"));
-    let overwritten = &reads[format!("main/{}", paths[0])];
+async fn an_object_created_after_the_import_is_not_listed_and_not_read() {
+    let both = both().await;
+    for (result, imported, _, _) in [&both.unversioned, &both.versioned] {
+        assert_eq!(&result["listed"], imported);
+        let listed: Vec<&str> = result["listed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o[0].as_str().unwrap())
+            .collect();
+        assert!(!listed.contains(&"main/new/created.jpg"));
+        assert_eq!(
+            result["reads"]["main/new/created.jpg"][0],
+            json!("NoSuchKey")
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_object_overwritten_after_the_import_keeps_its_imported_metadata_and_bytes_or_says_it_changed()
+ {
+    let both = both().await;
+    // Unversioned: listed as imported, and its new bytes are never given.
+    let (result, imported, paths, _) = &both.unversioned;
+    assert_eq!(&result["listed"], imported);
+    let overwritten = &result["reads"][format!("main/{}", paths[0])];
     assert_eq!(overwritten[0], json!("InvalidObjectState"), "{result}");
     let message = overwritten[1].as_str().unwrap();
     assert!(
@@ -115,41 +154,51 @@ async fn an_unversioned_source_changed_after_the_import_is_listed_as_imported_an
         )),
         "{message}"
     );
-    let deleted = &reads[format!("main/{}", paths[1])];
-    assert_eq!(deleted[0], json!("InvalidObjectState"));
+    // Versioned: the imported version's bytes.
+    let (result, imported, paths, originals) = &both.versioned;
+    assert_eq!(&result["listed"], imported);
     assert_eq!(
-        deleted[1],
-        json!(format!(
-            "object {:?} no longer exists in the source: s3://photos-source/{} is gone",
-            paths[1], paths[1]
-        ))
+        result["reads"][format!("main/{}", paths[0])],
+        json!(["bytes", md5_hex(&originals[0])])
     );
-    for (path, original) in paths.iter().zip(&originals).skip(2) {
-        assert_eq!(
-            reads[format!("main/{path}")],
-            json!(["bytes", md5_hex(original)])
-        );
-    }
 }
 
 #[tokio::test]
-async fn a_versioned_source_changed_after_the_import_still_gives_the_imported_versions() {
-    let (stack, paths, originals) = changed_after_import(true).await;
-    let server = Server::start(&stack);
-    let result = read_all(&server, &paths);
-    assert_eq!(result["listed"], imported_listing(&stack));
-    let reads = &result["reads"];
-    assert_eq!(reads["main/new/created.jpg"][0], json!("NoSuchKey"));
-    // Overwritten and deleted (a delete marker on top): the pinned versions' bytes.
-    for (path, original) in paths.iter().zip(&originals) {
+async fn an_object_deleted_after_the_import_keeps_its_imported_metadata_and_bytes_or_says_it_is_gone()
+ {
+    let both = both().await;
+    let (result, imported, paths, originals) = &both.unversioned;
+    assert_eq!(&result["listed"], imported);
+    assert_eq!(
+        result["reads"][format!("main/{}", paths[1])],
+        json!([
+            "InvalidObjectState",
+            format!(
+                "object {:?} no longer exists in the source: s3://photos-source/{} is gone",
+                paths[1], paths[1]
+            )
+        ])
+    );
+    // The objects nothing happened to read as imported.
+    for (path, original) in paths.iter().zip(originals).skip(2) {
         assert_eq!(
-            reads[format!("main/{path}")],
-            json!(["bytes", md5_hex(original)]),
-            "{path}"
+            result["reads"][format!("main/{path}")],
+            json!(["bytes", md5_hex(original)])
         );
     }
+    // Versioned, a delete marker on top: the imported version's bytes.
+    let (result, imported, paths, originals) = &both.versioned;
+    assert_eq!(&result["listed"], imported);
+    assert_eq!(
+        result["reads"][format!("main/{}", paths[1])],
+        json!(["bytes", md5_hex(&originals[1])])
+    );
+}
 
-    // A pinned version that is gone for good is an error naming it.
+#[tokio::test]
+async fn a_pinned_version_deleted_for_good_is_an_error_naming_it() {
+    let (stack, paths, _) = changed_after_import(true).await;
+    let server = Server::start(&stack);
     let listed = integration_tests::ok_json(
         stack
             .cli()

@@ -278,27 +278,25 @@ pub struct Load {
     pub first_errors: Vec<String>,
 }
 
-/// What the load's GetObject requests read: `bytes` at a random offset of `key` in
-/// `repository` (of `size` bytes).
+/// What the load's GetObject requests read: whole objects of `repository`, by key.
 #[derive(Debug, Clone)]
-pub struct RangedReads {
+pub struct Reads {
     pub repository: String,
-    pub key: String,
-    pub size: u64,
-    pub bytes: u64,
+    pub keys: Vec<String>,
 }
 
 /// `clients` concurrent clients, each in a loop for `duration`: a page of 1,000 keys
-/// from a random key on, HeadObject of a random key of `keys`, and a ranged GetObject.
+/// from a random key on, HeadObject of a random key of `keys`, and GetObject of a
+/// random object of `reads`.
 pub async fn load(
     target: &Target,
     keys: &[String],
-    reads: &RangedReads,
+    reads: &Reads,
     clients: usize,
     duration: Duration,
     seed: u64,
 ) -> Result<Load, ServeBenchError> {
-    if keys.is_empty() {
+    if keys.is_empty() || reads.keys.is_empty() {
         return Err(ServeBenchError::Wrong("the load needs keys to read".into()));
     }
     let keys = Arc::new(keys.to_vec());
@@ -357,14 +355,12 @@ pub async fn load(
                         continue;
                     }
                 };
-                let start = rng.random_range(0..reads.size.saturating_sub(reads.bytes).max(1));
-                let range = format!("bytes={start}-{}", start + reads.bytes - 1);
+                let key = &reads.keys[rng.random_range(0..reads.keys.len())];
                 match target
                     .client
                     .get_object()
                     .bucket(&reads.repository)
-                    .key(&reads.key)
-                    .range(range)
+                    .key(key)
                     .send()
                     .await
                 {

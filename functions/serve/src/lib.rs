@@ -6,12 +6,13 @@
 //! It owns the S3 protocol's side of reads ([`s3`], over the `s3s` crate, which parses
 //! requests, checks SigV4 and writes S3's XML), the choice of path-style addressing
 //! ([`host`]), the access keys clients sign with ([`keys`]), uploads' checksums
-//! ([`checksums`]), multipart uploads ([`multipart`]), the HTTP router the endpoint is
+//! ([`checksums`]), objects' bytes as response bodies ([`body`]), multipart uploads ([`multipart`]), the HTTP router the endpoint is
 //! mounted in ([`router`]) and how it is built from configuration, the same on a host
 //! and in AWS Lambda ([`setup`]). Everything about refs, trees and bytes is the
 //! catalog's: this crate translates, and must not know about imports, jobs, queues or
 //! Lambda's events.
 
+pub mod body;
 pub mod checksums;
 pub mod host;
 pub mod keys;

@@ -21,6 +21,7 @@ use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use inventory_catalog::catalog::{Catalog, CatalogError, ListOptions};
 use inventory_catalog::tree::Entry;
 
+use crate::body::ObjectBody;
 use crate::checksums::{CheckedBody, Declared};
 use crate::multipart::drain;
 
@@ -526,14 +527,9 @@ impl S3 for CatalogS3 {
             .open_entry(&input.bucket, reference, &entry, range.clone())
             .await
             .map_err(catalog_error)?;
-        // The bytes stream from where they are, a chunk at a time.
-        let stream = futures::stream::unfold(body, |mut body| async move {
-            let chunk = body.next().await?;
-            Some((chunk.map_err(std::io::Error::other), body))
-        });
         let length = range.as_ref().map_or(entry.size, |r| r.end - r.start);
         Ok(S3Response::new(GetObjectOutput {
-            body: Some(StreamingBlob::wrap(SyncStream::new(stream.boxed()))),
+            body: Some(StreamingBlob::wrap(ObjectBody::new(body))),
             content_length: Some(i64::try_from(length).unwrap_or(i64::MAX)),
             content_range: range.map(|r| {
                 format!(
@@ -749,34 +745,4 @@ const PART_SIZE: usize = 8 << 20;
 /// A repository's creation time (RFC 3339) as S3 gives a bucket's.
 fn creation_date(created_at: &str) -> Option<Timestamp> {
     Timestamp::parse(s3s::dto::TimestampFormat::DateTime, created_at).ok()
-}
-
-/// A `Send` stream made `Sync` by polling it behind a mutex (only one poller at a
-/// time ever takes it).
-struct SyncStream<S> {
-    inner: std::sync::Mutex<S>,
-}
-
-impl<S> SyncStream<S> {
-    fn new(inner: S) -> Self {
-        Self {
-            inner: std::sync::Mutex::new(inner),
-        }
-    }
-}
-
-impl<S: futures::Stream + Unpin> futures::Stream for SyncStream<S> {
-    type Item = S::Item;
-
-    fn poll_next(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        let inner = this
-            .inner
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        inner.poll_next_unpin(cx)
-    }
 }
