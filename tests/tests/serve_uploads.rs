@@ -51,6 +51,10 @@ s3.upload_fileobj(io.BytesIO(data), "photos", "main/big/twenty.bin",
 got = s3.get_object(Bucket="photos", Key="main/big/twenty.bin")
 body = got["Body"].read()
 ranged = s3.get_object(Bucket="photos", Key="main/big/twenty.bin", Range="bytes=10485760-10485769")["Body"].read()
+# One PutObject larger than a part: stored in parts behind the scenes.
+single = os.urandom(9 * 1024 * 1024 + 7)
+s3.put_object(Bucket="photos", Key="main/big/single.bin", Body=single)
+single_back = s3.get_object(Bucket="photos", Key="main/big/single.bin")["Body"].read() == single
 
 # The low-level calls: list, abort, and the errors S3 gives.
 part = b"p" * (5 * 1024 * 1024)
@@ -83,7 +87,7 @@ code("after abort", lambda: s3.upload_part(Bucket="photos", Key="main/big/aborte
 code("aborted object", lambda: s3.head_object(Bucket="photos", Key="main/big/aborted.bin"))
 left = s3.list_multipart_uploads(Bucket="photos").get("Uploads", [])
 print(json.dumps({"same": body == data, "size": got["ContentLength"], "etag": got["ETag"],
-    "ranged": ranged == data[10485760:10485770], "listed_uploads": listed_uploads, "parts": parts,
+    "ranged": ranged == data[10485760:10485770], "single": single_back, "listed_uploads": listed_uploads, "parts": parts,
     "errors": errors, "left": len(left)}))
 "#,
     );
@@ -94,6 +98,7 @@ print(json.dumps({"same": body == data, "size": got["ContentLength"], "etag": go
         "{result}"
     );
     assert_eq!(result["ranged"], json!(true));
+    assert_eq!(result["single"], json!(true));
     assert_eq!(
         result["listed_uploads"],
         json!([["main/big/aborted.bin", true]])
@@ -135,10 +140,10 @@ print(json.dumps({"same": body == data, "size": got["ContentLength"], "etag": go
 
     assert_eq!(
         diff(&stack),
-        "+ big/cli.bin\n+ big/twenty.bin\n2 added, 0 removed, 0 changed\n"
+        "+ big/cli.bin\n+ big/single.bin\n+ big/twenty.bin\n3 added, 0 removed, 0 changed\n"
     );
-    // Only the two completed objects hold bytes: aborted parts are gone.
-    assert_eq!(uploaded_objects(&stack).await.len(), 2);
+    // Only the three objects hold bytes: aborted parts are gone.
+    assert_eq!(uploaded_objects(&stack).await.len(), 3);
     assert_eq!(bucket_versions(&stack, "photos-source").await, before);
 }
 

@@ -99,74 +99,30 @@ async fn read_part(
 /// Uploads `first` and the rest of `body` in parts of `part_size`; aborts the upload
 /// on any error so that no part is left behind.
 async fn multipart_upload(
-    client: &aws_sdk_s3::Client,
+    store: &ObjectStore,
     url: &S3Url,
     first: Bytes,
     mut body: impl tokio::io::AsyncRead + Unpin,
     part_size: usize,
 ) -> Result<Stored, StorageError> {
-    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-    let created = client
-        .create_multipart_upload()
-        .bucket(&url.bucket)
-        .key(&url.key)
-        .send()
-        .await
-        .map_err(|err| s3_error(url, false, &err))?;
-    let upload_id = created.upload_id().unwrap_or_default().to_string();
+    let upload_id = store.create_upload(url).await?;
     let upload = async {
         let mut parts = Vec::new();
-        let mut size = 0u64;
         let mut part = first;
         while !part.is_empty() {
-            let number = parts.len() as i32 + 1;
-            size += part.len() as u64;
-            let output = client
-                .upload_part()
-                .bucket(&url.bucket)
-                .key(&url.key)
-                .upload_id(&upload_id)
-                .part_number(number)
-                .body(ByteStream::from(part))
-                .send()
-                .await
-                .map_err(|err| s3_error(url, false, &err))?;
+            let number = i32::try_from(parts.len() + 1).unwrap_or(i32::MAX);
             parts.push(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(output.e_tag().map(str::to_string))
-                    .build(),
+                store
+                    .upload_part_bytes(url, &upload_id, number, part)
+                    .await?,
             );
             part = read_part(url, &mut body, part_size).await?;
         }
-        let completed = client
-            .complete_multipart_upload()
-            .bucket(&url.bucket)
-            .key(&url.key)
-            .upload_id(&upload_id)
-            .if_none_match("*")
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|err| s3_error(url, false, &err))?;
-        Ok(Stored {
-            size,
-            etag: unquoted(completed.e_tag()),
-        })
+        store.complete_upload(url, &upload_id, &parts).await
     };
     let result = upload.await;
     if result.is_err() {
-        let _ = client
-            .abort_multipart_upload()
-            .bucket(&url.bucket)
-            .key(&url.key)
-            .upload_id(&upload_id)
-            .send()
-            .await;
+        let _ = store.abort_upload(url, &upload_id).await;
     }
     result
 }
@@ -388,7 +344,7 @@ impl ObjectStore {
                         etag: unquoted(output.e_tag()),
                     });
                 }
-                multipart_upload(client, url, first, body, part_size).await
+                multipart_upload(self, url, first, body, part_size).await
             }
             ObjectStore::Local(root) => {
                 let path = local_path_with_parent(root, url).await?;

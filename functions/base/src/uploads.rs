@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
 use md5::{Digest, Md5};
 use tokio::io::AsyncWriteExt;
 
@@ -38,6 +39,22 @@ pub fn multipart_etag<'a>(part_md5s: impl IntoIterator<Item = &'a str>) -> Strin
         parts += 1;
     }
     format!("{}-{parts}", hex::encode(hasher.finalize()))
+}
+
+/// A part's bytes: a local file, or bytes in memory.
+enum Part<'a> {
+    File(&'a Path),
+    Bytes(Bytes),
+}
+
+/// An error of a call on an open upload: one S3 no longer knows is not found.
+fn upload_error<E, R>(url: &S3Url, err: &aws_sdk_s3::error::SdkError<E, R>) -> StorageError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let missing = err.as_service_error().and_then(|e| e.code()) == Some("NoSuchUpload");
+    s3_error(url, missing, err)
 }
 
 /// The directory a local store keeps an upload's parts in.
@@ -88,18 +105,48 @@ impl ObjectStore {
         number: i32,
         file: &Path,
     ) -> Result<StoredPart, StorageError> {
+        self.store_part(url, upload_id, number, Part::File(file))
+            .await
+    }
+
+    /// Stores part `number` of an open upload from bytes in memory.
+    pub async fn upload_part_bytes(
+        &self,
+        url: &S3Url,
+        upload_id: &str,
+        number: i32,
+        bytes: Bytes,
+    ) -> Result<StoredPart, StorageError> {
+        self.store_part(url, upload_id, number, Part::Bytes(bytes))
+            .await
+    }
+
+    async fn store_part(
+        &self,
+        url: &S3Url,
+        upload_id: &str,
+        number: i32,
+        part: Part<'_>,
+    ) -> Result<StoredPart, StorageError> {
         match self {
             ObjectStore::S3(client) => {
-                let size = tokio::fs::metadata(file)
-                    .await
-                    .map_err(|source| io_error(url, source))?
-                    .len();
-                let body = ByteStream::from_path(file)
-                    .await
-                    .map_err(|err| StorageError::S3 {
-                        url: url.clone(),
-                        message: format!("reading {}: {err}", file.display()),
-                    })?;
+                let (size, body) = match part {
+                    Part::Bytes(bytes) => (bytes.len() as u64, ByteStream::from(bytes)),
+                    Part::File(file) => {
+                        let size = tokio::fs::metadata(file)
+                            .await
+                            .map_err(|source| io_error(url, source))?
+                            .len();
+                        let body =
+                            ByteStream::from_path(file)
+                                .await
+                                .map_err(|err| StorageError::S3 {
+                                    url: url.clone(),
+                                    message: format!("reading {}: {err}", file.display()),
+                                })?;
+                        (size, body)
+                    }
+                };
                 let output = client
                     .upload_part()
                     .bucket(&url.bucket)
@@ -109,13 +156,7 @@ impl ObjectStore {
                     .body(body)
                     .send()
                     .await
-                    .map_err(|err| {
-                        let missing = err
-                            .as_service_error()
-                            .and_then(|e| e.meta().code())
-                            .is_some_and(|code| code == "NoSuchUpload");
-                        s3_error(url, missing, &err)
-                    })?;
+                    .map_err(|err| upload_error(url, &err))?;
                 Ok(StoredPart {
                     number,
                     size,
@@ -129,9 +170,11 @@ impl ObjectStore {
                 }
                 let target = dir.join(number.to_string());
                 let staging = dir.join(format!("{number}.partial"));
-                tokio::fs::copy(file, &staging)
-                    .await
-                    .map_err(|source| io_error(url, source))?;
+                match part {
+                    Part::File(file) => tokio::fs::copy(file, &staging).await.map(|_| ()),
+                    Part::Bytes(bytes) => tokio::fs::write(&staging, &bytes).await,
+                }
+                .map_err(|source| io_error(url, source))?;
                 tokio::fs::rename(&staging, &target)
                     .await
                     .map_err(|source| io_error(url, source))?;
@@ -165,13 +208,7 @@ impl ObjectStore {
                         .set_part_number_marker(marker.take())
                         .send()
                         .await
-                        .map_err(|err| {
-                            let missing = err
-                                .as_service_error()
-                                .and_then(|e| e.meta().code())
-                                .is_some_and(|code| code == "NoSuchUpload");
-                            s3_error(url, missing, &err)
-                        })?;
+                        .map_err(|err| upload_error(url, &err))?;
                     for part in output.parts() {
                         parts.push(StoredPart {
                             number: part.part_number().unwrap_or_default(),

@@ -480,12 +480,16 @@ impl S3 for CatalogS3 {
         let input = req.input;
         self.repository(&input.bucket).await?;
         let (reference, path) = split_key(&input.key)?;
-        let entry = self
-            .catalog
-            .stat(&input.bucket, reference, path)
-            .await
-            .map_err(catalog_error)?
-            .ok_or_else(|| s3_error!(NoSuchKey, "{path:?} does not exist at {reference}"))?;
+        let entry = self.entry(&input.bucket, reference, path).await?;
+        check_conditions(
+            &entry,
+            Conditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+        )?;
         Ok(S3Response::new(HeadObjectOutput {
             content_length: Some(i64::try_from(entry.size).unwrap_or(i64::MAX)),
             e_tag: Some(ETag::Strong(entry.etag.clone())),

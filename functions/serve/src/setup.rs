@@ -28,7 +28,7 @@ pub fn table_from_env() -> String {
 /// catalog and the access keys, S3 for the bytes), with secrets sealed by `sealer`.
 pub fn router_with(config: &SdkConfig, table: &str, sealer: Sealer) -> Router {
     let dynamo = aws_sdk_dynamodb::Client::new(config);
-    let store = ObjectStore::S3(inventory_base::aws::s3_client(config));
+    let store = ObjectStore::S3(inventory_base::aws::s3_relay_client(config));
     let catalog = Catalog::new(dynamo.clone(), table, store);
     router(CatalogS3::new(catalog), Keys::new(dynamo, table, sealer))
 }
