@@ -21,8 +21,9 @@ pub(super) enum Cached {
 #[derive(Clone, Copy)]
 struct Size;
 
-/// Bytes of bookkeeping per entry or range beside its strings.
-const OVERHEAD: u64 = 96;
+/// Bytes an entry or a range's record takes beside its strings' bytes: the struct, and
+/// the allocator's share of each of its (up to five) strings.
+const OVERHEAD: u64 = std::mem::size_of::<Entry>() as u64 + 5 * 16;
 
 impl Weighter<String, Cached> for Size {
     fn weight(&self, key: &String, value: &Cached) -> u64 {
