@@ -149,7 +149,7 @@ def main():
           f"p99 {head['p99_ms']:.2f} ms (target < 5 ms)")
     print(f"GetObject of {get['endpoint']['bytes'] / 2**20:.0f} MiB: endpoint {get['endpoint']['mb_per_second']:,.0f} MB/s, "
           f"moto directly {get['direct']['mb_per_second']:,.0f} MB/s: "
-          f"{100 * get['endpoint']['mb_per_second'] / get['direct']['mb_per_second']:.0f} % (target >= 80 %)")
+          f"{100 * get['endpoint']['mb_per_second'] / get['direct']['mb_per_second']:.1f} % (target >= 80 %)")
     print(f"Load, {load['clients']} clients for {load['seconds']:.0f} s: {load['requests_per_second']:,.0f} requests/s "
           f"({load['lists']:,} lists, {load['heads']:,} heads, {load['gets']:,} gets), {load['errors']} errors; "
           f"serve's peak RSS {report['serve_peak_rss_bytes'] / 2**20:,.0f} MiB")
