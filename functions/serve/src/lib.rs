@@ -12,6 +12,7 @@
 //! catalog's: this crate translates, and must not know about imports, jobs, queues or
 //! Lambda's events.
 
+pub mod api;
 pub mod body;
 pub mod checksums;
 pub mod host;

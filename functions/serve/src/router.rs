@@ -1,5 +1,5 @@
-//! The HTTP router the endpoint is mounted in: every request is an S3 request for now;
-//! the JSON API and the web UI will share the router (and the port).
+//! The HTTP router: the JSON API under `/api/v1` ([`crate::api`]); every other request
+//! is an S3 request (so no repository may be named `api`).
 
 use axum::Router;
 use axum::body::Body;
@@ -11,30 +11,37 @@ use crate::host::PathStyle;
 use crate::keys::Keys;
 use crate::s3::CatalogS3;
 
-/// The router: S3 requests over `s3`, signed with one of the issued `keys`.
+/// The router: the JSON API under `/api/v1`, and S3 requests over `s3` everywhere
+/// else, both authenticated with the issued `keys`.
 pub fn router(s3: CatalogS3, keys: Keys) -> Router {
+    let api = crate::api::api(crate::api::ApiState {
+        catalog: s3.catalog.clone(),
+        keys: keys.clone(),
+    });
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_host(PathStyle);
     builder.set_auth(keys);
     let service = builder.build();
-    Router::new().fallback(move |request: Request| {
-        let service = service.clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let request = Request::from_parts(parts, body);
-            match tower_call(&service, request).await {
-                Ok(response) => response.map(Body::new).into_response(),
-                Err(err) => {
-                    tracing::error!(error = ?err, "the S3 service failed");
-                    (
-                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal error",
-                    )
-                        .into_response()
+    Router::new()
+        .nest(crate::api::PREFIX, api)
+        .fallback(move |request: Request| {
+            let service = service.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let request = Request::from_parts(parts, body);
+                match tower_call(&service, request).await {
+                    Ok(response) => response.map(Body::new).into_response(),
+                    Err(err) => {
+                        tracing::error!(error = ?err, "the S3 service failed");
+                        (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal error",
+                        )
+                            .into_response()
+                    }
                 }
             }
-        }
-    })
+        })
 }
 
 async fn tower_call(

@@ -400,8 +400,17 @@ pub fn validate_name(kind: &'static str, name: &str) -> Result<(), CatalogError>
     if name.contains('~') || name.ends_with('/') || name.contains("//") || name.ends_with(".") {
         return Err(invalid("it must not end with '/' or '.', or contain '//'"));
     }
+    if kind == "repository" && RESERVED_REPOSITORY_NAMES.contains(&name) {
+        return Err(invalid(
+            "the endpoint serves its API and pages there (reserved: api, ui)",
+        ));
+    }
     Ok(())
 }
+
+/// Names no repository takes: the S3 endpoint's first path segment for its JSON API
+/// and its web pages.
+pub const RESERVED_REPOSITORY_NAMES: [&str; 2] = ["api", "ui"];
 
 fn s(name: &str, value: &str) -> (String, AttributeValue) {
     (name.to_string(), AttributeValue::S(value.to_string()))
