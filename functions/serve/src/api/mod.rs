@@ -3,14 +3,16 @@
 //! (`utoipa-axum`), so the two cannot drift; the document is served at
 //! `/api/v1/openapi.json`.
 //!
-//! Every route but logging in needs a caller ([`auth`]). Errors are JSON with a stable
-//! `code` ([`error`]).
+//! Every route but logging in needs a caller ([`auth`]): a browser's session, or a
+//! program's SigV4 signature ([`sigv4`]). Errors are JSON with a stable `code`
+//! ([`error`]).
 
 pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod model;
 pub mod session;
+pub mod sigv4;
 
 use axum::Json;
 use axum::Router;
@@ -43,7 +45,7 @@ pub struct ApiState {
     ),
     servers((url = "/api/v1")),
     modifiers(&SessionCookie),
-    security(("session" = [])),
+    security(("session" = []), ("sigv4" = [])),
 )]
 struct Document;
 
@@ -58,6 +60,14 @@ impl utoipa::Modify for SessionCookie {
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 auth::COOKIE,
                 "from POST /auth/login; changes also carry the session's X-CSRF-Token header",
+            ))),
+        );
+        components.add_security_scheme(
+            "sigv4",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "AWS4-HMAC-SHA256 with an issued access key, signed as an S3 request \
+                 (the path as sent, x-amz-content-sha256)",
             ))),
         );
     }
@@ -101,6 +111,10 @@ pub fn api(state: ApiState) -> Router {
                 async move { Json(document) }
             }),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            sigv4::check,
+        ))
         .with_state(state)
 }
 
