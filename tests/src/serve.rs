@@ -124,6 +124,63 @@ s3 = client()
             .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&output.stdout)))
     }
 
+    /// Runs a Python script with `call(method, path, body=None, send_csrf=True,
+    /// raw=None)` that calls the JSON API with a cookie jar (logged in as the server's
+    /// key when `login`), and returns `[status, json or the bytes' MD5]`; the script
+    /// prints one JSON document, which this returns.
+    pub fn api(&self, login: bool, script: &str) -> Value {
+        let prelude = format!(
+            r#"
+import json, http.cookiejar, urllib.request, urllib.error, hashlib
+base = "{endpoint}/api/v1"
+jar = http.cookiejar.CookieJar()
+opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+csrf = None
+def call(method, path, body=None, send_csrf=True, raw=None):
+    headers = {{}}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["content-type"] = "application/json"
+    if raw is not None:
+        data = raw
+        headers["content-type"] = "application/octet-stream"
+    if send_csrf and csrf:
+        headers["x-csrf-token"] = csrf
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        response = opener.open(request)
+        status, payload, kind = response.status, response.read(), response.headers.get("content-type", "")
+    except urllib.error.HTTPError as e:
+        status, payload, kind = e.code, e.read(), e.headers.get("content-type", "")
+    if "json" in kind:
+        return [status, json.loads(payload)]
+    return [status, hashlib.md5(payload).hexdigest()]
+if {login}:
+    session = call("POST", "/auth/login", {{"access_key_id": "{key}", "secret_access_key": "{secret}"}})
+    assert session[0] == 200, session
+    csrf = session[1]["csrf_token"]
+"#,
+            endpoint = self.endpoint,
+            key = self.key_id,
+            secret = self.secret,
+            login = if login { "True" } else { "False" },
+        );
+        let output = self
+            .python()
+            .arg("-c")
+            .arg(format!("{prelude}\n{script}"))
+            .output()
+            .expect("python runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&output.stdout)))
+    }
+
     /// The project's Python, with the server's key in the environment as AWS clients
     /// read it.
     pub fn python(&self) -> Command {

@@ -7,62 +7,6 @@ use integration_tests::serve::Server;
 use integration_tests::{LocalStack, ok_json};
 use serde_json::{Value, json};
 
-/// Runs a Python script with `call(method, path, body=None, csrf=True, raw=None)` that
-/// calls the API with a cookie jar (logged in as the server's key when `login`), and
-/// returns `[status, json or bytes]`; it prints one JSON document.
-fn api(server: &Server, login: bool, script: &str) -> Value {
-    let prelude = format!(
-        r#"
-import json, http.cookiejar, urllib.request, urllib.error, hashlib
-base = "{endpoint}/api/v1"
-jar = http.cookiejar.CookieJar()
-opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-csrf = None
-def call(method, path, body=None, send_csrf=True, raw=None):
-    headers = {{}}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["content-type"] = "application/json"
-    if raw is not None:
-        data = raw
-        headers["content-type"] = "application/octet-stream"
-    if send_csrf and csrf:
-        headers["x-csrf-token"] = csrf
-    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        response = opener.open(request)
-        status, payload, kind = response.status, response.read(), response.headers.get("content-type", "")
-    except urllib.error.HTTPError as e:
-        status, payload, kind = e.code, e.read(), e.headers.get("content-type", "")
-    if "json" in kind:
-        return [status, json.loads(payload)]
-    return [status, hashlib.md5(payload).hexdigest()]
-if {login}:
-    session = call("POST", "/auth/login", {{"access_key_id": "{key}", "secret_access_key": "{secret}"}})
-    assert session[0] == 200, session
-    csrf = session[1]["csrf_token"]
-"#,
-        endpoint = server.endpoint,
-        key = server.key_id,
-        secret = server.secret,
-        login = if login { "True" } else { "False" },
-    );
-    let output = server
-        .python()
-        .arg("-c")
-        .arg(format!("{prelude}\n{script}"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&output.stdout)))
-}
-
 /// The CLI's error message for a command.
 fn cli_error(stack: &LocalStack, args: &[&str]) -> String {
     let output = stack.cli().args(args).output().unwrap();
@@ -94,8 +38,7 @@ async fn a_session_reads_and_writes_the_catalog_through_the_api() {
         .map(|p| format!("{}/", p.split('/').next().unwrap()))
         .collect();
     top.dedup();
-    let result = api(
-        &server,
+    let result = server.api(
         true,
         &format!(
             r#"
@@ -216,8 +159,7 @@ async fn without_a_session_only_logging_in_and_the_document_answer() {
     let stack = LocalStack::start().await;
     stack.imported_photos(2, false).await;
     let server = Server::start(&stack);
-    let result = api(
-        &server,
+    let result = server.api(
         false,
         &format!(
             r#"

@@ -1,16 +1,20 @@
-//! The S3-compatible endpoint: S3 clients (the AWS CLI, boto3, s5cmd, pyarrow) read
-//! any branch or commit of a repository as they read a bucket, with the lakeFS
-//! convention: bucket = repository, key = `<ref>/<path>`. A listing without a ref in
-//! its prefix lists the refs (branches) as common prefixes.
+//! Serving the catalog over HTTP, on one port: the S3-compatible endpoint, the JSON API
+//! and the web UI.
 //!
-//! It owns the S3 protocol's side of reads ([`s3`], over the `s3s` crate, which parses
-//! requests, checks SigV4 and writes S3's XML), the choice of path-style addressing
-//! ([`host`]), the access keys clients sign with ([`keys`]), uploads' checksums
-//! ([`checksums`]), objects' bytes as response bodies ([`body`]), multipart uploads ([`multipart`]), the HTTP router the endpoint is
-//! mounted in ([`router`]) and how it is built from configuration, the same on a host
-//! and in AWS Lambda ([`setup`]). Everything about refs, trees and bytes is the
-//! catalog's: this crate translates, and must not know about imports, jobs, queues or
-//! Lambda's events.
+//! The S3 endpoint: S3 clients (the AWS CLI, boto3, s5cmd, pyarrow) read any branch or
+//! commit of a repository as they read a bucket, with the lakeFS convention: bucket =
+//! repository, key = `<ref>/<path>`; a listing without a ref lists the branches. It
+//! owns the S3 protocol's side ([`s3`], over the `s3s` crate, which parses requests,
+//! checks SigV4 and writes S3's XML), path-style addressing ([`host`]), uploads'
+//! checksums ([`checksums`]), objects' bytes as response bodies ([`body`]) and
+//! multipart uploads ([`multipart`]); it reads and writes through the catalog alone.
+//!
+//! The JSON API ([`api`], under `/api/v1`, with its OpenAPI document) and the web UI
+//! ([`ui`], under `/ui/`) also start and follow imports, through the import crates.
+//! Both sides take the access keys the product issues ([`keys`]). The router puts them
+//! on one port ([`router`]), built from configuration the same way on a host and in AWS
+//! Lambda ([`setup`]). Refs, trees and bytes are the catalog's and jobs the importer's:
+//! this crate translates, and knows nothing of Lambda's events.
 
 pub mod api;
 pub mod body;
@@ -21,6 +25,7 @@ pub mod multipart;
 pub mod router;
 pub mod s3;
 pub mod setup;
+pub mod ui;
 
 pub use keys::{Keys, Sealer};
 pub use router::router;

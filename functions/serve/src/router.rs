@@ -7,26 +7,36 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use s3s::service::S3ServiceBuilder;
 
+use crate::api::imports::Imports;
 use crate::host::PathStyle;
 use crate::keys::Keys;
 use crate::s3::CatalogS3;
 
-/// The router: the JSON API under `/api/v1`, and S3 requests over `s3` everywhere
-/// else, both authenticated with the issued `keys`.
-pub fn router(s3: CatalogS3, keys: Keys) -> Router {
-    let api = crate::api::api(crate::api::ApiState {
+/// The router: the JSON API under `/api/v1` (starting imports through `imports`), and
+/// S3 requests over `s3` everywhere else, both authenticated with the issued `keys`.
+pub fn router(s3: CatalogS3, keys: Keys, imports: Imports) -> Router {
+    let state = crate::api::ApiState {
         catalog: s3.catalog.clone(),
         keys: keys.clone(),
-    });
+        imports,
+    };
+    let api = crate::api::api(state.clone());
+    let ui = crate::ui::ui(state);
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_host(PathStyle);
     builder.set_auth(keys);
     let service = builder.build();
     Router::new()
         .nest(crate::api::PREFIX, api)
+        .nest_service(crate::ui::PREFIX, ui)
         .fallback(move |request: Request| {
             let service = service.clone();
             async move {
+                // A browser that opens the server's address gets the UI; a signed
+                // `GET /` is S3's ListBuckets.
+                if is_browser_root(&request) {
+                    return axum::response::Redirect::to("/ui/").into_response();
+                }
                 let (parts, body) = request.into_parts();
                 let request = Request::from_parts(parts, body);
                 match tower_call(&service, request).await {
@@ -42,6 +52,19 @@ pub fn router(s3: CatalogS3, keys: Keys) -> Router {
                 }
             }
         })
+}
+
+/// An unsigned `GET /`: no `Authorization` header, no presigned query.
+fn is_browser_root(request: &Request) -> bool {
+    request.method() == axum::http::Method::GET
+        && request.uri().path() == "/"
+        && !request
+            .headers()
+            .contains_key(axum::http::header::AUTHORIZATION)
+        && !request
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("X-Amz-") || q.contains("AWSAccessKeyId"))
 }
 
 async fn tower_call(

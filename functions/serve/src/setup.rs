@@ -1,13 +1,18 @@
 //! The endpoint built from configuration, the same way wherever it runs: on a host
 //! (`inventory-import serve`) or in AWS Lambda behind a Function URL (the `api`
 //! function). The catalog table is named by [`CATALOG_TABLE`], the bytes are read and
-//! written through S3, and issued secrets are sealed as [`Sealer::from_env`] says.
+//! written through S3, and issued secrets are sealed as [`Sealer::from_env`] says. The
+//! JSON API starts imports with the tables and queues the environment names, as the
+//! CLI does ([`ResourceNames::from_env`]).
 
 use aws_config::SdkConfig;
 use axum::Router;
 use inventory_base::ObjectStore;
 use inventory_catalog::catalog::{Catalog, DEFAULT_TABLE};
 
+use inventory_runtime::resources::ResourceNames;
+
+use crate::api::imports::Imports;
 use crate::keys::{KeyError, Keys, Sealer};
 use crate::router::router;
 use crate::s3::CatalogS3;
@@ -26,11 +31,22 @@ pub fn table_from_env() -> String {
 
 /// The router over the catalog in `table`, reached with `config` (DynamoDB for the
 /// catalog and the access keys, S3 for the bytes), with secrets sealed by `sealer`.
+/// Imports started through the API use the other tables and the queues the
+/// environment names (`JOBS_TABLE`, `STAGING_TABLE`, `SHARD_QUEUE`, `COMMIT_QUEUE`, …),
+/// reached only when an import is asked for.
 pub fn router_with(config: &SdkConfig, table: &str, sealer: Sealer) -> Router {
     let dynamo = aws_sdk_dynamodb::Client::new(config);
     let store = ObjectStore::S3(inventory_base::aws::s3_relay_client(config));
     let catalog = Catalog::new(dynamo.clone(), table, store);
-    router(CatalogS3::new(catalog), Keys::new(dynamo, table, sealer))
+    let names = ResourceNames {
+        catalog_table: table.to_string(),
+        ..ResourceNames::from_env()
+    };
+    router(
+        CatalogS3::new(catalog),
+        Keys::new(dynamo, table, sealer),
+        Imports::new(config, names),
+    )
 }
 
 /// The router over the catalog in `table`, reached with `config`, with secrets sealed

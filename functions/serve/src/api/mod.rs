@@ -10,6 +10,8 @@
 pub mod auth;
 pub mod catalog;
 pub mod error;
+pub mod import_model;
+pub mod imports;
 pub mod model;
 pub mod session;
 pub mod sigv4;
@@ -34,6 +36,8 @@ pub const PREFIX: &str = "/api/v1";
 pub struct ApiState {
     pub catalog: Catalog,
     pub keys: Keys,
+    /// Import jobs, and the trigger that starts them.
+    pub imports: imports::Imports,
 }
 
 #[derive(OpenApi)]
@@ -97,6 +101,14 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(catalog::reset))
         .routes(routes!(catalog::diff))
         .routes(routes!(catalog::merge))
+        .routes(routes!(
+            imports::list_sources,
+            imports::add_source,
+            imports::remove_source
+        ))
+        .routes(routes!(imports::dry_run_import))
+        .routes(routes!(imports::list_imports, imports::start_import))
+        .routes(routes!(imports::get_import))
 }
 
 /// The API's router (relative to [`PREFIX`]), serving its OpenAPI document at

@@ -1,0 +1,94 @@
+//! The UI's stylesheet and script, compiled into the binary: the pages load nothing
+//! from anywhere else.
+
+/// `/ui/assets/style.css`.
+pub const STYLE: &str = r#"
+:root { --fg: #1d2330; --muted: #5f6b7a; --line: #d9dee5; --accent: #2457c5; --bg: #f6f7f9; --ok: #1f7a3a; --bad: #b3261e; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
+header { display: flex; align-items: center; gap: 1.5rem; padding: .6rem 1.5rem; background: #fff; border-bottom: 1px solid var(--line); }
+header .brand { font-weight: 700; color: var(--fg); text-decoration: none; }
+header nav { display: flex; gap: 1rem; flex: 1; }
+header nav a { color: var(--muted); text-decoration: none; }
+header nav a.active { color: var(--accent); font-weight: 600; }
+main { max-width: 1100px; margin: 1.5rem auto; padding: 0 1.5rem; }
+h1 { font-size: 1.4rem; margin: 0 0 1rem; }
+h2 { font-size: 1.1rem; margin: 1.5rem 0 .6rem; }
+a { color: var(--accent); }
+table { width: 100%; border-collapse: collapse; background: #fff; border: 1px solid var(--line); }
+th, td { text-align: left; padding: .45rem .7rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: #fafbfc; font-weight: 600; color: var(--muted); }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12.5px; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 1rem 1.2rem; margin-bottom: 1rem; }
+.row { display: flex; gap: .6rem; align-items: center; flex-wrap: wrap; }
+.muted { color: var(--muted); }
+label { display: block; margin: .5rem 0 .2rem; font-weight: 600; }
+input[type=text], input[type=password], input[type=url], select { padding: .4rem .5rem; border: 1px solid var(--line); border-radius: 4px; min-width: 16rem; font: inherit; }
+button { padding: .4rem .9rem; border: 1px solid var(--accent); background: var(--accent); color: #fff; border-radius: 4px; font: inherit; cursor: pointer; }
+button.secondary { background: #fff; color: var(--accent); }
+.error { color: var(--bad); margin-top: .4rem; }
+.ok { color: var(--ok); }
+.crumbs a { text-decoration: none; }
+.badge { display: inline-block; padding: 0 .4rem; border-radius: 3px; font-size: 12px; background: #eef1f5; color: var(--muted); }
+.added { color: var(--ok); } .removed { color: var(--bad); } .changed { color: #8a5a00; }
+"#;
+
+/// `/ui/assets/app.js`: forms that call the JSON API with the session's CSRF token,
+/// and show its errors next to the form.
+pub const SCRIPT: &str = r#"
+function csrf() { const m = document.querySelector('meta[name="csrf-token"]'); return m ? m.content : ''; }
+async function api(method, path, body, raw) {
+  const headers = { 'x-csrf-token': csrf() };
+  let data;
+  if (raw !== undefined) { data = raw; headers['content-type'] = 'application/octet-stream'; }
+  else if (body !== undefined) { data = JSON.stringify(body); headers['content-type'] = 'application/json'; }
+  const response = await fetch('/api/v1' + path, { method, headers, body: data, credentials: 'same-origin' });
+  let payload = null;
+  try { payload = await response.json(); } catch (e) { payload = null; }
+  if (!response.ok) { throw new Error(payload && payload.message ? payload.message : response.statusText); }
+  return payload;
+}
+function showError(form, err) {
+  let box = form.querySelector('.error');
+  if (!box) { box = document.createElement('div'); box.className = 'error'; form.appendChild(box); }
+  box.textContent = err.message;
+}
+document.addEventListener('submit', async (event) => {
+  const form = event.target;
+  const action = form.dataset.api;
+  if (!action) { return; }
+  event.preventDefault();
+  const fields = Object.fromEntries(new FormData(form).entries());
+  try {
+    if (action === 'login') {
+      await api('POST', '/auth/login', fields);
+      window.location = form.dataset.next || '/ui/';
+    } else if (action === 'create-repository') {
+      await api('POST', '/repositories', fields);
+      window.location = '/ui/repositories/' + encodeURIComponent(fields.name);
+    } else if (action === 'upload') {
+      const file = form.querySelector('input[type=file]').files[0];
+      const path = (form.dataset.prefix || '') + (fields.name || (file ? file.name : ''));
+      await api('PUT', form.dataset.base + '/objects?path=' + encodeURIComponent(path), undefined, file);
+      window.location.reload();
+    } else if (action === 'commit') {
+      await api('POST', form.dataset.base + '/commits', { message: fields.message, metadata: {} });
+      window.location.reload();
+    } else if (action === 'reset') {
+      await api('POST', form.dataset.base + '/reset', {});
+      window.location.reload();
+    } else if (action === 'merge') {
+      const path = '/repositories/' + encodeURIComponent(form.dataset.repository) + '/branches/' +
+        encodeURIComponent(fields.destination) + '/merge';
+      const merged = await api('POST', path, { source: form.dataset.source, strategy: fields.strategy });
+      let box = form.querySelector('.ok');
+      if (!box) { box = document.createElement('div'); box.className = 'ok'; form.appendChild(box); }
+      box.textContent = 'Merged (' + merged.outcome + '): ' + fields.destination + ' is at ' + merged.commit.slice(0, 12);
+    } else if (action === 'logout') {
+      await api('POST', '/auth/logout');
+      window.location = '/ui/login';
+    }
+  } catch (err) { showError(form, err); }
+});
+"#;

@@ -1,0 +1,589 @@
+//! The UI's pages.
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+use inventory_catalog::catalog::{CatalogError, IMPORT_BRANCH, ListOptions};
+
+use super::Viewer;
+use crate::api::ApiState;
+use crate::api::model::Object;
+
+/// Entries a page of the object browser shows.
+const PAGE: usize = 100;
+
+fn layout(title: &str, viewer: Option<&Viewer>, section: &str, body: Markup) -> Html<String> {
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(viewer) = viewer {
+                    meta name="csrf-token" content=(viewer.csrf_token);
+                }
+                title { (title) " · inventory-import" }
+                link rel="stylesheet" href="/ui/assets/style.css";
+                script src="/ui/assets/app.js" defer {}
+            }
+            body {
+                header {
+                    a.brand href="/ui/" { "inventory-import" }
+                    nav {
+                        a href="/ui/" class=[(section == "repositories").then_some("active")] { "Repositories" }
+                    }
+                    @if let Some(viewer) = viewer {
+                        form data-api="logout" .row {
+                            span.muted.mono { (viewer.access_key_id) }
+                            button.secondary type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    };
+    Html(page.into_string())
+}
+
+/// A catalog error as a page.
+fn failure(viewer: &Viewer, err: CatalogError) -> Response {
+    let status = match &err {
+        CatalogError::RepositoryNotFound(_)
+        | CatalogError::RefNotFound { .. }
+        | CatalogError::PathNotFound { .. }
+        | CatalogError::BranchNotFound { .. } => axum::http::StatusCode::NOT_FOUND,
+        _ => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = if status == axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(error = %err, "a page failed");
+        "the page could not be made; the server's log has the details".to_string()
+    } else {
+        err.to_string()
+    };
+    (
+        status,
+        layout(
+            "Error",
+            Some(viewer),
+            "",
+            html! { h1 { "Not here" } p.error { (message) } p { a href="/ui/" { "Repositories" } } },
+        ),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+pub async fn login(Query(query): Query<LoginQuery>) -> Html<String> {
+    let next = query
+        .next
+        .filter(|next| next.starts_with("/ui/"))
+        .unwrap_or_else(|| "/ui/".to_string());
+    layout(
+        "Log in",
+        None,
+        "",
+        html! {
+            h1 { "Log in" }
+            form.card data-api="login" data-next=(next) {
+                p.muted { "With an access key from " code { "inventory-import credentials create" } "." }
+                label for="access_key_id" { "Access key id" }
+                input #access_key_id type="text" name="access_key_id" autocomplete="username" required;
+                label for="secret_access_key" { "Secret access key" }
+                input #secret_access_key type="password" name="secret_access_key" autocomplete="current-password" required;
+                p { button type="submit" { "Log in" } }
+            }
+        },
+    )
+}
+
+pub async fn repositories(
+    State(state): State<ApiState>,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
+    let repositories = match state.catalog.list_repositories().await {
+        Ok(repositories) => repositories,
+        Err(err) => return failure(&viewer, err),
+    };
+    layout(
+        "Repositories",
+        Some(&viewer),
+        "repositories",
+        html! {
+            h1 { "Repositories" }
+            @if repositories.is_empty() {
+                p.muted { "No repository yet: create one below." }
+            } @else {
+                table {
+                    thead { tr { th { "Name" } th { "Storage namespace" } th { "Default branch" } th { "Created" } } }
+                    tbody {
+                        @for repository in &repositories {
+                            tr {
+                                td { a href={ "/ui/repositories/" (repository.name) } { (repository.name) } }
+                                td.mono { (repository.storage_namespace.to_string()) }
+                                td { (repository.default_branch) }
+                                td.muted { (repository.created_at) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Create a repository" }
+            form.card data-api="create-repository" {
+                label for="name" { "Name" }
+                input #name type="text" name="name" placeholder="photos" required;
+                label for="storage_namespace" { "Storage namespace" }
+                input #storage_namespace type="text" name="storage_namespace" placeholder="s3://bucket/prefix" required;
+                p { button type="submit" { "Create" } }
+            }
+        },
+    )
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BrowseQuery {
+    #[serde(rename = "ref")]
+    reference: Option<String>,
+    #[serde(default)]
+    prefix: String,
+    after: Option<String>,
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS.get(unit).copied().unwrap_or("B"))
+    }
+}
+
+fn encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The tabs of a repository's pages.
+fn repository_tabs(repository: &str, reference: &str, current: &str) -> Markup {
+    html! {
+        p.row {
+            @for (name, href) in [
+                ("Objects", format!("/ui/repositories/{}?ref={}", repository, encode(reference))),
+                ("Log", format!("/ui/repositories/{}/log?ref={}", repository, encode(reference))),
+                ("Compare", format!("/ui/repositories/{}/compare?right={}", repository, encode(reference))),
+            ] {
+                a href=(href) class=[(name == current).then_some("badge")] { (name) }
+            }
+        }
+    }
+}
+
+pub async fn repository(
+    State(state): State<ApiState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(repository): Path<String>,
+    Query(query): Query<BrowseQuery>,
+) -> Response {
+    let catalog = &state.catalog;
+    let repo = match catalog.repository(&repository).await {
+        Ok(repo) => repo,
+        Err(err) => return failure(&viewer, err),
+    };
+    let reference = query.reference.unwrap_or(repo.default_branch.clone());
+    let branches = match catalog.list_branches(&repository).await {
+        Ok(branches) => branches,
+        Err(err) => return failure(&viewer, err),
+    };
+    let options = ListOptions {
+        prefix: query.prefix.clone(),
+        delimiter: Some("/".to_string()),
+        after: query.after.clone(),
+        limit: PAGE,
+    };
+    let listing = match catalog.list(&repository, &reference, &options).await {
+        Ok(listing) => listing,
+        Err(err) => return failure(&viewer, err),
+    };
+    let is_branch = branches.iter().any(|b| b.name == reference);
+    let writable = is_branch && reference != IMPORT_BRANCH;
+    let mut changes = Vec::new();
+    if writable
+        && let Err(err) = catalog
+            .diff_pending(&repository, &reference, |change| changes.push(change))
+            .await
+    {
+        return failure(&viewer, err);
+    }
+    let base = format!("/ui/repositories/{repository}?ref={}", encode(&reference));
+    let api_branch = format!(
+        "/repositories/{}/branches/{}",
+        encode(&repository),
+        encode(&reference)
+    );
+    // The prefix's folders, for the breadcrumbs.
+    let mut crumbs = Vec::new();
+    let mut walked = String::new();
+    for part in query.prefix.split_terminator('/') {
+        walked.push_str(part);
+        walked.push('/');
+        crumbs.push((part.to_string(), walked.clone()));
+    }
+    layout(
+        &repository,
+        Some(&viewer),
+        "repositories",
+        html! {
+            h1 { (repository) }
+            form.row method="get" action={ "/ui/repositories/" (repository) } {
+                label for="ref" { "Branch" }
+                select #ref name="ref" onchange="this.form.submit()" {
+                    @for branch in &branches {
+                        option value=(branch.name) selected[branch.name == reference] { (branch.name) }
+                    }
+                    @if !is_branch { option value=(reference) selected { (reference) } }
+                }
+                span.muted.mono { "at " (listing_commit(&reference, &branches)) }
+            }
+            (repository_tabs(&repository, &reference, "Objects"))
+            p.crumbs {
+                a href=(base) { (repository) }
+                @for (name, prefix) in &crumbs {
+                    " / " a href={ (base) "&prefix=" (encode(prefix)) } { (name) }
+                }
+            }
+            table #objects {
+                thead { tr { th { "Name" } th.num { "Size" } th { "Last modified" } th { "Storage class" } } }
+                tbody {
+                    @for prefix in &listing.common_prefixes {
+                        tr {
+                            td { a href={ (base) "&prefix=" (encode(prefix)) } { "📁 " (prefix.strip_prefix(&query.prefix).unwrap_or(prefix)) } }
+                            td {} td {} td {}
+                        }
+                    }
+                    @for entry in &listing.entries {
+                        @let object = Object::from(entry.clone());
+                        tr {
+                            td { a href={ "/ui/repositories/" (repository) "/object?ref=" (encode(&reference)) "&path=" (encode(&object.path)) } {
+                                (object.path.strip_prefix(&query.prefix).unwrap_or(&object.path)) } }
+                            td.num { (human_bytes(object.size)) }
+                            td.muted { (object.last_modified) }
+                            td { (object.storage_class.clone().unwrap_or_default()) }
+                        }
+                    }
+                    @if listing.common_prefixes.is_empty() && listing.entries.is_empty() {
+                        tr { td colspan="4" .muted { "Nothing here." } }
+                    }
+                }
+            }
+            @if let Some(next) = &listing.next_after {
+                p { a href={ (base) "&prefix=" (encode(&query.prefix)) "&after=" (encode(next)) } { "Next page →" } }
+            }
+            @if writable {
+                h2 { "Upload to " (reference) }
+                form.card.row data-api="upload" data-base=(api_branch) data-prefix=(query.prefix) {
+                    input type="file" name="file" required;
+                    input type="text" name="name" placeholder="name (default: the file's)";
+                    button type="submit" { "Upload" }
+                }
+                h2 { "Uncommitted changes" }
+                @if changes.is_empty() {
+                    p.muted { "None." }
+                } @else {
+                    table #changes {
+                        thead { tr { th { "Change" } th { "Path" } } }
+                        tbody {
+                            @for change in &changes {
+                                @let kind = match change.kind {
+                                    inventory_catalog::diff::ChangeKind::Added => "added",
+                                    inventory_catalog::diff::ChangeKind::Removed => "removed",
+                                    inventory_catalog::diff::ChangeKind::Changed => "changed",
+                                };
+                                tr { td class=(kind) { (kind) } td.mono { (change.path) } }
+                            }
+                        }
+                    }
+                    form.card.row data-api="commit" data-base=(api_branch) {
+                        input type="text" name="message" placeholder="Commit message" required;
+                        button type="submit" { "Commit" }
+                    }
+                    form.row data-api="reset" data-base=(api_branch) {
+                        button.secondary type="submit" { "Reset (discard all)" }
+                    }
+                }
+            }
+        },
+    )
+    .into_response()
+}
+
+/// The commit a branch is at (its short id), or the ref itself.
+fn listing_commit(reference: &str, branches: &[inventory_catalog::catalog::Branch]) -> String {
+    branches
+        .iter()
+        .find(|b| b.name == reference)
+        .map(|b| b.commit_id.chars().take(12).collect())
+        .unwrap_or_else(|| reference.chars().take(12).collect())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ObjectQuery {
+    #[serde(rename = "ref")]
+    reference: String,
+    path: String,
+}
+
+pub async fn object(
+    State(state): State<ApiState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(repository): Path<String>,
+    Query(query): Query<ObjectQuery>,
+) -> Response {
+    let entry = match state
+        .catalog
+        .stat(&repository, &query.reference, &query.path)
+        .await
+    {
+        Ok(Some(entry)) => entry,
+        Ok(None) => {
+            return failure(
+                &viewer,
+                CatalogError::PathNotFound {
+                    repository: repository.clone(),
+                    reference: query.reference.clone(),
+                    path: query.path.clone(),
+                },
+            );
+        }
+        Err(err) => return failure(&viewer, err),
+    };
+    let object = Object::from(entry);
+    let download = format!(
+        "/api/v1/repositories/{}/refs/{}/objects/content?path={}",
+        encode(&repository),
+        encode(&query.reference),
+        encode(&object.path)
+    );
+    layout(
+        &object.path,
+        Some(&viewer),
+        "repositories",
+        html! {
+            p.crumbs { a href={ "/ui/repositories/" (repository) "?ref=" (encode(&query.reference)) } { (repository) " @ " (query.reference) } }
+            h1.mono { (object.path) }
+            table #details {
+                tbody {
+                    tr { th { "Physical address" } td.mono { (object.physical_address) } }
+                    tr { th { "Version id" } td.mono { (object.version_id.clone().unwrap_or_else(|| "—".into())) } }
+                    tr { th { "Size" } td { (human_bytes(object.size)) " (" (object.size) " bytes)" } }
+                    tr { th { "ETag" } td.mono { (object.etag) } }
+                    tr { th { "Last modified" } td { (object.last_modified) } }
+                    tr { th { "Storage class" } td { (object.storage_class.clone().unwrap_or_default()) } }
+                }
+            }
+            p { a #download href=(download) download { "Download" } }
+        },
+    )
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    #[serde(rename = "ref")]
+    reference: Option<String>,
+}
+
+pub async fn log(
+    State(state): State<ApiState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(repository): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Response {
+    let repo = match state.catalog.repository(&repository).await {
+        Ok(repo) => repo,
+        Err(err) => return failure(&viewer, err),
+    };
+    let reference = query.reference.unwrap_or(repo.default_branch);
+    let commits = match state.catalog.log(&repository, &reference, 100).await {
+        Ok(commits) => commits,
+        Err(err) => return failure(&viewer, err),
+    };
+    layout(
+        &format!("{repository} log"),
+        Some(&viewer),
+        "repositories",
+        html! {
+            h1 { (repository) " · log of " (reference) }
+            (repository_tabs(&repository, &reference, "Log"))
+            table #log {
+                thead { tr { th { "Commit" } th { "Message" } th { "Committer" } th { "Created" } th { "Metadata" } } }
+                tbody {
+                    @for commit in &commits {
+                        tr {
+                            td.mono { a href={ "/ui/repositories/" (repository) "?ref=" (commit.id) } { (commit.id.chars().take(12).collect::<String>()) } }
+                            td { (commit.message) }
+                            td.mono { (commit.committer) }
+                            td.muted { (commit.created_at) }
+                            td.mono {
+                                @for (key, value) in &commit.metadata {
+                                    span.badge { (key) "=" (value) } " "
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CompareQuery {
+    left: Option<String>,
+    right: Option<String>,
+    after: Option<String>,
+}
+
+/// Changes a compare page shows at a time.
+const COMPARE_PAGE: usize = 100;
+
+pub async fn compare(
+    State(state): State<ApiState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(repository): Path<String>,
+    Query(query): Query<CompareQuery>,
+) -> Response {
+    let repo = match state.catalog.repository(&repository).await {
+        Ok(repo) => repo,
+        Err(err) => return failure(&viewer, err),
+    };
+    let branches = match state.catalog.list_branches(&repository).await {
+        Ok(branches) => branches,
+        Err(err) => return failure(&viewer, err),
+    };
+    let right = query.right.unwrap_or(repo.default_branch.clone());
+    let left = query.left.unwrap_or_else(|| {
+        if right == IMPORT_BRANCH {
+            format!("{IMPORT_BRANCH}~1")
+        } else {
+            IMPORT_BRANCH.to_string()
+        }
+    });
+    let mut changes = Vec::new();
+    let mut next_after = None;
+    let diffed = state
+        .catalog
+        .diff(&repository, &left, &right, |change| {
+            if query
+                .after
+                .as_ref()
+                .is_some_and(|after| change.path <= *after)
+            {
+                return;
+            }
+            if changes.len() < COMPARE_PAGE {
+                changes.push(change);
+            } else if next_after.is_none() {
+                next_after = changes
+                    .last()
+                    .map(|c: &inventory_catalog::diff::Change| c.path.clone());
+            }
+        })
+        .await;
+    let (summary, problem) = match diffed {
+        Ok(summary) => (Some(summary), None),
+        Err(err @ (CatalogError::RefNotFound { .. } | CatalogError::NoSuchAncestor { .. })) => {
+            (None, Some(err.to_string()))
+        }
+        Err(err) => return failure(&viewer, err),
+    };
+    let writable: Vec<&str> = branches
+        .iter()
+        .map(|b| b.name.as_str())
+        .filter(|name| *name != IMPORT_BRANCH)
+        .collect();
+    let base = format!(
+        "/ui/repositories/{repository}/compare?left={}&right={}",
+        encode(&left),
+        encode(&right)
+    );
+    layout(
+        &format!("{repository} compare"),
+        Some(&viewer),
+        "repositories",
+        html! {
+            h1 { (repository) " · compare" }
+            (repository_tabs(&repository, &right, "Compare"))
+            form.row.card method="get" action={ "/ui/repositories/" (repository) "/compare" } {
+                label for="left" { "From" }
+                input #left type="text" name="left" value=(left) list="refs";
+                label for="right" { "to" }
+                input #right type="text" name="right" value=(right) list="refs";
+                datalist #refs { @for branch in &branches { option value=(branch.name) {} } }
+                button type="submit" { "Compare" }
+            }
+            @if let Some(problem) = &problem {
+                p.error { (problem) }
+            }
+            @if let Some(summary) = &summary {
+                p #summary {
+                    span.added { (summary.added) " added" } ", "
+                    span.removed { (summary.removed) " removed" } ", "
+                    span.changed { (summary.changed) " changed" }
+                }
+                table #diff {
+                    thead { tr { th { "Change" } th { "Path" } th.num { "Size before" } th.num { "Size after" } } }
+                    tbody {
+                        @for change in &changes {
+                            @let kind = match change.kind {
+                                inventory_catalog::diff::ChangeKind::Added => "added",
+                                inventory_catalog::diff::ChangeKind::Removed => "removed",
+                                inventory_catalog::diff::ChangeKind::Changed => "changed",
+                            };
+                            tr {
+                                td class=(kind) { (kind) }
+                                td.mono { (change.path) }
+                                td.num { (change.left.as_ref().map(|e| human_bytes(e.size)).unwrap_or_default()) }
+                                td.num { (change.right.as_ref().map(|e| human_bytes(e.size)).unwrap_or_default()) }
+                            }
+                        }
+                        @if changes.is_empty() { tr { td colspan="4" .muted { "No differences." } } }
+                    }
+                }
+                @if let Some(next) = &next_after {
+                    p { a href={ (base) "&after=" (encode(next)) } { "Next page →" } }
+                }
+                h2 { "Merge " (right) " into a branch" }
+                form.card.row data-api="merge" data-repository=(repository) data-source=(right) {
+                    label for="destination" { "Into" }
+                    select #destination name="destination" {
+                        @for name in &writable {
+                            option value=(name) selected[*name == repo.default_branch] { (name) }
+                        }
+                    }
+                    label for="strategy" { "On conflict" }
+                    select #strategy name="strategy" {
+                        option value="fail" { "stop and list the conflicts" }
+                        option value="source-wins" { "take " (right) "'s side" }
+                        option value="dest-wins" { "keep the branch's side" }
+                    }
+                    button type="submit" { "Merge" }
+                }
+            }
+        },
+    )
+    .into_response()
+}
