@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PY_TOOLS := moto[server]==5.2.* cfn-lint cargo-lambda==1.9.* ziglang duckdb pyarrow awscli s5cmd
+PY_TOOLS := moto[server]==5.2.* cfn-lint cargo-lambda==1.9.* ziglang duckdb pyarrow awscli s5cmd schemathesis==4.*
 # The AWS SAM CLI pins its own boto3, click and pydantic: it gets a virtual environment of
 # its own inside .venv (linked as .venv/bin/sam), installed by `make build` only.
 SAM_VENV  := $(VENV)/sam
