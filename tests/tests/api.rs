@@ -67,6 +67,9 @@ out["merge"] = call("POST", "/repositories/photos/branches/main/merge", {{"sourc
 out["bad strategy"] = call("POST", "/repositories/photos/branches/main/merge", {{"source": "dev", "strategy": "coin"}})
 out["unknown repository"] = call("GET", "/repositories/nope/branches")
 out["unknown ref"] = call("GET", "/repositories/photos/refs/nope/objects")
+out["empty refs"] = [call("GET", "/repositories/photos/refs/~")[0], call("GET", "/repositories/photos/diff?left=main&right=")[0],
+    call("POST", "/repositories/photos/branches", {{"name": "x", "source": ""}})[0]]
+out["not json"] = call("POST", "/repositories/photos/branches", raw=b"{{nope")
 out["reserved"] = call("POST", "/repositories", {{"name": "api", "storage_namespace": "s3://x/y"}})
 out["logout"] = call("POST", "/auth/logout")
 out["after logout"] = call("GET", "/repositories")
@@ -142,6 +145,11 @@ print(json.dumps(out))
         })
     );
     assert_eq!(body("unknown ref")["code"], json!("ref_not_found"));
+    // Empty or bare-`~` refs name nothing: not found, never a server error.
+    assert_eq!(result["empty refs"], json!([404, 404, 404]));
+    // A body the router cannot read is refused as the API refuses: JSON with a code.
+    assert_eq!(result["not json"][0], json!(415));
+    assert_eq!(body("not json")["code"], json!("unsupported_media_type"));
     assert_eq!(body("reserved")["code"], json!("invalid_name"));
     assert_eq!(status("logout"), 204);
     assert_eq!(status("after logout"), 401);
@@ -166,6 +174,7 @@ async fn without_a_session_only_logging_in_and_the_document_answer() {
 out = {{}}
 out["repositories"] = call("GET", "/repositories")
 out["wrong secret"] = call("POST", "/auth/login", {{"access_key_id": "{key}", "secret_access_key": "wrong"}})
+out["empty key"] = call("POST", "/auth/login", {{"access_key_id": "", "secret_access_key": ""}})
 out["forged"] = None
 jar.set_cookie(http.cookiejar.Cookie(0, "inventory_session", "{key}.99999999999.00", None, False, "127.0.0.1", False, False, "/", True, False, None, False, None, None, {{}}))
 out["forged"] = call("GET", "/repositories")
@@ -182,6 +191,7 @@ print(json.dumps(out))
         json!([401, {"code": "unauthorized", "message": "the access key id or the secret is wrong"}])
     );
     assert_eq!(result["forged"][0], json!(401));
+    assert_eq!(result["empty key"][0], json!(401));
     assert_eq!(result["document"][0], json!(200));
     let served = &result["document"][1];
     let copy: Value = serde_json::from_str(

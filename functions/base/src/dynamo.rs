@@ -126,6 +126,10 @@ pub async fn get_item(
     pk: &str,
     sk: &str,
 ) -> Result<Option<HashMap<String, AttributeValue>>, DynamoError> {
+    // DynamoDB refuses empty keys and keys over its limits: no item has one.
+    if !is_storable_key(pk, PARTITION_KEY_BYTES) || !is_storable_key(sk, SORT_KEY_BYTES) {
+        return Ok(None);
+    }
     let output = client
         .get_item()
         .table_name(table)
@@ -136,6 +140,17 @@ pub async fn get_item(
         .await
         .map_err(|e| DynamoError::new(table, e))?;
     Ok(output.item)
+}
+
+/// DynamoDB's largest partition key, in bytes.
+pub const PARTITION_KEY_BYTES: usize = 2048;
+
+/// DynamoDB's largest sort key, in bytes.
+pub const SORT_KEY_BYTES: usize = 1024;
+
+/// Whether DynamoDB takes `key` as a key value of at most `limit` bytes.
+pub fn is_storable_key(key: &str, limit: usize) -> bool {
+    !key.is_empty() && key.len() <= limit
 }
 
 /// Every item of a partition, optionally only sort keys starting with `prefix`.

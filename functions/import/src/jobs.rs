@@ -319,6 +319,9 @@ impl JobTable {
     }
 
     async fn load(&self, repository: &str, id: &str) -> Result<(Job, String), JobError> {
+        if !inventory_base::dynamo::is_storable_key(id, inventory_base::dynamo::SORT_KEY_BYTES) {
+            return Err(JobError::NotFound(id.to_string()));
+        }
         let output = self
             .client
             .get_item()

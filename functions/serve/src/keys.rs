@@ -341,6 +341,13 @@ impl Keys {
 
     /// The secret of a key, unsealed; `None` for a key that does not exist.
     pub async fn secret(&self, access_key_id: &str) -> Result<Option<String>, KeyError> {
+        // Issued ids are 20 letters and digits: anything else names no key.
+        if access_key_id.is_empty()
+            || access_key_id.len() > 128
+            || !access_key_id.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Ok(None);
+        }
         let fresh = Duration::from_secs(CACHE_SECONDS);
         if let Ok(cache) = self.cache.lock()
             && let Some((secret, at)) = cache.get(access_key_id)

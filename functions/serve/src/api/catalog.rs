@@ -101,7 +101,7 @@ pub async fn list_branches(
 /// Creates a branch at a ref.
 #[utoipa::path(post, path = "/repositories/{repository}/branches", tag = "branches",
     params(("repository" = String, Path)), request_body = NewBranch,
-    responses((status = 201, body = Branch), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 400, body = ApiError), (status = 201, body = Branch), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 pub async fn create_branch(
     State(state): State<ApiState>,
     _: Caller,
@@ -249,7 +249,7 @@ pub async fn get_object(
 #[utoipa::path(put, path = "/repositories/{repository}/branches/{branch}/objects", tag = "objects",
     params(("repository" = String, Path), ("branch" = String, Path), PathQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = Object), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+    responses((status = 400, body = ApiError), (status = 201, body = Object), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn upload_object(
     State(state): State<ApiState>,
     _: Caller,
@@ -273,7 +273,7 @@ pub async fn upload_object(
 /// Deletes an object from a branch, as an uncommitted change.
 #[utoipa::path(delete, path = "/repositories/{repository}/branches/{branch}/objects", tag = "objects",
     params(("repository" = String, Path), ("branch" = String, Path), PathQuery),
-    responses((status = 200, body = Deleted), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+    responses((status = 400, body = ApiError), (status = 200, body = Deleted), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn delete_object(
     State(state): State<ApiState>,
     _: Caller,
@@ -319,7 +319,7 @@ pub async fn list_changes(
 /// Commits a branch's uncommitted changes.
 #[utoipa::path(post, path = "/repositories/{repository}/branches/{branch}/commits", tag = "changes",
     params(("repository" = String, Path), ("branch" = String, Path)), request_body = NewCommit,
-    responses((status = 201, body = Committed), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 404, body = ApiError), (status = 201, body = Committed), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
 pub async fn commit(
     State(state): State<ApiState>,
     caller: Caller,
@@ -347,7 +347,7 @@ pub async fn commit(
 /// Discards a branch's uncommitted changes (or one path's).
 #[utoipa::path(post, path = "/repositories/{repository}/branches/{branch}/reset", tag = "changes",
     params(("repository" = String, Path), ("branch" = String, Path)), request_body = ResetRequest,
-    responses((status = 200, body = ResetDone), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+    responses((status = 400, body = ApiError), (status = 200, body = ResetDone), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn reset(
     State(state): State<ApiState>,
     _: Caller,
@@ -405,7 +405,7 @@ pub async fn diff(
 /// Merges a ref into a branch.
 #[utoipa::path(post, path = "/repositories/{repository}/branches/{branch}/merge", tag = "compare",
     params(("repository" = String, Path), ("branch" = String, Path)), request_body = MergeRequest,
-    responses((status = 200, body = Merged), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 400, body = ApiError), (status = 404, body = ApiError), (status = 200, body = Merged), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
 pub async fn merge(
     State(state): State<ApiState>,
     caller: Caller,
