@@ -89,6 +89,7 @@ out["object"] = get("/ui/repositories/photos/object?ref=main&path=" + q("{first}
 out["log"] = get("/ui/repositories/photos/log?ref=main")
 out["compare"] = get("/ui/repositories/photos/compare?left=" + q("import-from-inventory~1") + "&right=main")
 out["bad compare"] = get("/ui/repositories/photos/compare?left=nope&right=main")
+out["imports"] = get("/ui/repositories/photos/imports")
 out["missing"] = get("/ui/repositories/nope")
 print(json.dumps(out))
 "#,
@@ -106,7 +107,7 @@ print(json.dumps(out))
     };
     assert!(page("repositories").contains(r#"<a href="/ui/repositories/photos">photos</a>"#));
     let repository = page("repository");
-    assert!(repository.contains(&format!("📁 {top}/")), "{repository}");
+    assert!(repository.contains(&format!("▸ {top}/")), "{repository}");
     assert!(repository.contains(r#"<option value="import-from-inventory">"#));
     assert!(repository.contains(r#"name="csrf-token""#));
     let folder = page("folder");
@@ -130,6 +131,15 @@ print(json.dumps(out))
         "{compare}"
     );
     assert!(page("bad compare").contains("ref &quot;nope&quot; matches no branch or commit"));
+    // The import's history, drawn by the server: one import of every object.
+    let imports = page("imports");
+    assert!(
+        imports.contains(r#"<form class="card" id="import-dialog""#),
+        "{imports}"
+    );
+    assert!(imports.contains(&format!("total objects (line): {}", paths.len())));
+    assert!(repository.contains(r#"<figure class="card" id="history">"#));
+    assert_eq!(repository.matches(r#"<rect class="added""#).count(), 1);
     assert_eq!(result["missing"][0], serde_json::json!(404));
     assert!(
         result["missing"][2]

@@ -31,6 +31,8 @@ button.secondary { background: #fff; color: var(--accent); }
 .ok { color: var(--ok); }
 .crumbs a { text-decoration: none; }
 .badge { display: inline-block; padding: 0 .4rem; border-radius: 3px; font-size: 12px; background: #eef1f5; color: var(--muted); }
+progress { width: 100%; height: .8rem; }
+#history svg { max-width: 100%; height: auto; }
 .added { color: var(--ok); } .removed { color: var(--bad); } .changed { color: #8a5a00; }
 "#;
 
@@ -85,10 +87,117 @@ document.addEventListener('submit', async (event) => {
       let box = form.querySelector('.ok');
       if (!box) { box = document.createElement('div'); box.className = 'ok'; form.appendChild(box); }
       box.textContent = 'Merged (' + merged.outcome + '): ' + fields.destination + ' is at ' + merged.commit.slice(0, 12);
+    } else if (action === 'add-source') {
+      const body = { inventory: fields.inventory, merge_into: fields.merge_into || null };
+      await api('POST', '/repositories/' + encodeURIComponent(form.dataset.repository) + '/sources', body);
+      window.location.reload();
     } else if (action === 'logout') {
       await api('POST', '/auth/logout');
       window.location = '/ui/login';
     }
   } catch (err) { showError(form, err); }
+});
+
+// The import dialog: Test (a dry run), Import, progress, summary, merge.
+function cell(text, cls) { const td = document.createElement('td'); td.textContent = text; if (cls) { td.className = cls; } return td; }
+function counts(summary) {
+  const rows = [['added', summary.added], ['changed', summary.changed], ['deleted', summary.deleted],
+                ['unchanged', summary.unchanged], ['total', summary.total]];
+  const skipped = summary.skipped || {};
+  for (const [reason, n] of Object.entries(skipped)) { rows.push(['skipped: ' + reason.replace(/_/g, ' '), n]); }
+  const table = document.createElement('table');
+  table.className = 'counts';
+  for (const [name, n] of rows) { const tr = document.createElement('tr'); tr.dataset.count = name; tr.append(cell(name), cell(String(n), 'num')); table.append(tr); }
+  return table;
+}
+async function loadLists(repository) {
+  const base = '/repositories/' + encodeURIComponent(repository);
+  const sources = document.querySelector('#sources tbody');
+  if (sources) {
+    sources.replaceChildren();
+    for (const s of await api('GET', base + '/sources')) { const tr = document.createElement('tr'); tr.append(cell(s.inventory, 'mono'), cell(s.merge_into || '—')); sources.append(tr); }
+  }
+  const jobs = document.querySelector('#jobs tbody');
+  if (jobs) {
+    jobs.replaceChildren();
+    for (const j of await api('GET', base + '/imports')) {
+      const tr = document.createElement('tr');
+      const s = j.summary || {};
+      tr.append(cell(j.id.slice(0, 12), 'mono'), cell(j.state + (j.dry_run ? ' (dry run)' : '')),
+        cell(j.files_done + ' / ' + j.files_total + ' files, ' + j.rows + ' rows'), cell(j.created_at, 'muted'),
+        cell(s.added !== undefined ? String(s.added) : '', 'num'), cell(s.changed !== undefined ? String(s.changed) : '', 'num'),
+        cell(s.deleted !== undefined ? String(s.deleted) : '', 'num'), cell(j.error || '', 'error'));
+      jobs.append(tr);
+    }
+  }
+}
+function dialogError(form, err) {
+  let box = form.querySelector('.error');
+  if (!box) { box = document.createElement('div'); box.className = 'error'; form.querySelector('#manifest').after(box); }
+  box.textContent = err.message;
+}
+function clearError(form) { const box = form.querySelector('.error'); if (box) { box.remove(); } }
+document.addEventListener('DOMContentLoaded', () => {
+  const form = document.getElementById('import-dialog');
+  if (!form) { return; }
+  const repository = form.dataset.repository;
+  const base = '/repositories/' + encodeURIComponent(repository);
+  loadLists(repository).catch(() => {});
+  document.getElementById('test').addEventListener('click', async () => {
+    clearError(form);
+    const result = document.getElementById('test-result');
+    result.replaceChildren();
+    try {
+      const job = await api('POST', base + '/imports/test', { manifest: form.manifest.value });
+      if (job.error) { throw new Error(job.error); }
+      const title = document.createElement('p');
+      title.textContent = 'Test: what the import would do';
+      result.append(title, counts(job.summary));
+    } catch (err) { dialogError(form, err); }
+  });
+  document.getElementById('import').addEventListener('click', async () => {
+    clearError(form);
+    const summaryBox = document.getElementById('import-summary');
+    summaryBox.replaceChildren();
+    try {
+      let job = await api('POST', base + '/imports', { manifest: form.manifest.value });
+      if (job.already_imported) { throw new Error('this delivery was imported already: commit ' + job.commit); }
+      const box = document.getElementById('progress-box');
+      box.hidden = false;
+      const bar = document.getElementById('progress');
+      const text = document.getElementById('progress-text');
+      while (job.state !== 'committed' && job.state !== 'failed') {
+        bar.max = Math.max(job.files_total, 1); bar.value = job.files_done;
+        text.textContent = job.state + ': ' + job.files_done + ' / ' + job.files_total + ' files, ' + job.rows + ' rows';
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        job = await api('GET', base + '/imports/' + encodeURIComponent(job.id));
+      }
+      bar.max = Math.max(job.files_total, 1); bar.value = job.files_done;
+      text.textContent = job.state + ': ' + job.files_done + ' / ' + job.files_total + ' files, ' + job.rows + ' rows';
+      if (job.state === 'failed') { throw new Error(job.error || 'the import failed'); }
+      const done = document.createElement('p');
+      done.className = 'ok';
+      done.append('Imported: ');
+      const link = document.createElement('a');
+      link.href = '/ui/repositories/' + encodeURIComponent(repository) + '?ref=' + job.commit_id;
+      link.id = 'commit-link';
+      link.textContent = 'commit ' + job.commit_id.slice(0, 12);
+      done.append(link);
+      const merge = document.createElement('button');
+      merge.type = 'button'; merge.id = 'merge-main';
+      merge.textContent = 'Merge into ' + form.dataset.defaultBranch;
+      merge.addEventListener('click', async () => {
+        try {
+          const merged = await api('POST', base + '/branches/' + encodeURIComponent(form.dataset.defaultBranch) + '/merge',
+            { source: job.commit_id });
+          const ok = document.createElement('p'); ok.className = 'ok'; ok.id = 'merged';
+          ok.textContent = 'Merged (' + merged.outcome + '): ' + form.dataset.defaultBranch + ' is at ' + merged.commit.slice(0, 12);
+          summaryBox.append(ok);
+        } catch (err) { dialogError(form, err); }
+      });
+      summaryBox.append(done, counts(job.summary), merge);
+      loadLists(repository).catch(() => {});
+    } catch (err) { dialogError(form, err); }
+  });
 });
 "#;

@@ -82,6 +82,7 @@ pub fn ui(state: ApiState) -> Router {
         .route("/repositories/{repository}/object", get(pages::object))
         .route("/repositories/{repository}/log", get(pages::log))
         .route("/repositories/{repository}/compare", get(pages::compare))
+        .route("/repositories/{repository}/imports", get(pages::imports))
         .route(
             "/assets/style.css",
             get(|| async { asset("text/css; charset=utf-8", assets::STYLE) }),

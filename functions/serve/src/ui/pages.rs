@@ -184,6 +184,7 @@ fn repository_tabs(repository: &str, reference: &str, current: &str) -> Markup {
                 ("Objects", format!("/ui/repositories/{}?ref={}", repository, encode(reference))),
                 ("Log", format!("/ui/repositories/{}/log?ref={}", repository, encode(reference))),
                 ("Compare", format!("/ui/repositories/{}/compare?right={}", repository, encode(reference))),
+                ("Imports", format!("/ui/repositories/{}/imports", repository)),
             ] {
                 a href=(href) class=[(name == current).then_some("badge")] { (name) }
             }
@@ -227,6 +228,7 @@ pub async fn repository(
     {
         return failure(&viewer, err);
     }
+    let history = import_history(&state, &repository).await;
     let base = format!("/ui/repositories/{repository}?ref={}", encode(&reference));
     let api_branch = format!(
         "/repositories/{}/branches/{}",
@@ -258,6 +260,7 @@ pub async fn repository(
                 span.muted.mono { "at " (listing_commit(&reference, &branches)) }
             }
             (repository_tabs(&repository, &reference, "Objects"))
+            @if !history.is_empty() { (history_chart(&history)) }
             p.crumbs {
                 a href=(base) { (repository) }
                 @for (name, prefix) in &crumbs {
@@ -269,7 +272,7 @@ pub async fn repository(
                 tbody {
                     @for prefix in &listing.common_prefixes {
                         tr {
-                            td { a href={ (base) "&prefix=" (encode(prefix)) } { "📁 " (prefix.strip_prefix(&query.prefix).unwrap_or(prefix)) } }
+                            td { a href={ (base) "&prefix=" (encode(prefix)) } { "▸ " (prefix.strip_prefix(&query.prefix).unwrap_or(prefix)) } }
                             td {} td {} td {}
                         }
                     }
@@ -586,4 +589,146 @@ pub async fn compare(
         },
     )
     .into_response()
+}
+
+pub async fn imports(
+    State(state): State<ApiState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(repository): Path<String>,
+) -> Response {
+    let repo = match state.catalog.repository(&repository).await {
+        Ok(repo) => repo,
+        Err(err) => return failure(&viewer, err),
+    };
+    let history = import_history(&state, &repository).await;
+    layout(
+        &format!("{repository} imports"),
+        Some(&viewer),
+        "repositories",
+        html! {
+            h1 { (repository) " · imports" }
+            (repository_tabs(&repository, &repo.default_branch, "Imports"))
+            (history_chart(&history))
+            h2 { "Import a delivery" }
+            form.card #import-dialog data-repository=(repository) data-default-branch=(repo.default_branch) {
+                label for="manifest" { "Manifest URL" }
+                input #manifest type="text" name="manifest" size="80"
+                    placeholder="s3://inventory-bucket/prefix/source-bucket/config/2026-11-25T01-00Z/manifest.json" required;
+                p.row {
+                    button #test type="button" { "Test" }
+                    button #import type="button" { "Import" }
+                }
+                div #test-result {}
+                div #progress-box hidden {
+                    p { "Importing: " span #progress-text {} }
+                    progress #progress max="1" value="0" {}
+                }
+                div #import-summary {}
+            }
+            h2 { "Sources" }
+            table #sources { thead { tr { th { "Inventory" } th { "Merged into" } } } tbody {} }
+            form.card.row data-api="add-source" data-repository=(repository) {
+                input type="text" name="inventory" size="60" placeholder="s3://inventory-bucket/prefix/source-bucket/config/" required;
+                input type="text" name="merge_into" placeholder="merge into (optional)";
+                button type="submit" { "Add source" }
+            }
+            h2 { "Jobs" }
+            table #jobs {
+                thead { tr { th { "Job" } th { "State" } th { "Progress" } th { "Created" } th.num { "Added" } th.num { "Changed" } th.num { "Deleted" } th { "Error" } } }
+                tbody {}
+            }
+        },
+    )
+    .into_response()
+}
+
+/// One import as the chart shows it.
+struct Imported {
+    commit: String,
+    added: u64,
+    changed: u64,
+    deleted: u64,
+    total: u64,
+}
+
+/// The imports of a repository, oldest first: the import branch's commits that record
+/// an import's counts (at most the last 30).
+async fn import_history(state: &ApiState, repository: &str) -> Vec<Imported> {
+    let Ok(commits) = state.catalog.log(repository, IMPORT_BRANCH, 30).await else {
+        return Vec::new();
+    };
+    let number = |commit: &inventory_catalog::catalog::Commit, key: &str| {
+        commit.metadata.get(key).and_then(|v| v.parse::<u64>().ok())
+    };
+    let mut history: Vec<Imported> = commits
+        .iter()
+        .filter_map(|commit| {
+            Some(Imported {
+                commit: commit.id.clone(),
+                added: number(commit, "added")?,
+                changed: number(commit, "changed")?,
+                deleted: number(commit, "deleted")?,
+                total: number(commit, "total")?,
+            })
+        })
+        .collect();
+    history.reverse();
+    history
+}
+
+/// Bars of added / changed / deleted per import, and a line of the total objects, as
+/// SVG drawn here.
+fn history_chart(history: &[Imported]) -> Markup {
+    if history.is_empty() {
+        return html! { p.muted { "No import yet." } };
+    }
+    let (width, height, pad) = (760.0_f64, 220.0_f64, 36.0_f64);
+    let slot = (width - 2.0 * pad) / history.len() as f64;
+    let bar = (slot / 4.0).max(2.0);
+    let most = history
+        .iter()
+        .map(|i| i.added.max(i.changed).max(i.deleted))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let most_total = history.iter().map(|i| i.total).max().unwrap_or(1).max(1) as f64;
+    let y = |value: u64, scale: f64| height - pad - (value as f64 / scale) * (height - 2.0 * pad);
+    let line: Vec<String> = history
+        .iter()
+        .enumerate()
+        .map(|(n, import)| {
+            format!(
+                "{:.1},{:.1}",
+                pad + slot * (n as f64 + 0.5),
+                y(import.total, most_total)
+            )
+        })
+        .collect();
+    html! {
+        figure.card #history {
+            svg width=(width) height=(height) viewBox={ "0 0 " (width) " " (height) } role="img" aria-label="Imports: objects added, changed and deleted, and total objects" {
+                line x1=(pad) y1=(height - pad) x2=(width - pad) y2=(height - pad) stroke="#d9dee5" {}
+                @for (n, import) in history.iter().enumerate() {
+                    @let x = pad + slot * n as f64 + slot / 8.0;
+                    @for (k, (value, color, kind)) in [(import.added, "#1f7a3a", "added"), (import.changed, "#c98a00", "changed"), (import.deleted, "#b3261e", "deleted")].into_iter().enumerate() {
+                        rect class=(kind) x=(format!("{:.1}", x + bar * k as f64)) y=(format!("{:.1}", y(value, most)))
+                            width=(format!("{bar:.1}")) height=(format!("{:.1}", (height - pad) - y(value, most))) fill=(color) {
+                            title { (import.commit.chars().take(12).collect::<String>()) ": " (value) " " (kind) }
+                        }
+                    }
+                }
+                polyline points=(line.join(" ")) fill="none" stroke="#2457c5" stroke-width="2" {}
+                @for (n, import) in history.iter().enumerate() {
+                    circle.total cx=(format!("{:.1}", pad + slot * (n as f64 + 0.5))) cy=(format!("{:.1}", y(import.total, most_total))) r="3.5" fill="#2457c5" {
+                        title { (import.total) " objects" }
+                    }
+                }
+                text x=(pad) y="16" font-size="12" fill="#5f6b7a" { "total objects (line): " (history.last().map_or(0, |i| i.total)) }
+            }
+            figcaption.muted {
+                span.added { "■ added" } " " span.changed { "■ changed" } " " span.removed { "■ deleted" }
+                " per import, oldest first; the line is the total of objects"
+            }
+        }
+    }
 }
