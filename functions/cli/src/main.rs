@@ -40,8 +40,8 @@ enum Command {
     Import(imports::ImportCommand),
     #[command(flatten)]
     Catalog(catalog::CatalogCommand),
-    /// Serve the S3 API: S3 clients read any branch or commit (bucket = repository,
-    /// key = <ref>/<path>) and write to branches, signing with an issued access key
+    /// Serve the web UI (/ui/), the JSON API (/api/v1) and the S3 API (bucket =
+    /// repository, key = <ref>/<path>) on one port, for issued access keys
     Serve(serve::ServeArgs),
     /// Access keys for the S3 API (sealed with SECRETS_SEALING_KEY or SECRETS_KMS_KEY_ID)
     #[command(subcommand)]

@@ -20,8 +20,9 @@ pub async fn run(args: ServeArgs, catalog: &CatalogArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     eprintln!(
-        "Serving the S3 API on http://{address} (bucket = repository, key = <ref>/<path>); \
-         clients sign with a key from `inventory-import credentials create`; Ctrl-C stops"
+        "Serving on http://{address}: the web UI (/ui/), the JSON API (/api/v1) and the S3 API \
+         (bucket = repository, key = <ref>/<path>); log in or sign with a key from \
+         `inventory-import credentials create`; Ctrl-C stops"
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
