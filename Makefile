@@ -3,7 +3,10 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PY_TOOLS := moto[server]==5.2.* cfn-lint cargo-lambda==1.9.* ziglang duckdb pyarrow awscli s5cmd schemathesis==4.*
+PY_TOOLS := moto[server]==5.2.* cfn-lint cargo-lambda==1.9.* ziglang duckdb pyarrow awscli s5cmd schemathesis==4.* playwright==1.*
+# The browser tests drive Debian's Chromium through Playwright (never Playwright's own
+# browser download): installed with apt-get when it is missing.
+CHROMIUM := /usr/bin/chromium
 # The AWS SAM CLI pins its own boto3, click and pydantic: it gets a virtual environment of
 # its own inside .venv (linked as .venv/bin/sam), installed by `make build` only.
 SAM_VENV  := $(VENV)/sam
@@ -15,10 +18,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup test chaos lint fmt build lambda sam-build demo bench clean
 
-## setup: create .venv with the local AWS stack (moto) and the build/lint tools
+## setup: create .venv with the local AWS stack (moto) and the build/lint tools, and
+## install Debian's Chromium for the browser tests when it is missing
 setup: $(STAMP)
 
 $(STAMP): Makefile
+	@if [ -x $(CHROMIUM) ]; then echo "$(CHROMIUM) is installed"; else \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; fi
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check $(PY_TOOLS)

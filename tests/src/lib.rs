@@ -18,6 +18,7 @@ use inventory_importer::jobs::JobTable;
 use inventory_importer::pipeline::Pipeline;
 use inventory_importer::staging::StagingTable;
 
+pub mod browser;
 pub mod faults;
 pub mod function_url;
 pub mod serve;

@@ -999,8 +999,8 @@ fn functions_find_every_resource_by_environment() {
             // The key that seals issued secrets.
             expected["SECRETS_KMS_KEY_ID"] = json!({ "Fn::GetAtt": ["SecretsKey", "Arn"] });
         }
-        if function == "TriggerFunction" {
-            // Direct dry runs of larger deliveries go to the workers.
+        if function == "TriggerFunction" || function == "ApiFunction" {
+            // Direct dry runs (and the JSON API's) of larger deliveries go to the workers.
             expected["DRY_RUN_IN_PROCESS_BYTES"] = json!(64 << 20);
             let memory_mb = properties["MemorySize"].as_u64().unwrap();
             assert!(
@@ -1695,15 +1695,29 @@ fn misgranted(
 /// secrets sealed by KMS; boto3 takes it through what S3 clients do: listings, reads of
 /// imported objects (pinned to a version, and null versions), writes, copies and
 /// deletions on a branch, multipart uploads completed and aborted, refused requests, an
-/// imported object gone from its bucket.
+/// imported object gone from its bucket; then, signing the JSON API's requests with the
+/// same key, what programs do to import: an import source added, a dry run of a new
+/// delivery, its import started, the jobs listed and the running one read.
 #[tokio::test]
 async fn the_api_function_is_granted_exactly_what_its_code_calls() {
     use integration_tests::faults::FaultProxy;
     use integration_tests::function_url::FunctionUrl;
     use integration_tests::{LocalStack, ok_json, workspace_root};
+    use inventory_devtools::generator::{GeneratorOptions, generate_inventory};
 
     let stack = LocalStack::start().await;
     stack.imported_photos(100, true).await;
+    // The next delivery, for the API to dry-run and import.
+    let mut next =
+        GeneratorOptions::new("s3://inventory-dest/inv".parse().unwrap(), "photos-source");
+    next.objects = 100;
+    next.files = 2;
+    next.versioned = true;
+    next.created_at = "2026-11-26T01:00:00Z".parse().unwrap();
+    next.changes.changed = 5;
+    next.changes.added = 5;
+    let next = generate_inventory(&stack.store(), &next).await.unwrap();
+    let manifest = next.manifest.to_string();
     let kms = aws_sdk_kms::Client::new(&stack.config);
     let key_id = kms
         .create_key()
@@ -1820,6 +1834,32 @@ out["refused"] = {{
     "aborted": code(lambda: s3.head_object(Bucket="photos", Key="main/odd/gone.bin")),
     "vanished": code(lambda: s3.get_object(Bucket="photos", Key="main/{vanished}")),
 }}
+# The JSON API, signed as programs sign it: SigV4 for service s3, the body's SHA-256 in
+# x-amz-content-sha256.
+import urllib.request, urllib.error
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+signer = S3SigV4Auth(Credentials("{key_id}", "{secret}"), "s3", "us-east-1")
+def api(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = {{"content-type": "application/json"}} if body is not None else {{}}
+    request = AWSRequest(method=method, url="{endpoint}/api/v1" + path, data=data, headers=headers)
+    signer.add_auth(request)
+    prepared = request.prepare()
+    sent = urllib.request.Request(prepared.url, data=data or None, method=method,
+        headers=dict(prepared.headers))
+    try:
+        with urllib.request.urlopen(sent) as response:
+            return [response.status, json.loads(response.read())]
+    except urllib.error.HTTPError as err:
+        return [err.code, json.loads(err.read())]
+out["source"] = api("POST", "/repositories/photos/sources",
+    {{"inventory": "s3://inventory-dest/inv/photos-source/daily/", "merge_into": "main"}})
+out["dry run"] = api("POST", "/repositories/photos/imports/test", {{"manifest": "{manifest}"}})
+out["import"] = api("POST", "/repositories/photos/imports", {{"manifest": "{manifest}"}})
+out["jobs"] = api("GET", "/repositories/photos/imports")
+out["job"] = api("GET", "/repositories/photos/imports/" + out["import"][1].get("id", "none"))
 print(json.dumps(out))
 "#,
         endpoint = url.endpoint,
@@ -1859,6 +1899,61 @@ print(json.dumps(out))
             "aborted": "404",
             "vanished": "InvalidObjectState",
         })
+    );
+    let answer = |name: &str| {
+        let status = out[name][0].as_u64().unwrap_or_default();
+        (status, &out[name][1])
+    };
+    let (status, source) = answer("source");
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(source["repository"], "photos", "{out}");
+    let (status, dry_run) = answer("dry run");
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        (&dry_run["dry_run"], &dry_run["state"]),
+        (&json!(true), &json!("dry_run_complete")),
+        "{out}"
+    );
+    assert_eq!(
+        (&dry_run["summary"]["added"], &dry_run["summary"]["total"]),
+        (&json!(5), &json!(105)),
+        "{out}"
+    );
+    let (status, import) = answer("import");
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(
+        (&import["manifest"], &import["state"]),
+        (&json!(manifest), &json!("staging")),
+        "{out}"
+    );
+    let (status, jobs) = answer("jobs");
+    assert_eq!(status, 200, "{out}");
+    let ids: BTreeSet<&str> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|job| job["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(import["id"].as_str().unwrap())
+            && ids.contains(dry_run["id"].as_str().unwrap()),
+        "{out}"
+    );
+    let (status, job) = answer("job");
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        (&job["id"], &job["state"], &job["tasks_sent"]),
+        (&import["id"], &json!("staging"), &json!(true)),
+        "{out}"
+    );
+    // The import's shard task waits for the workers.
+    assert_eq!(
+        stack
+            .queue_counts(&inventory_runtime::resources::ResourceNames::default().shard_queue)
+            .await
+            .0,
+        1,
+        "{out}"
     );
 
     let mut needed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

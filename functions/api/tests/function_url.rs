@@ -283,7 +283,9 @@ async fn an_unsigned_request_is_refused_with_s3s_error_before_any_lookup() {
             "/photos",
             "list-type=2&prefix=main%2Fdir%20x%2F&delimiter=%2F",
         ),
-        ("GET", "/", ""),
+        // An unsigned `GET /` is a browser's: it is led to the UI (see below).
+        ("GET", "/photos", "location"),
+        ("DELETE", "/photos/main/a.txt", ""),
     ] {
         let (status, headers, body) =
             invoke(&router, &event(method, path, query, &headers, None)).await;
@@ -413,4 +415,82 @@ async fn a_signed_request_is_checked_over_the_path_and_query_the_client_sent() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(error_code(&body), "SignatureDoesNotMatch", "{body}");
+}
+
+#[tokio::test]
+async fn the_json_api_and_the_ui_answer_through_the_function() {
+    let table = Table::default();
+    let (router, _) = endpoint(&table).await;
+    let host = [("host".to_string(), HOST.to_string())];
+
+    // The API's OpenAPI document, as the server generates it.
+    let (status, headers, body) = invoke(
+        &router,
+        &event("GET", "/api/v1/openapi.json", "", &host, None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let document: Value = serde_json::from_str(&body).expect("a JSON document");
+    assert_eq!(
+        document,
+        serde_json::to_value(inventory_serve::api::document()).unwrap()
+    );
+
+    // A login with a key nobody issued: refused in JSON, after looking the key up.
+    let login = json!({ "access_key_id": "AKIDNOSUCHKEY", "secret_access_key": "wrong" });
+    let mut headers = host.to_vec();
+    headers.push(("content-type".into(), "application/json".into()));
+    let (status, response_headers, body) = invoke(
+        &router,
+        &event(
+            "POST",
+            "/api/v1/auth/login",
+            "",
+            &headers,
+            Some(login.to_string().as_bytes()),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(response_headers.get("set-cookie").is_none());
+    let error: Value = serde_json::from_str(&body).expect("a JSON error");
+    assert_eq!(error["code"], "unauthorized", "{body}");
+    assert!(error["message"].is_string(), "{body}");
+    let looked_up: Vec<(String, String)> = table
+        .calls()
+        .iter()
+        .filter(|(operation, _)| operation == "GetItem")
+        .map(|(_, key)| key_of(key))
+        .collect();
+    assert_eq!(
+        looked_up,
+        vec![("access-key".to_string(), "AKIDNOSUCHKEY".to_string())]
+    );
+
+    // A browser opening the URL is led to the UI, and to its login page.
+    let (status, headers, body) = invoke(&router, &event("GET", "/", "", &host, None)).await;
+    assert!(status.is_redirection(), "{status}: {body}");
+    assert_eq!(headers["location"], "/ui/");
+    let (status, headers, body) = invoke(&router, &event("GET", "/ui/", "", &host, None)).await;
+    assert!(status.is_redirection(), "{status}: {body}");
+    assert_eq!(headers["location"], "/ui/login?next=%2Fui%2F");
+    let (status, headers, body) =
+        invoke(&router, &event("GET", "/ui/login", "", &host, None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        body.contains("<form") && body.contains(r#"data-api="login""#),
+        "{body}"
+    );
 }
