@@ -16,7 +16,7 @@ LAMBDA_FUNCTIONS := trigger worker committer api
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup test chaos lint fmt build lambda sam-build demo bench clean
+.PHONY: setup test chaos lint fmt build lambda sam-build demo serve bench clean
 
 ## setup: create .venv with the local AWS stack (moto) and the build/lint tools, and
 ## install Debian's Chromium for the browser tests when it is missing
@@ -79,6 +79,13 @@ $(SAM_STAMP): Makefile | $(STAMP)
 demo: setup
 	cargo build --locked -p inventory-import
 	scripts/demo.sh
+
+## serve: the web UI, the JSON API and the S3 endpoint on the local stack (moto), with a
+## repository, two deliveries to import from the UI and a first access key printed;
+## Ctrl-C stops everything (SERVE_PORT, default 8000)
+serve: setup
+	cargo build --locked -p inventory-import
+	scripts/serve.sh
 
 ## bench: the import's stages beside pyarrow and DuckDB, end to end on moto at several sizes
 ## (bench/results.json); the reader on a 1 GiB single-row-group data file; trees of 1,000,000 entries;

@@ -107,7 +107,9 @@ function counts(summary) {
   for (const [reason, n] of Object.entries(skipped)) { rows.push(['skipped: ' + reason.replace(/_/g, ' '), n]); }
   const table = document.createElement('table');
   table.className = 'counts';
-  for (const [name, n] of rows) { const tr = document.createElement('tr'); tr.dataset.count = name; tr.append(cell(name), cell(String(n), 'num')); table.append(tr); }
+  const body = document.createElement('tbody');
+  for (const [name, n] of rows) { const tr = document.createElement('tr'); tr.dataset.count = name; tr.append(cell(name), cell(String(n), 'num')); body.append(tr); }
+  table.append(body);
   return table;
 }
 async function loadLists(repository) {

@@ -1,0 +1,190 @@
+//! The import dialog in headless Chromium, as a user imports a delivery from the web
+//! page: a manifest URL, *Test* (a dry run with the exact expected counts), *Import*
+//! with live progress, the summary with its commit and *Merge into main*; and bad
+//! manifest URLs answered next to the field with the CLI's own message.
+
+use std::process::Stdio;
+
+use integration_tests::serve::Server;
+use integration_tests::{LocalStack, browser, kill_with_parent, ok_json};
+use serde_json::json;
+
+const MANIFEST: &str =
+    "s3://inventory-dest/inv/photos-source/daily/2026-11-25T01-00Z/manifest.json";
+const MISSING: &str = "s3://inventory-dest/inv/photos-source/daily/2030-01-01T01-00Z/manifest.json";
+
+/// The CLI's message for a dry run of `manifest`.
+fn cli_message(stack: &LocalStack, manifest: &str) -> String {
+    let output = stack
+        .cli()
+        .args(["import", "photos", "--manifest", manifest, "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr)
+        .trim_end()
+        .to_string();
+    text.trim_start_matches("error: ").to_string()
+}
+
+#[tokio::test]
+async fn a_delivery_is_tested_imported_and_merged_from_the_import_dialog() {
+    let stack = LocalStack::start().await;
+    // No bucket notification: the delivery waits for the dialog.
+    stack.create_bucket("inventory-dest").await;
+    stack.create_bucket("catalog-storage").await;
+    ok_json(stack.cli().args(["dev", "init", "--json"]));
+    ok_json(stack.cli().args([
+        "repo",
+        "create",
+        "photos",
+        "s3://catalog-storage/photos",
+        "--json",
+    ]));
+    ok_json(stack.cli().args([
+        "source",
+        "add",
+        "photos",
+        "--inventory",
+        "s3://inventory-dest/inv/photos-source/daily/",
+        "--json",
+    ]));
+    ok_json(stack.cli().args([
+        "dev",
+        "generate-inventory",
+        "--destination",
+        "s3://inventory-dest/inv",
+        "--source-bucket",
+        "photos-source",
+        "--objects",
+        "30",
+        "--write-objects",
+        "--created-at",
+        "2026-11-25T01:00:00Z",
+        "--json",
+    ]));
+    let missing_message = cli_message(&stack, MISSING);
+    // The functions, fed by their queues, as in AWS.
+    let mut functions = stack.cli();
+    functions
+        .arg("local")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    kill_with_parent(&mut functions);
+    let mut functions = functions.spawn().unwrap();
+    let server = Server::start(&stack);
+    let script = format!(
+        r##"
+result = {{}}
+login()
+page.goto(ENDPOINT + "/ui/repositories/photos/imports")
+page.wait_for_selector("#sources tbody tr")
+result["sources"] = rows("#sources")
+def dialog_error(url):
+    page.fill("#manifest", url)
+    page.click("#test")
+    page.locator("#import-dialog .error").wait_for()
+    text = page.inner_text("#import-dialog .error")
+    return text
+result["not a url"] = dialog_error("not a url")
+result["missing"] = dialog_error("{MISSING}")
+shot("import-error")
+page.fill("#manifest", "{MANIFEST}")
+page.click("#test")
+page.wait_for_selector("#test-result table")
+result["test"] = rows("#test-result")
+result["error after test"] = page.locator("#import-dialog .error").count()
+shot("import-test")
+page.click("#import")
+page.wait_for_selector("#commit-link", timeout=60000)
+result["progress"] = page.inner_text("#progress-text")
+result["summary"] = rows("#import-summary")
+result["commit"] = page.get_attribute("#commit-link", "href")
+shot("import-summary")
+page.click("#merge-main")
+page.wait_for_selector("#merged")
+result["merged"] = page.inner_text("#merged")
+page.goto(ENDPOINT + "/ui/repositories/photos/imports")
+page.wait_for_selector("#jobs tbody tr")
+result["jobs"] = rows("#jobs")
+result["bars"] = page.locator("#history rect.added").count()
+shot("imports")
+"##
+    );
+    let seen = browser::run(&server, &script);
+    let _ = functions.kill();
+    let _ = functions.wait();
+
+    assert_eq!(
+        seen["sources"],
+        json!([["s3://inventory-dest/inv/photos-source/daily/", "—"]])
+    );
+    assert_eq!(
+        seen["not a url"],
+        json!("\"not a url\" is not an S3 URL: it must start with s3://")
+    );
+    assert_eq!(seen["missing"], json!(missing_message));
+    let counts = json!([
+        ["added", "30"],
+        ["changed", "0"],
+        ["deleted", "0"],
+        ["unchanged", "0"],
+        ["total", "30"],
+        ["skipped: noncurrent version", "0"],
+        ["skipped: delete marker", "0"],
+        ["skipped: incomplete row", "0"]
+    ]);
+    assert_eq!(seen["test"], counts);
+    assert_eq!(seen["error after test"], json!(0));
+    assert_eq!(seen["summary"], counts);
+    assert!(
+        seen["progress"]
+            .as_str()
+            .unwrap()
+            .starts_with("committed: "),
+        "{seen}"
+    );
+    let import = ok_json(stack.cli().args([
+        "branch",
+        "show",
+        "photos",
+        "import-from-inventory",
+        "--json",
+    ]));
+    let commit = import["commit"]["id"].as_str().unwrap();
+    assert_eq!(
+        seen["commit"],
+        json!(format!("/ui/repositories/photos?ref={commit}"))
+    );
+    assert_eq!(
+        seen["merged"],
+        json!(format!(
+            "Merged (fast-forward): main is at {}",
+            &commit[..12]
+        ))
+    );
+    let main = ok_json(
+        stack
+            .cli()
+            .args(["ls", "photos", "main", "--recursive", "--json"]),
+    );
+    assert_eq!(main["entries"].as_array().unwrap().len(), 30);
+    // The jobs, newest first: the import, the dry run, the dialog's and the CLI's dry
+    // runs of the missing manifest (the URL that is not one started nothing).
+    let states: Vec<&str> = seen["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row[1].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "committed",
+            "dry_run_complete (dry run)",
+            "failed (dry run)",
+            "failed (dry run)"
+        ]
+    );
+    assert_eq!(seen["bars"], json!(1));
+}
