@@ -109,19 +109,7 @@ s3 = client()
             key_id = self.key_id,
             endpoint = self.endpoint
         );
-        let output = self
-            .python()
-            .arg("-c")
-            .arg(format!("{prelude}\n{script}"))
-            .output()
-            .expect("python runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&output.stdout)))
+        self.python_json(&format!("{prelude}\n{script}"))
     }
 
     /// Runs a Python script with `call(method, path, body=None, send_csrf=True,
@@ -166,10 +154,16 @@ if {login}:
             secret = self.secret,
             login = if login { "True" } else { "False" },
         );
+        self.python_json(&format!("{prelude}\n{script}"))
+    }
+
+    /// Runs a Python script that prints one JSON document, and returns it (after
+    /// asserting the script succeeded).
+    pub fn python_json(&self, script: &str) -> Value {
         let output = self
             .python()
             .arg("-c")
-            .arg(format!("{prelude}\n{script}"))
+            .arg(script)
             .output()
             .expect("python runs");
         assert!(

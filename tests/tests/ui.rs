@@ -35,18 +35,7 @@ if {login}:
         secret = server.secret,
         login = if login { "True" } else { "False" },
     );
-    let output = server
-        .python()
-        .arg("-c")
-        .arg(format!("{prelude}\n{script}"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    server.python_json(&format!("{prelude}\n{script}"))
 }
 
 #[tokio::test]

@@ -107,12 +107,13 @@ pub async fn login(Query(query): Query<LoginQuery>) -> Html<String> {
 pub async fn repositories(
     State(state): State<ApiState>,
     Extension(viewer): Extension<Viewer>,
-) -> Response {
-    let repositories = match state.catalog.list_repositories().await {
-        Ok(repositories) => repositories,
-        Err(err) => return failure(&viewer, err),
-    };
-    layout(
+) -> Result<Response, Response> {
+    let repositories = state
+        .catalog
+        .list_repositories()
+        .await
+        .map_err(|err| failure(&viewer, err))?;
+    Ok(layout(
         "Repositories",
         Some(&viewer),
         "repositories",
@@ -145,7 +146,7 @@ pub async fn repositories(
             }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -197,27 +198,27 @@ pub async fn repository(
     Extension(viewer): Extension<Viewer>,
     Path(repository): Path<String>,
     Query(query): Query<BrowseQuery>,
-) -> Response {
+) -> Result<Response, Response> {
     let catalog = &state.catalog;
-    let repo = match catalog.repository(&repository).await {
-        Ok(repo) => repo,
-        Err(err) => return failure(&viewer, err),
-    };
+    let repo = catalog
+        .repository(&repository)
+        .await
+        .map_err(|err| failure(&viewer, err))?;
     let reference = query.reference.unwrap_or(repo.default_branch.clone());
-    let branches = match catalog.list_branches(&repository).await {
-        Ok(branches) => branches,
-        Err(err) => return failure(&viewer, err),
-    };
+    let branches = catalog
+        .list_branches(&repository)
+        .await
+        .map_err(|err| failure(&viewer, err))?;
     let options = ListOptions {
         prefix: query.prefix.clone(),
         delimiter: Some("/".to_string()),
         after: query.after.clone(),
         limit: PAGE,
     };
-    let listing = match catalog.list(&repository, &reference, &options).await {
-        Ok(listing) => listing,
-        Err(err) => return failure(&viewer, err),
-    };
+    let listing = catalog
+        .list(&repository, &reference, &options)
+        .await
+        .map_err(|err| failure(&viewer, err))?;
     let is_branch = branches.iter().any(|b| b.name == reference);
     let writable = is_branch && reference != IMPORT_BRANCH;
     let mut changes = Vec::new();
@@ -226,7 +227,7 @@ pub async fn repository(
             .diff_pending(&repository, &reference, |change| changes.push(change))
             .await
     {
-        return failure(&viewer, err);
+        return Err(failure(&viewer, err));
     }
     let history = import_history(&state, &repository).await;
     let base = format!("/ui/repositories/{repository}?ref={}", encode(&reference));
@@ -243,7 +244,7 @@ pub async fn repository(
         walked.push('/');
         crumbs.push((part.to_string(), walked.clone()));
     }
-    layout(
+    Ok(layout(
         &repository,
         Some(&viewer),
         "repositories",
@@ -329,7 +330,7 @@ pub async fn repository(
             }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 /// The commit a branch is at (its short id), or the ref itself.
@@ -353,7 +354,7 @@ pub async fn object(
     Extension(viewer): Extension<Viewer>,
     Path(repository): Path<String>,
     Query(query): Query<ObjectQuery>,
-) -> Response {
+) -> Result<Response, Response> {
     let entry = match state
         .catalog
         .stat(&repository, &query.reference, &query.path)
@@ -361,16 +362,16 @@ pub async fn object(
     {
         Ok(Some(entry)) => entry,
         Ok(None) => {
-            return failure(
+            return Err(failure(
                 &viewer,
                 CatalogError::PathNotFound {
                     repository: repository.clone(),
                     reference: query.reference.clone(),
                     path: query.path.clone(),
                 },
-            );
+            ));
         }
-        Err(err) => return failure(&viewer, err),
+        Err(err) => return Err(failure(&viewer, err)),
     };
     let object = Object::from(entry);
     let download = format!(
@@ -379,7 +380,7 @@ pub async fn object(
         encode(&query.reference),
         encode(&object.path)
     );
-    layout(
+    Ok(layout(
         &object.path,
         Some(&viewer),
         "repositories",
@@ -399,7 +400,7 @@ pub async fn object(
             p { a #download href=(download) download { "Download" } }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -413,17 +414,19 @@ pub async fn log(
     Extension(viewer): Extension<Viewer>,
     Path(repository): Path<String>,
     Query(query): Query<LogQuery>,
-) -> Response {
-    let repo = match state.catalog.repository(&repository).await {
-        Ok(repo) => repo,
-        Err(err) => return failure(&viewer, err),
-    };
+) -> Result<Response, Response> {
+    let repo = state
+        .catalog
+        .repository(&repository)
+        .await
+        .map_err(|err| failure(&viewer, err))?;
     let reference = query.reference.unwrap_or(repo.default_branch);
-    let commits = match state.catalog.log(&repository, &reference, 100).await {
-        Ok(commits) => commits,
-        Err(err) => return failure(&viewer, err),
-    };
-    layout(
+    let commits = state
+        .catalog
+        .log(&repository, &reference, 100)
+        .await
+        .map_err(|err| failure(&viewer, err))?;
+    Ok(layout(
         &format!("{repository} log"),
         Some(&viewer),
         "repositories",
@@ -450,7 +453,7 @@ pub async fn log(
             }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -468,15 +471,17 @@ pub async fn compare(
     Extension(viewer): Extension<Viewer>,
     Path(repository): Path<String>,
     Query(query): Query<CompareQuery>,
-) -> Response {
-    let repo = match state.catalog.repository(&repository).await {
-        Ok(repo) => repo,
-        Err(err) => return failure(&viewer, err),
-    };
-    let branches = match state.catalog.list_branches(&repository).await {
-        Ok(branches) => branches,
-        Err(err) => return failure(&viewer, err),
-    };
+) -> Result<Response, Response> {
+    let repo = state
+        .catalog
+        .repository(&repository)
+        .await
+        .map_err(|err| failure(&viewer, err))?;
+    let branches = state
+        .catalog
+        .list_branches(&repository)
+        .await
+        .map_err(|err| failure(&viewer, err))?;
     let right = query.right.unwrap_or(repo.default_branch.clone());
     let left = query.left.unwrap_or_else(|| {
         if right == IMPORT_BRANCH {
@@ -511,7 +516,7 @@ pub async fn compare(
         Err(err @ (CatalogError::RefNotFound { .. } | CatalogError::NoSuchAncestor { .. })) => {
             (None, Some(err.to_string()))
         }
-        Err(err) => return failure(&viewer, err),
+        Err(err) => return Err(failure(&viewer, err)),
     };
     let writable: Vec<&str> = branches
         .iter()
@@ -523,7 +528,7 @@ pub async fn compare(
         encode(&left),
         encode(&right)
     );
-    layout(
+    Ok(layout(
         &format!("{repository} compare"),
         Some(&viewer),
         "repositories",
@@ -588,20 +593,21 @@ pub async fn compare(
             }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 pub async fn imports(
     State(state): State<ApiState>,
     Extension(viewer): Extension<Viewer>,
     Path(repository): Path<String>,
-) -> Response {
-    let repo = match state.catalog.repository(&repository).await {
-        Ok(repo) => repo,
-        Err(err) => return failure(&viewer, err),
-    };
+) -> Result<Response, Response> {
+    let repo = state
+        .catalog
+        .repository(&repository)
+        .await
+        .map_err(|err| failure(&viewer, err))?;
     let history = import_history(&state, &repository).await;
-    layout(
+    Ok(layout(
         &format!("{repository} imports"),
         Some(&viewer),
         "repositories",
@@ -639,7 +645,7 @@ pub async fn imports(
             }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 /// One import as the chart shows it.
