@@ -108,7 +108,13 @@ print(json.dumps(out))
     let object = page("object");
     assert!(object.contains(&format!("s3://photos-source/{}", paths[0])));
     assert!(object.contains("/api/v1/repositories/photos/refs/main/objects/content?path="));
-    assert!(page("log").contains("<table id=\"log\">"));
+    let log = page("log");
+    assert!(log.contains("<table id=\"log\">"));
+    // The import's commit shows its summary.
+    assert!(
+        log.contains(&format!(r#"<span class="added">+{}</span>"#, paths.len())),
+        "{log}"
+    );
     assert!(folder.contains("<table id=\"objects\">"));
     // The import's commit against the empty one before it: every object added.
     let compare = page("compare");

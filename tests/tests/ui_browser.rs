@@ -237,8 +237,11 @@ async fn a_user_works_with_the_catalog_in_a_browser() {
         messages,
         [MESSAGE, "Import from photos-source", "Repository created"]
     );
-    assert_eq!(log[0][2], server.key_id.as_str());
-    assert_eq!(log[0][4], "");
+    // Columns: commit, message, import summary, committer, created, metadata.
+    assert_eq!(log[0][2], "");
+    assert_eq!(log[0][3], server.key_id.as_str());
+    assert_eq!(log[0][5], "");
+    assert_eq!(log[1][2], "+20 ~0 −0 of 20");
 
     // Compare and merge.
     assert_eq!(seen["compare"]["left"], "import-from-inventory");

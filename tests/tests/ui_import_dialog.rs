@@ -109,6 +109,12 @@ page.wait_for_selector("#jobs tbody tr")
 result["jobs"] = rows("#jobs")
 result["bars"] = page.locator("#history rect.added").count()
 shot("imports")
+# A branch made from main on the repository's page.
+page.goto(ENDPOINT + "/ui/repositories/photos")
+page.fill('form[data-api="create-branch"] input[name="name"]', "feature/x")
+page.click('form[data-api="create-branch"] button[type="submit"]')
+page.wait_for_url(re.compile(r".*ref=feature%2Fx$"))
+result["branch selected"] = page.locator("#ref option[selected]").inner_text()
 "##
     );
     let seen = browser::run(&server, &script);
@@ -187,4 +193,16 @@ shot("imports")
         ]
     );
     assert_eq!(seen["bars"], json!(1));
+    assert_eq!(seen["branch selected"], json!("feature/x"));
+    let branch = ok_json(
+        stack
+            .cli()
+            .args(["branch", "show", "photos", "feature/x", "--json"]),
+    );
+    let main_head = ok_json(
+        stack
+            .cli()
+            .args(["branch", "show", "photos", "main", "--json"]),
+    );
+    assert_eq!(branch["commit"]["id"], main_head["commit"]["id"]);
 }

@@ -32,6 +32,7 @@ button.secondary { background: #fff; color: var(--accent); }
 .crumbs a { text-decoration: none; }
 .badge { display: inline-block; padding: 0 .4rem; border-radius: 3px; font-size: 12px; background: #eef1f5; color: var(--muted); }
 progress { width: 100%; height: .8rem; }
+h1.mono { font-size: 1.25rem; word-break: break-all; }
 #history svg { max-width: 100%; height: auto; }
 .added { color: var(--ok); } .removed { color: var(--bad); } .changed { color: #8a5a00; }
 "#;
@@ -87,6 +88,11 @@ document.addEventListener('submit', async (event) => {
       let box = form.querySelector('.ok');
       if (!box) { box = document.createElement('div'); box.className = 'ok'; form.appendChild(box); }
       box.textContent = 'Merged (' + merged.outcome + '): ' + fields.destination + ' is at ' + merged.commit.slice(0, 12);
+    } else if (action === 'create-branch') {
+      const repository = form.dataset.repository;
+      await api('POST', '/repositories/' + encodeURIComponent(repository) + '/branches',
+        { name: fields.name, source: form.dataset.source });
+      window.location = '/ui/repositories/' + encodeURIComponent(repository) + '?ref=' + encodeURIComponent(fields.name);
     } else if (action === 'add-source') {
       const body = { inventory: fields.inventory, merge_into: fields.merge_into || null };
       await api('POST', '/repositories/' + encodeURIComponent(form.dataset.repository) + '/sources', body);

@@ -12,6 +12,9 @@ use super::Viewer;
 use crate::api::ApiState;
 use crate::api::model::Object;
 
+/// The metadata keys of an import's commit that the log shows as its summary.
+const IMPORT_COUNTS: [&str; 4] = ["added", "changed", "deleted", "total"];
+
 /// Entries a page of the object browser shows.
 const PAGE: usize = 100;
 
@@ -33,7 +36,9 @@ fn layout(title: &str, viewer: Option<&Viewer>, section: &str, body: Markup) -> 
                 header {
                     a.brand href="/ui/" { "inventory-import" }
                     nav {
-                        a href="/ui/" class=[(section == "repositories").then_some("active")] { "Repositories" }
+                        @if viewer.is_some() {
+                            a href="/ui/" class=[(section == "repositories").then_some("active")] { "Repositories" }
+                        }
                     }
                     @if let Some(viewer) = viewer {
                         form data-api="logout" .row {
@@ -260,6 +265,10 @@ pub async fn repository(
                 }
                 span.muted.mono { "at " (listing_commit(&reference, &branches)) }
             }
+            form.row data-api="create-branch" data-repository=(repository) data-source=(reference) {
+                input type="text" name="name" placeholder="new branch name" required;
+                button.secondary type="submit" { "Create branch from " (reference) }
+            }
             (repository_tabs(&repository, &reference, "Objects"))
             @if !history.is_empty() { (history_chart(&history)) }
             p.crumbs {
@@ -434,17 +443,28 @@ pub async fn log(
             h1 { (repository) " · log of " (reference) }
             (repository_tabs(&repository, &reference, "Log"))
             table #log {
-                thead { tr { th { "Commit" } th { "Message" } th { "Committer" } th { "Created" } th { "Metadata" } } }
+                thead { tr { th { "Commit" } th { "Message" } th { "Import" } th { "Committer" } th { "Created" } th { "Metadata" } } }
                 tbody {
                     @for commit in &commits {
                         tr {
                             td.mono { a href={ "/ui/repositories/" (repository) "?ref=" (commit.id) } { (commit.id.chars().take(12).collect::<String>()) } }
                             td { (commit.message) }
+                            td.import {
+                                @if let (Some(added), Some(changed), Some(deleted), Some(total)) = (
+                                    commit.metadata.get("added"), commit.metadata.get("changed"),
+                                    commit.metadata.get("deleted"), commit.metadata.get("total"),
+                                ) {
+                                    span.added { "+" (added) } " " span.changed { "~" (changed) } " "
+                                    span.removed { "−" (deleted) } " " span.muted { "of " (total) }
+                                }
+                            }
                             td.mono { (commit.committer) }
                             td.muted { (commit.created_at) }
                             td.mono {
                                 @for (key, value) in &commit.metadata {
-                                    span.badge { (key) "=" (value) } " "
+                                    @if !IMPORT_COUNTS.contains(&key.as_str()) {
+                                        span.badge { (key) "=" (value) } " "
+                                    }
                                 }
                             }
                         }
