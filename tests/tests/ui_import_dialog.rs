@@ -1,12 +1,15 @@
 //! The import dialog in headless Chromium, as a user imports a delivery from the web
 //! page: a manifest URL, *Test* (a dry run with the exact expected counts), *Import*
 //! with live progress, the summary with its commit and *Merge into main*; and bad
-//! manifest URLs answered next to the field with the CLI's own message.
+//! manifest URLs (not a URL, no such manifest, another source's delivery, a checksum
+//! mismatch, a CSV delivery) answered next to the field with the CLI's own message.
 
 use std::process::Stdio;
 
 use integration_tests::serve::Server;
 use integration_tests::{LocalStack, browser, kill_with_parent, ok_json};
+use inventory_base::S3Url;
+use inventory_delivery::manifest::ManifestDocument;
 use serde_json::json;
 
 const MANIFEST: &str =
@@ -63,6 +66,38 @@ async fn a_delivery_is_tested_imported_and_merged_from_the_import_dialog() {
         "2026-11-25T01:00:00Z",
         "--json",
     ]));
+    // Deliveries the dialog must refuse, as the API test makes them: another bucket's
+    // inventory under this source's prefix, a manifest.checksum that is not the
+    // manifest's, an inventory delivered as CSV.
+    let good: S3Url = MANIFEST.parse().unwrap();
+    let document: ManifestDocument = serde_json::from_slice(&stack.get(&good).await).unwrap();
+    let delivery = |stamp: &str| -> S3Url {
+        format!("s3://inventory-dest/inv/photos-source/daily/{stamp}/manifest.json")
+            .parse()
+            .unwrap()
+    };
+    let foreign = delivery("2026-12-01T00-00Z");
+    let foreign_document = ManifestDocument {
+        source_bucket: "someone-else".into(),
+        ..document.clone()
+    };
+    stack.put_manifest(&foreign, &foreign_document).await;
+    let mismatch = delivery("2026-12-02T00-00Z");
+    stack.put_manifest(&mismatch, &document).await;
+    stack
+        .put(
+            &mismatch.sibling("manifest.checksum"),
+            "0123456789abcdef0123456789abcdef\n",
+        )
+        .await;
+    let csv = delivery("2026-12-03T00-00Z");
+    let csv_document = ManifestDocument {
+        file_format: "CSV".into(),
+        ..document.clone()
+    };
+    stack.put_manifest(&csv, &csv_document).await;
+    let bad = [foreign.to_string(), mismatch.to_string(), csv.to_string()];
+    let bad_messages: Vec<String> = bad.iter().map(|url| cli_message(&stack, url)).collect();
     let missing_message = cli_message(&stack, MISSING);
     // The functions, fed by their queues, as in AWS.
     let mut functions = stack.cli();
@@ -88,6 +123,7 @@ def dialog_error(url):
     return text
 result["not a url"] = dialog_error("not a url")
 result["missing"] = dialog_error("{MISSING}")
+result["bad"] = [dialog_error(url) for url in {bad}]
 shot("import-error")
 page.fill("#manifest", "{MANIFEST}")
 page.click("#test")
@@ -115,7 +151,8 @@ page.fill('form[data-api="create-branch"] input[name="name"]', "feature/x")
 page.click('form[data-api="create-branch"] button[type="submit"]')
 page.wait_for_url(re.compile(r".*ref=feature%2Fx$"))
 result["branch selected"] = page.locator("#ref option[selected]").inner_text()
-"##
+"##,
+        bad = serde_json::to_string(&bad).unwrap()
     );
     let seen = browser::run(&server, &script);
     let _ = functions.kill();
@@ -130,6 +167,14 @@ result["branch selected"] = page.locator("#ref option[selected]").inner_text()
         json!("\"not a url\" is not an S3 URL: it must start with s3://")
     );
     assert_eq!(seen["missing"], json!(missing_message));
+    assert_eq!(seen["bad"], json!(bad_messages));
+    for (message, part) in
+        bad_messages
+            .iter()
+            .zip(["someone-else", "does not match its checksum", "CSV"])
+    {
+        assert!(message.contains(part), "{message}");
+    }
     let counts = json!([
         ["added", "30"],
         ["changed", "0"],
@@ -175,23 +220,16 @@ result["branch selected"] = page.locator("#ref option[selected]").inner_text()
             .args(["ls", "photos", "main", "--recursive", "--json"]),
     );
     assert_eq!(main["entries"].as_array().unwrap().len(), 30);
-    // The jobs, newest first: the import, the dry run, the dialog's and the CLI's dry
-    // runs of the missing manifest (the URL that is not one started nothing).
+    // The jobs, newest first: the import and the dry run (besides the failed dry runs
+    // of the deliveries refused above).
     let states: Vec<&str> = seen["jobs"]
         .as_array()
         .unwrap()
         .iter()
         .map(|row| row[1].as_str().unwrap())
+        .filter(|state| *state != "failed (dry run)")
         .collect();
-    assert_eq!(
-        states,
-        [
-            "committed",
-            "dry_run_complete (dry run)",
-            "failed (dry run)",
-            "failed (dry run)"
-        ]
-    );
+    assert_eq!(states, ["committed", "dry_run_complete (dry run)"]);
     assert_eq!(seen["bars"], json!(1));
     assert_eq!(seen["branch selected"], json!("feature/x"));
     let branch = ok_json(
