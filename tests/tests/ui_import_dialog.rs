@@ -151,6 +151,16 @@ page.fill('form[data-api="create-branch"] input[name="name"]', "feature/x")
 page.click('form[data-api="create-branch"] button[type="submit"]')
 page.wait_for_url(re.compile(r".*ref=feature%2Fx$"))
 result["branch selected"] = page.locator("#ref option[selected]").inner_text()
+# Any ref by its id, then the new branch deleted.
+page.fill("#goto", "main~1")
+page.click('form:has(#goto) button[type="submit"]')
+page.wait_for_url(re.compile(r".*ref=main%7E1$"))
+result["at main~1"] = page.locator("#ref option[selected]").inner_text()
+page.goto(ENDPOINT + "/ui/repositories/photos?ref=feature%2Fx")
+page.on("dialog", lambda dialog: dialog.accept())
+page.click('form[data-api="delete-branch"] button[type="submit"]')
+page.wait_for_url(ENDPOINT + "/ui/repositories/photos")
+result["branches left"] = page.locator("#ref option").all_inner_texts()
 "##,
         bad = serde_json::to_string(&bad).unwrap()
     );
@@ -232,15 +242,16 @@ result["branch selected"] = page.locator("#ref option[selected]").inner_text()
     assert_eq!(states, ["committed", "dry_run_complete (dry run)"]);
     assert_eq!(seen["bars"], json!(1));
     assert_eq!(seen["branch selected"], json!("feature/x"));
-    let branch = ok_json(
-        stack
-            .cli()
-            .args(["branch", "show", "photos", "feature/x", "--json"]),
+    assert_eq!(seen["at main~1"], json!("main~1"));
+    assert_eq!(
+        seen["branches left"],
+        json!(["import-from-inventory", "main"])
     );
-    let main_head = ok_json(
-        stack
-            .cli()
-            .args(["branch", "show", "photos", "main", "--json"]),
-    );
-    assert_eq!(branch["commit"]["id"], main_head["commit"]["id"]);
+    // Deleted: the CLI no longer finds it.
+    let gone = stack
+        .cli()
+        .args(["branch", "show", "photos", "feature/x"])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success());
 }

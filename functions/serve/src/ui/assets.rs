@@ -93,6 +93,11 @@ document.addEventListener('submit', async (event) => {
       await api('POST', '/repositories/' + encodeURIComponent(repository) + '/branches',
         { name: fields.name, source: form.dataset.source });
       window.location = '/ui/repositories/' + encodeURIComponent(repository) + '?ref=' + encodeURIComponent(fields.name);
+    } else if (action === 'delete-branch') {
+      const repository = form.dataset.repository;
+      if (!window.confirm('Delete branch ' + form.dataset.branch + '? Its uncommitted changes are lost.')) { return; }
+      await api('DELETE', '/repositories/' + encodeURIComponent(repository) + '/branches/' + encodeURIComponent(form.dataset.branch));
+      window.location = '/ui/repositories/' + encodeURIComponent(repository);
     } else if (action === 'add-source') {
       const body = { inventory: fields.inventory, merge_into: fields.merge_into || null };
       await api('POST', '/repositories/' + encodeURIComponent(form.dataset.repository) + '/sources', body);

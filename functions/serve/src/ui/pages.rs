@@ -265,9 +265,18 @@ pub async fn repository(
                 }
                 span.muted.mono { "at " (listing_commit(&reference, &branches)) }
             }
+            form.row method="get" action={ "/ui/repositories/" (repository) } {
+                input #goto type="text" name="ref" placeholder="a commit id, or a ref such as main~2" required;
+                button.secondary type="submit" { "Go to ref" }
+            }
             form.row data-api="create-branch" data-repository=(repository) data-source=(reference) {
                 input type="text" name="name" placeholder="new branch name" required;
                 button.secondary type="submit" { "Create branch from " (reference) }
+            }
+            @if writable && reference != repo.default_branch {
+                form.row data-api="delete-branch" data-repository=(repository) data-branch=(reference) {
+                    button.secondary type="submit" { "Delete branch " (reference) }
+                }
             }
             (repository_tabs(&repository, &reference, "Objects"))
             @if !history.is_empty() { (history_chart(&history)) }
