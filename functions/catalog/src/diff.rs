@@ -18,6 +18,17 @@ pub enum ChangeKind {
     Changed,
 }
 
+impl ChangeKind {
+    /// The kind as its serialized name: `added`, `removed` or `changed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Changed => "changed",
+        }
+    }
+}
+
 /// One difference between a left and a right tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {

@@ -15,9 +15,9 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::model::{
-    Branch, Change, Commit, Committed, Deleted, DiffCounts, DiffPage, DiffQuery, ListQuery,
-    LogQuery, MergeRequest, Merged, NewBranch, NewCommit, NewRepository, Object, ObjectPage,
-    PathQuery, Repository, ResetDone, ResetRequest,
+    Branch, Change, Commit, Committed, Deleted, DiffPage, DiffQuery, ListQuery, LogQuery,
+    MergeRequest, Merged, NewBranch, NewCommit, NewRepository, Object, ObjectPage, PathQuery,
+    Repository, ResetDone, ResetRequest,
 };
 
 /// Bytes an upload sends to the storage namespace per request.
@@ -306,11 +306,7 @@ pub async fn list_changes(
         })
         .await?;
     Ok(Json(DiffPage {
-        summary: DiffCounts {
-            added: summary.added,
-            removed: summary.removed,
-            changed: summary.changed,
-        },
+        summary: summary.into(),
         changes,
         next_after: None,
     }))
@@ -392,11 +388,7 @@ pub async fn diff(
         })
         .await?;
     Ok(Json(DiffPage {
-        summary: DiffCounts {
-            added: summary.added,
-            removed: summary.removed,
-            changed: summary.changed,
-        },
+        summary: summary.into(),
         changes,
         next_after,
     }))

@@ -166,14 +166,8 @@ pub struct Change {
 
 impl From<inventory_catalog::diff::Change> for Change {
     fn from(change: inventory_catalog::diff::Change) -> Self {
-        use inventory_catalog::diff::ChangeKind;
         Change {
-            kind: match change.kind {
-                ChangeKind::Added => "added",
-                ChangeKind::Removed => "removed",
-                ChangeKind::Changed => "changed",
-            }
-            .to_string(),
+            kind: change.kind.as_str().to_string(),
             path: change.path,
             left: change.left.map(Object::from),
             right: change.right.map(Object::from),
@@ -186,6 +180,16 @@ pub struct DiffCounts {
     pub added: u64,
     pub removed: u64,
     pub changed: u64,
+}
+
+impl From<inventory_catalog::diff::DiffSummary> for DiffCounts {
+    fn from(summary: inventory_catalog::diff::DiffSummary) -> Self {
+        DiffCounts {
+            added: summary.added,
+            removed: summary.removed,
+            changed: summary.changed,
+        }
+    }
 }
 
 /// A page of differences, with the counts of the whole diff.

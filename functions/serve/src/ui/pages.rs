@@ -328,11 +328,7 @@ pub async fn repository(
                         thead { tr { th { "Change" } th { "Path" } } }
                         tbody {
                             @for change in &changes {
-                                @let kind = match change.kind {
-                                    inventory_catalog::diff::ChangeKind::Added => "added",
-                                    inventory_catalog::diff::ChangeKind::Removed => "removed",
-                                    inventory_catalog::diff::ChangeKind::Changed => "changed",
-                                };
+                                @let kind = change.kind.as_str();
                                 tr { td class=(kind) { (kind) } td.mono { (change.path) } }
                             }
                         }
@@ -585,11 +581,7 @@ pub async fn compare(
                     thead { tr { th { "Change" } th { "Path" } th.num { "Size before" } th.num { "Size after" } } }
                     tbody {
                         @for change in &changes {
-                            @let kind = match change.kind {
-                                inventory_catalog::diff::ChangeKind::Added => "added",
-                                inventory_catalog::diff::ChangeKind::Removed => "removed",
-                                inventory_catalog::diff::ChangeKind::Changed => "changed",
-                            };
+                            @let kind = change.kind.as_str();
                             tr {
                                 td class=(kind) { (kind) }
                                 td.mono { (change.path) }
