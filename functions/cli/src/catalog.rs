@@ -9,7 +9,7 @@ use indicatif::HumanBytes;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use inventory_catalog::catalog::{Catalog, CatalogError, Commit, ListOptions, MergeOutcome};
+use inventory_catalog::catalog::{Catalog, Commit, ListOptions, MergeOutcome};
 use inventory_catalog::diff::{ChangeKind, ConflictStrategy};
 use inventory_catalog::tree::Entry;
 
@@ -267,13 +267,7 @@ pub async fn run(args: &CatalogArgs, command: CatalogCommand) -> Result<()> {
             reference,
             path,
         } => {
-            let entry = catalog.stat(&repository, &reference, &path).await?.ok_or(
-                CatalogError::PathNotFound {
-                    repository,
-                    reference,
-                    path,
-                },
-            )?;
+            let entry = catalog.entry(&repository, &reference, &path).await?;
             if json {
                 return print_json(&entry);
             }

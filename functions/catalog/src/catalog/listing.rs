@@ -151,6 +151,22 @@ impl Catalog {
         Ok(self.trees(&repo).get(&tree, path).await?)
     }
 
+    /// The entry at `path` in `reference`, which must be there.
+    pub async fn entry(
+        &self,
+        repository: &str,
+        reference: &str,
+        path: &str,
+    ) -> Result<Entry, CatalogError> {
+        self.stat(repository, reference, path)
+            .await?
+            .ok_or_else(|| CatalogError::PathNotFound {
+                repository: repository.to_string(),
+                reference: reference.to_string(),
+                path: path.to_string(),
+            })
+    }
+
     /// Opens the bytes of the object at `path` in `reference`, from its physical
     /// address (pinned to its version id). Fails, rather than return other bytes, when
     /// the object's ETag is no longer the one the catalog recorded.
@@ -160,14 +176,7 @@ impl Catalog {
         reference: &str,
         path: &str,
     ) -> Result<(Entry, aws_sdk_s3::primitives::ByteStream), CatalogError> {
-        let entry = self
-            .stat(repository, reference, path)
-            .await?
-            .ok_or_else(|| CatalogError::PathNotFound {
-                repository: repository.to_string(),
-                reference: reference.to_string(),
-                path: path.to_string(),
-            })?;
+        let entry = self.entry(repository, reference, path).await?;
         let body = self.open_entry(repository, reference, &entry, None).await?;
         Ok((entry, body))
     }

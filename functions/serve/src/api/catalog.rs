@@ -196,15 +196,8 @@ pub async fn stat_object(
 ) -> Result<Json<Object>, ApiError> {
     let entry = state
         .catalog
-        .stat(&repository, &reference, &query.path)
-        .await?
-        .ok_or_else(|| {
-            ApiError::from(inventory_catalog::catalog::CatalogError::PathNotFound {
-                repository: repository.clone(),
-                reference: reference.clone(),
-                path: query.path.clone(),
-            })
-        })?;
+        .entry(&repository, &reference, &query.path)
+        .await?;
     Ok(Json(entry.into()))
 }
 

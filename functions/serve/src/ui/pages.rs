@@ -369,24 +369,11 @@ pub async fn object(
     Path(repository): Path<String>,
     Query(query): Query<ObjectQuery>,
 ) -> Result<Response, Response> {
-    let entry = match state
+    let entry = state
         .catalog
-        .stat(&repository, &query.reference, &query.path)
+        .entry(&repository, &query.reference, &query.path)
         .await
-    {
-        Ok(Some(entry)) => entry,
-        Ok(None) => {
-            return Err(failure(
-                &viewer,
-                CatalogError::PathNotFound {
-                    repository: repository.clone(),
-                    reference: query.reference.clone(),
-                    path: query.path.clone(),
-                },
-            ));
-        }
-        Err(err) => return Err(failure(&viewer, err)),
-    };
+        .map_err(|err| failure(&viewer, err))?;
     let object = Object::from(entry);
     let download = format!(
         "/api/v1/repositories/{}/refs/{}/objects/content?path={}",
