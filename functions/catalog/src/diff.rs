@@ -38,6 +38,16 @@ pub struct Change {
     pub right: Option<Entry>,
 }
 
+/// A page of a diff: up to a page's worth of changes, the whole diff's counts, and
+/// where the next page starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DiffPage {
+    pub summary: DiffSummary,
+    pub changes: Vec<Change>,
+    /// The last path of this page, when more changes follow.
+    pub next_after: Option<String>,
+}
+
 /// Counts of a diff.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct DiffSummary {

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use super::{Catalog, CatalogError, CommitInfo, MergeOutcome};
-use crate::diff::{Change, ConflictStrategy, DiffSummary, diff_trees, merge_trees};
+use crate::diff::{Change, ConflictStrategy, DiffPage, DiffSummary, diff_trees, merge_trees};
 
 impl Catalog {
     /// Streams the changes from `left` to `right`.
@@ -20,6 +20,37 @@ impl Catalog {
         let left_tree = self.tree_of(&repo, &left).await?;
         let right_tree = self.tree_of(&repo, &right).await?;
         Ok(diff_trees(&self.trees(&repo), &left_tree, &right_tree, on_change).await?)
+    }
+
+    /// A page of the changes from `left` to `right`: at most `limit` changes of paths
+    /// after `after`, with the counts of the whole diff.
+    pub async fn diff_page(
+        &self,
+        repository: &str,
+        left: &str,
+        right: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<DiffPage, CatalogError> {
+        let mut changes: Vec<Change> = Vec::new();
+        let mut next_after = None;
+        let summary = self
+            .diff(repository, left, right, |change| {
+                if after.is_some_and(|after| change.path.as_str() <= after) {
+                    return;
+                }
+                if changes.len() < limit {
+                    changes.push(change);
+                } else if next_after.is_none() {
+                    next_after = changes.last().map(|c| c.path.clone());
+                }
+            })
+            .await?;
+        Ok(DiffPage {
+            summary,
+            changes,
+            next_after,
+        })
     }
 
     /// Merges `source` (any ref) into the branch `destination`.

@@ -361,29 +361,20 @@ pub async fn diff(
     Query(query): Query<DiffQuery>,
 ) -> Result<Json<DiffPage>, ApiError> {
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-    let mut changes = Vec::new();
-    let mut next_after = None;
-    let summary = state
+    let page = state
         .catalog
-        .diff(&repository, &query.left, &query.right, |change| {
-            if query
-                .after
-                .as_ref()
-                .is_some_and(|after| change.path <= *after)
-            {
-                return;
-            }
-            if changes.len() < limit {
-                changes.push(Change::from(change));
-            } else if next_after.is_none() {
-                next_after = changes.last().map(|c: &Change| c.path.clone());
-            }
-        })
+        .diff_page(
+            &repository,
+            &query.left,
+            &query.right,
+            query.after.as_deref(),
+            limit,
+        )
         .await?;
     Ok(Json(DiffPage {
-        summary: summary.into(),
-        changes,
-        next_after,
+        summary: page.summary.into(),
+        changes: page.changes.into_iter().map(Change::from).collect(),
+        next_after: page.next_after,
     }))
 }
 

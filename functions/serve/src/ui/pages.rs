@@ -502,29 +502,18 @@ pub async fn compare(
             IMPORT_BRANCH.to_string()
         }
     });
-    let mut changes = Vec::new();
-    let mut next_after = None;
     let diffed = state
         .catalog
-        .diff(&repository, &left, &right, |change| {
-            if query
-                .after
-                .as_ref()
-                .is_some_and(|after| change.path <= *after)
-            {
-                return;
-            }
-            if changes.len() < COMPARE_PAGE {
-                changes.push(change);
-            } else if next_after.is_none() {
-                next_after = changes
-                    .last()
-                    .map(|c: &inventory_catalog::diff::Change| c.path.clone());
-            }
-        })
+        .diff_page(
+            &repository,
+            &left,
+            &right,
+            query.after.as_deref(),
+            COMPARE_PAGE,
+        )
         .await;
-    let (summary, problem) = match diffed {
-        Ok(summary) => (Some(summary), None),
+    let (page, problem) = match diffed {
+        Ok(page) => (Some(page), None),
         Err(err @ (CatalogError::RefNotFound { .. } | CatalogError::NoSuchAncestor { .. })) => {
             (None, Some(err.to_string()))
         }
@@ -558,7 +547,8 @@ pub async fn compare(
             @if let Some(problem) = &problem {
                 p.error { (problem) }
             }
-            @if let Some(summary) = &summary {
+            @if let Some(page) = &page {
+                @let summary = &page.summary;
                 p #summary {
                     span.added { (summary.added) " added" } ", "
                     span.removed { (summary.removed) " removed" } ", "
@@ -567,7 +557,7 @@ pub async fn compare(
                 table #diff {
                     thead { tr { th { "Change" } th { "Path" } th.num { "Size before" } th.num { "Size after" } } }
                     tbody {
-                        @for change in &changes {
+                        @for change in &page.changes {
                             @let kind = change.kind.as_str();
                             tr {
                                 td class=(kind) { (kind) }
@@ -576,10 +566,10 @@ pub async fn compare(
                                 td.num { (change.right.as_ref().map(|e| human_bytes(e.size)).unwrap_or_default()) }
                             }
                         }
-                        @if changes.is_empty() { tr { td colspan="4" .muted { "No differences." } } }
+                        @if page.changes.is_empty() { tr { td colspan="4" .muted { "No differences." } } }
                     }
                 }
-                @if let Some(next) = &next_after {
+                @if let Some(next) = &page.next_after {
                     p { a href={ (base) "&after=" (encode(next)) } { "Next page →" } }
                 }
                 h2 { "Merge " (right) " into a branch" }
