@@ -297,22 +297,22 @@ impl S3 for CatalogS3 {
         let body = input
             .body
             .ok_or_else(|| s3_error!(IncompleteBody, "PutObject without a body"))?;
-        let writable = match split_key(&input.key) {
-            Ok((branch, path)) => match self.repository(&input.bucket).await {
-                Ok(()) => self
-                    .catalog
-                    .writable(&input.bucket, branch, path, "uploading")
-                    .await
-                    .map_err(catalog_error),
-                Err(err) => Err(err),
-            },
-            Err(err) => Err(err),
+        let writable = async {
+            let (branch, path) = split_key(&input.key)?;
+            self.repository(&input.bucket).await?;
+            self.catalog
+                .writable(&input.bucket, branch, path, "uploading")
+                .await
+                .map_err(catalog_error)?;
+            Ok((branch, path))
         };
-        if let Err(err) = writable {
-            drain(body).await;
-            return Err(err);
-        }
-        let (branch, path) = split_key(&input.key)?;
+        let (branch, path) = match writable.await {
+            Ok(target) => target,
+            Err(err) => {
+                drain(body).await;
+                return Err(err);
+            }
+        };
         let declared = Declared::new(
             input.content_md5.clone(),
             input.checksum_crc32.clone(),
