@@ -29,6 +29,20 @@ pub const SESSION_SECONDS: i64 = 12 * 3600;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub access_key_id: String,
+    /// The browser session it came with, if it came with one (not SigV4).
+    pub session: Option<SessionState>,
+}
+
+/// A checked session's token for changes and its expiry (seconds since the epoch).
+#[derive(Debug, Clone)]
+pub struct SessionState {
+    pub csrf_token: String,
+    pub expires: i64,
+}
+
+/// What a request without a valid session is told.
+pub fn expired() -> ApiError {
+    ApiError::unauthorized("the session has expired or is not valid: log in again")
 }
 
 fn mac(secret: &str, purpose: &str, key_id: &str, expires: i64) -> String {
@@ -76,14 +90,8 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
-/// A checked session: the caller, the session's CSRF token and its expiry.
-pub async fn check_session(
-    state: &ApiState,
-    cookie: &str,
-    now: i64,
-) -> Result<(Caller, String, i64), ApiError> {
-    let expired =
-        || ApiError::unauthorized("the session has expired or is not valid: log in again");
+/// A checked session: the caller, with the session's CSRF token and expiry.
+pub async fn check_session(state: &ApiState, cookie: &str, now: i64) -> Result<Caller, ApiError> {
     let mut parts = cookie.rsplitn(3, '.');
     let (Some(given), Some(expires), Some(key_id)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -103,13 +111,13 @@ pub async fn check_session(
     if !constant_time_eq(expected.as_bytes(), given.as_bytes()) {
         return Err(expired());
     }
-    Ok((
-        Caller {
-            access_key_id: key_id.to_string(),
-        },
-        mac(&secret, "csrf", key_id, expires),
-        expires,
-    ))
+    Ok(Caller {
+        access_key_id: key_id.to_string(),
+        session: Some(SessionState {
+            csrf_token: mac(&secret, "csrf", key_id, expires),
+            expires,
+        }),
+    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -143,7 +151,12 @@ where
             ApiError::unauthorized("log in first: POST /api/v1/auth/login with an access key")
         })?;
         let now = chrono::Utc::now().timestamp();
-        let (caller, csrf, _) = check_session(&state, &cookie, now).await?;
+        let caller = check_session(&state, &cookie, now).await?;
+        let csrf = caller
+            .session
+            .as_ref()
+            .map(|session| session.csrf_token.as_str())
+            .unwrap_or_default();
         let reads = [Method::GET, Method::HEAD, Method::OPTIONS].contains(&parts.method);
         if !reads {
             let given = parts

@@ -82,17 +82,11 @@ pub async fn logout(headers: HeaderMap) -> Response {
 /// The caller's session.
 #[utoipa::path(get, path = "/auth/session", tag = "auth",
     responses((status = 200, body = Session), (status = 401, body = ApiError)))]
-pub async fn current(
-    State(state): State<ApiState>,
-    caller: Caller,
-    headers: HeaderMap,
-) -> Result<Json<Session>, ApiError> {
-    let cookie = auth::session_cookie(&headers).unwrap_or_default();
-    let now = chrono::Utc::now().timestamp();
-    let (_, csrf_token, expires) = auth::check_session(&state, &cookie, now).await?;
+pub async fn current(caller: Caller) -> Result<Json<Session>, ApiError> {
+    let session = caller.session.ok_or_else(auth::expired)?;
     Ok(Json(Session {
         access_key_id: caller.access_key_id,
-        expires,
-        csrf_token,
+        expires: session.expires,
+        csrf_token: session.csrf_token,
     }))
 }

@@ -162,6 +162,7 @@ pub async fn check(State(state): State<ApiState>, request: Request, next: Next) 
         Some(expected) if expected == auth.signature => {
             parts.extensions.insert(Caller {
                 access_key_id: auth.key_id.to_string(),
+                session: None,
             });
             next.run(Request::from_parts(parts, body)).await
         }

@@ -39,10 +39,13 @@ async fn signed_in(State(state): State<ApiState>, mut request: Request, next: Ne
         None => None,
     };
     match checked {
-        Some((caller, csrf_token, _)) => {
+        Some(caller) => {
             request.extensions_mut().insert(Viewer {
+                csrf_token: caller
+                    .session
+                    .map(|session| session.csrf_token)
+                    .unwrap_or_default(),
                 access_key_id: caller.access_key_id,
-                csrf_token,
             });
             next.run(request).await
         }
