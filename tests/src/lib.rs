@@ -223,29 +223,41 @@ impl LocalStack {
     }
 
     /// [`photos_source`](Self::photos_source) merged into `main`, and one delivery of
+    /// Writes a delivery of the inventory configuration `daily` of `photos-source`
+    /// into `s3://inventory-dest/inv` (`dev generate-inventory` with `args`: the
+    /// objects, the creation time, …); returns the generator's report.
+    pub fn generate_photos(&self, args: &[&str]) -> serde_json::Value {
+        ok_json(
+            self.cli()
+                .args([
+                    "dev",
+                    "generate-inventory",
+                    "--destination",
+                    "s3://inventory-dest/inv",
+                    "--source-bucket",
+                    "photos-source",
+                    "--json",
+                ])
+                .args(args),
+        )
+    }
+
     /// `objects` objects (of a versioned bucket, with `versioned`) whose source objects
     /// exist, imported through the three functions (`local`).
     pub async fn imported_photos(&self, objects: u64, versioned: bool) {
         self.photos_source(Some("main")).await;
-        let mut generate = self.cli();
-        generate.args([
-            "dev",
-            "generate-inventory",
-            "--destination",
-            "s3://inventory-dest/inv",
-            "--source-bucket",
-            "photos-source",
+        let objects = objects.to_string();
+        let mut args = vec![
             "--objects",
-            &objects.to_string(),
+            &objects,
             "--write-objects",
             "--created-at",
             "2026-11-25T01:00:00Z",
-            "--json",
-        ]);
+        ];
         if versioned {
-            generate.arg("--versioned");
+            args.push("--versioned");
         }
-        ok_json(&mut generate);
+        self.generate_photos(&args);
         ok_json(self.cli().args(["local", "--until-idle", "--json"]));
     }
 

@@ -16,13 +16,7 @@ const INVENTORY: &str = "s3://inventory-dest/inv/photos-source/daily/";
 /// A delivery of `objects` objects of a versioned `photos-source` (so that rows are
 /// skipped for every reason), as the generator reports it.
 fn generate(stack: &LocalStack, objects: u64) -> Value {
-    ok_json(stack.cli().args([
-        "dev",
-        "generate-inventory",
-        "--destination",
-        "s3://inventory-dest/inv",
-        "--source-bucket",
-        "photos-source",
+    stack.generate_photos(&[
         "--objects",
         &objects.to_string(),
         "--files",
@@ -30,8 +24,7 @@ fn generate(stack: &LocalStack, objects: u64) -> Value {
         "--versioned",
         "--created-at",
         "2026-11-25T01:00:00Z",
-        "--json",
-    ]))
+    ])
 }
 
 /// The CLI's error message for a command (it prints `error: <message>`).

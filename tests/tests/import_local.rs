@@ -48,13 +48,7 @@ async fn notifications_drive_an_import_into_main() {
     );
 
     // A delivery lands: S3 notifies the manifest-events queue.
-    let generated = ok_json(cli().args([
-        "dev",
-        "generate-inventory",
-        "--destination",
-        "s3://inventory-dest/inv",
-        "--source-bucket",
-        "photos-source",
+    let generated = stack.generate_photos(&[
         "--objects",
         "3000",
         "--files",
@@ -63,8 +57,7 @@ async fn notifications_drive_an_import_into_main() {
         "--shuffle",
         "--created-at",
         "2026-11-25T01:00:00Z",
-        "--json",
-    ]));
+    ]);
     let stats = ok_json(cli().args(["local", "--until-idle", "--json"]));
     assert_eq!(stats["commit_tasks"], 1);
     assert_eq!(stats["failures"], 0);
@@ -191,22 +184,14 @@ async fn notifications_drive_an_import_into_main() {
 /// notifications wait in the manifest-events queue). Returns the generator's report.
 async fn landed_delivery(stack: &LocalStack, objects: u64, files: usize) -> Value {
     stack.photos_source(None).await;
-    let cli = || stack.cli();
-    ok_json(cli().args([
-        "dev",
-        "generate-inventory",
-        "--destination",
-        "s3://inventory-dest/inv",
-        "--source-bucket",
-        "photos-source",
+    stack.generate_photos(&[
         "--objects",
         &objects.to_string(),
         "--files",
         &files.to_string(),
         "--created-at",
         "2026-11-25T01:00:00Z",
-        "--json",
-    ]))
+    ])
 }
 
 #[tokio::test]
@@ -297,13 +282,7 @@ async fn inspect_against_a_repository_predicts_the_import_and_records_nothing() 
         ok_json(cli().args(["log", "photos", "import-from-inventory", "--json"]))[0]["id"].clone();
 
     // The next day's delivery of the same bucket.
-    let next = ok_json(cli().args([
-        "dev",
-        "generate-inventory",
-        "--destination",
-        "s3://inventory-dest/inv",
-        "--source-bucket",
-        "photos-source",
+    let next = stack.generate_photos(&[
         "--objects",
         "3000",
         "--files",
@@ -316,8 +295,7 @@ async fn inspect_against_a_repository_predicts_the_import_and_records_nothing() 
         "20",
         "--created-at",
         "2026-11-26T01:00:00Z",
-        "--json",
-    ]));
+    ]);
     let manifest = next["manifest"].as_str().unwrap();
     let preview = ok_json(cli().args(["inspect", manifest, "--against", "photos", "--json"]));
     assert_eq!(preview["branch"], "import-from-inventory");
@@ -374,19 +352,7 @@ async fn importing_a_failed_delivery_exits_non_zero_with_or_without_json() {
         "s3://catalog-storage/photos",
         "--json",
     ]));
-    let generated = ok_json(cli().args([
-        "dev",
-        "generate-inventory",
-        "--destination",
-        "s3://inventory-dest/inv",
-        "--source-bucket",
-        "photos-source",
-        "--objects",
-        "10",
-        "--files",
-        "1",
-        "--json",
-    ]));
+    let generated = stack.generate_photos(&["--objects", "10", "--files", "1"]);
     let manifest = generated["manifest"].as_str().unwrap();
     let data_file: inventory_base::S3Url = generated["data_files"][0]
         .as_str()

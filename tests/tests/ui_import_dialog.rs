@@ -52,20 +52,13 @@ async fn a_delivery_is_tested_imported_and_merged_from_the_import_dialog() {
         "s3://inventory-dest/inv/photos-source/daily/",
         "--json",
     ]));
-    ok_json(stack.cli().args([
-        "dev",
-        "generate-inventory",
-        "--destination",
-        "s3://inventory-dest/inv",
-        "--source-bucket",
-        "photos-source",
+    stack.generate_photos(&[
         "--objects",
         "30",
         "--write-objects",
         "--created-at",
         "2026-11-25T01:00:00Z",
-        "--json",
-    ]));
+    ]);
     // Deliveries the dialog must refuse, as the API test makes them: another bucket's
     // inventory under this source's prefix, a manifest.checksum that is not the
     // manifest's, an inventory delivered as CSV.
