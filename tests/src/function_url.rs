@@ -1,8 +1,9 @@
 //! A Function URL on loopback, in front of the `api` function's endpoint: each HTTP
 //! request becomes the event a Lambda Function URL sends (payload format 2.0: the raw
-//! path and query string, lowercase headers, the whole body, in base64 unless it is
-//! text), which goes through `lambda_http`'s streaming adapter as in Lambda; the
-//! streamed answer goes back to the client. Lambda's size limits are not enforced.
+//! path and query string, lowercase headers, the cookies apart from them, the whole
+//! body, in base64 unless it is text), which goes through `lambda_http`'s streaming
+//! adapter as in Lambda; the streamed answer goes back to the client, its cookies as
+//! `Set-Cookie` headers. Lambda's size limits are not enforced.
 
 use std::convert::Infallible;
 
@@ -87,12 +88,26 @@ fn event(parts: &hyper::http::request::Parts, body: &[u8]) -> Value {
             .collect();
         headers.insert(name.as_str().to_string(), json!(values.join(",")));
     }
+    // Cookies arrive apart from the headers, one per item.
+    let cookies: Vec<String> = headers
+        .remove("cookie")
+        .and_then(|value| value.as_str().map(str::to_string))
+        .map(|value| {
+            value
+                .split(';')
+                .map(|cookie| cookie.trim().to_string())
+                .filter(|cookie| !cookie.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
     // The body arrives whole: its length is known, and no longer chunked.
     headers.remove("transfer-encoding");
     if !body.is_empty() || headers.contains_key("content-length") {
         headers.insert("content-length".into(), json!(body.len().to_string()));
     }
-    headers.insert("x-forwarded-proto".into(), json!("https"));
+    // AWS's URL is HTTPS; this one is plain HTTP on loopback, and says so (a session
+    // cookie set over HTTPS is `Secure`, which a client over HTTP never sends back).
+    headers.insert("x-forwarded-proto".into(), json!("http"));
     headers.insert("x-forwarded-for".into(), json!("127.0.0.1"));
     let host = headers
         .get("host")
@@ -126,6 +141,9 @@ fn event(parts: &hyper::http::request::Parts, body: &[u8]) -> Value {
         },
         "isBase64Encoded": false
     });
+    if !cookies.is_empty() {
+        event["cookies"] = json!(cookies);
+    }
     if !body.is_empty() {
         let content_type = headers
             .get("content-type")
@@ -177,6 +195,18 @@ async fn invoke(
     let mut response = Response::new(BodyExt::boxed_unsync(body));
     *response.status_mut() = prelude.status_code;
     *response.headers_mut() = prelude.headers;
+    // The function's cookies come back apart from its headers; the URL sends each as a
+    // header of its own.
+    for cookie in prelude.cookies {
+        match hyper::header::HeaderValue::try_from(cookie) {
+            Ok(value) => {
+                response
+                    .headers_mut()
+                    .append(hyper::header::SET_COOKIE, value);
+            }
+            Err(err) => return Ok(plain(StatusCode::BAD_GATEWAY, err.to_string())),
+        }
+    }
     Ok(response)
 }
 

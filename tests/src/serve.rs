@@ -6,12 +6,18 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use crate::{LocalStack, free_port, kill_with_parent, ok_json, wait_for_port, workspace_root};
+use crate::function_url::FunctionUrl;
+use crate::{
+    LocalStack, SEALING_KEY, free_port, kill_with_parent, ok_json, wait_for_port, workspace_root,
+};
 
-/// `serve` on a free loopback port with a freshly issued access key; stopped when
-/// dropped.
+/// `serve` on a free loopback port with a freshly issued access key, or the `api`
+/// function behind a Function URL on loopback; stopped when dropped.
 pub struct Server {
-    child: Child,
+    /// `serve`'s process; none for the function.
+    child: Option<Child>,
+    /// The function's URL; none for `serve`.
+    function_url: Option<FunctionUrl>,
     pub endpoint: String,
     pub port: u16,
     pub key_id: String,
@@ -27,13 +33,7 @@ impl Server {
 
     /// `serve` reaching AWS through `endpoint` (a fault proxy in front of the stack).
     pub fn start_through(stack: &LocalStack, endpoint: &str) -> Server {
-        let key = ok_json(stack.cli().args([
-            "credentials",
-            "create",
-            "--description",
-            "tests",
-            "--json",
-        ]));
+        let key = issue_key(stack);
         let text = |name: &str| key[name].as_str().unwrap_or_default().to_string();
         let port = free_port();
         let mut command = stack.cli();
@@ -52,12 +52,44 @@ impl Server {
         )
         .expect("the AWS CLI's configuration is written");
         Server {
-            child,
+            child: Some(child),
+            function_url: None,
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
             key_id: text("access_key_id"),
             secret: text("secret_access_key"),
             dir,
+        }
+    }
+
+    /// The `api` function's router (the one its Lambda entry point builds) behind a
+    /// Function URL on loopback, answering in this process: a test using it runs on
+    /// a multi-threaded runtime, since the clients block the test's thread.
+    pub async fn function_url(stack: &LocalStack) -> Server {
+        let key = issue_key(stack);
+        let text = |name: &str| key[name].as_str().unwrap_or_default().to_string();
+        let sealer = inventory_serve::Sealer::from_base64(SEALING_KEY)
+            .unwrap_or_else(|err| panic!("the tests' sealing key: {err}"));
+        let router = inventory_serve::setup::router_with(
+            &stack.config,
+            inventory_catalog::catalog::DEFAULT_TABLE,
+            sealer,
+        );
+        let url = FunctionUrl::start(api::Endpoint::new(router)).await;
+        let port = url
+            .endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_default();
+        Server {
+            child: None,
+            endpoint: url.endpoint.clone(),
+            function_url: Some(url),
+            port,
+            key_id: text("access_key_id"),
+            secret: text("secret_access_key"),
+            dir: tempfile::tempdir().expect("a temporary directory"),
         }
     }
 
@@ -84,12 +116,18 @@ impl Server {
 
     /// The server's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .unwrap_or_else(std::process::id)
     }
 
     /// Whether the server still runs.
     pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        match &mut self.child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => self.function_url.is_some(),
+        }
     }
 
     /// Runs a boto3 script with `s3` (a client signing with the server's key) and
@@ -261,7 +299,18 @@ pub async fn bucket_versions(
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// A fresh access key, issued by the CLI.
+fn issue_key(stack: &LocalStack) -> Value {
+    ok_json(
+        stack
+            .cli()
+            .args(["credentials", "create", "--description", "tests", "--json"]),
+    )
 }

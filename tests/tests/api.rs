@@ -21,8 +21,23 @@ fn cli_error(stack: &LocalStack, args: &[&str]) -> String {
 async fn a_session_reads_and_writes_the_catalog_through_the_api() {
     let stack = LocalStack::start().await;
     stack.imported_photos(12, false).await;
-    let paths = stack.photos_paths("main");
     let server = Server::start(&stack);
+    session(&stack, &server).await;
+}
+
+/// The same session with the `api` function, behind a Function URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_function_answers_the_same_session() {
+    let stack = LocalStack::start().await;
+    stack.imported_photos(12, false).await;
+    let server = Server::function_url(&stack).await;
+    session(&stack, &server).await;
+}
+
+/// Logs in through `server`, reads and writes the catalog through the API, and checks
+/// each answer against the catalog and the CLI.
+async fn session(stack: &LocalStack, server: &Server) {
+    let paths = stack.photos_paths("main");
     let first_md5 = {
         use md5::{Digest, Md5};
         let bytes = stack
@@ -127,7 +142,7 @@ print(json.dumps(out))
         body("nothing"),
         &json!({
             "code": "nothing_to_commit",
-            "message": cli_error(&stack, &["commit", "photos", "main", "-m", "again"]),
+            "message": cli_error(stack, &["commit", "photos", "main", "-m", "again"]),
         })
     );
     assert_eq!(
@@ -141,7 +156,7 @@ print(json.dumps(out))
         body("unknown repository"),
         &json!({
             "code": "repository_not_found",
-            "message": cli_error(&stack, &["branch", "list", "nope"]),
+            "message": cli_error(stack, &["branch", "list", "nope"]),
         })
     );
     assert_eq!(body("unknown ref")["code"], json!("ref_not_found"));

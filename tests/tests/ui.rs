@@ -42,11 +42,23 @@ if {login}:
 async fn a_browser_is_led_to_log_in_and_then_sees_the_catalog() {
     let stack = LocalStack::start().await;
     stack.imported_photos(8, false).await;
+    browse(&stack, &Server::start(&stack));
+}
+
+/// The same pages from the `api` function, behind a Function URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_function_serves_the_same_pages() {
+    let stack = LocalStack::start().await;
+    stack.imported_photos(8, false).await;
+    browse(&stack, &Server::function_url(&stack).await);
+}
+
+/// Logs in through `server` and reads every page, checking each against the catalog.
+fn browse(stack: &LocalStack, server: &Server) {
     let paths = stack.photos_paths("main");
-    let server = Server::start(&stack);
 
     let anonymous = pages(
-        &server,
+        server,
         false,
         r#"
 print(json.dumps({"root": get("/")[:2], "ui": get("/ui/")[:2], "login": get("/ui/login")[0],
@@ -65,7 +77,7 @@ print(json.dumps({"root": get("/")[:2], "ui": get("/ui/")[:2], "login": get("/ui
 
     let top = paths[0].split('/').next().unwrap();
     let result = pages(
-        &server,
+        server,
         true,
         &format!(
             r#"

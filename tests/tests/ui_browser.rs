@@ -118,6 +118,41 @@ result["merge_error"] = submit('form[data-api="merge"]', 'form[data-api="merge"]
 result["merged"] = page.locator('form[data-api="merge"] .ok').inner_text()
 shot("merge")
 
+result["main_at_merge"] = page.evaluate("""async () =>
+    (await (await fetch('/api/v1/repositories/photos/refs/main', {credentials: 'same-origin'})).json()).id""")
+
+# The same path written differently on dev and on main: merging dev into main stops and
+# lists the conflict; taking dev's side then merges.
+conflicting = page.evaluate("""async () => {
+    const token = document.querySelector('meta[name="csrf-token"]').content;
+    const call = async (method, path, body, raw) => {
+        const headers = {'x-csrf-token': token};
+        if (body !== undefined) { headers['content-type'] = 'application/json'; }
+        const response = await fetch('/api/v1/repositories/photos' + path, {method, credentials: 'same-origin',
+            headers, body: raw !== undefined ? raw : JSON.stringify(body)});
+        return response.status;
+    };
+    const statuses = [];
+    for (const branch of ['dev', 'main']) {
+        statuses.push(await call('PUT', '/branches/' + branch + '/objects?path=uploads/notes.txt', undefined, 'notes of ' + branch + '\\n'));
+        statuses.push(await call('POST', '/branches/' + branch + '/commits', {message: 'notes on ' + branch, metadata: {}}));
+    }
+    return statuses;
+}""")
+result["conflicting_writes"] = conflicting
+page.goto(ENDPOINT + "/ui/repositories/photos/compare?left=main&right=dev")
+page.select_option("#destination", "main")
+page.select_option("#strategy", "fail")
+page.click('form[data-api="merge"] button[type="submit"]')
+page.wait_for_selector('form[data-api="merge"] ul.conflicts li')
+result["conflict_message"] = page.inner_text('form[data-api="merge"] .error')
+result["conflicts"] = texts('form[data-api="merge"] ul.conflicts li')
+shot("conflicts")
+page.select_option("#strategy", "source-wins")
+result["source_wins_error"] = submit('form[data-api="merge"]', 'form[data-api="merge"] .ok')
+result["source_wins"] = page.locator('form[data-api="merge"] .ok').inner_text()
+result["conflicts_after"] = page.locator('form[data-api="merge"] ul.conflicts').count()
+
 # Logging out leads back to the login page.
 page.click('form[data-api="logout"] button[type="submit"]')
 page.wait_for_url(re.compile(r".*/ui/login.*"))
@@ -272,15 +307,47 @@ async fn a_user_works_with_the_catalog_in_a_browser() {
             .unwrap_or_default()
             .to_string()
     };
-    let main = head("main");
-    assert_eq!(head("dev"), main);
+    let main = seen["main_at_merge"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(main.len(), 64, "{}", seen["main_at_merge"]);
     assert_eq!(
         seen["merged"],
         format!("Merged (fast-forward): dev is at {}", &main[..12]).as_str()
     );
+    // dev, one commit on from main's commit: the 20 imported files and the notes.
     let on_dev = stack.photos_paths("dev");
     assert_eq!(on_dev.len(), 21, "{on_dev:?}");
     assert!(on_dev.iter().any(|p| p == UPLOADED));
+    let dev_log = ok_json(stack.cli().args(["log", "photos", "dev", "--json"]));
+    assert_eq!(dev_log[1]["id"], main.as_str(), "{dev_log}");
+
+    // The conflict, listed; then dev's side taken.
+    assert_eq!(
+        seen["conflicting_writes"],
+        serde_json::json!([201, 201, 201, 201]),
+        "{}",
+        seen["conflicting_writes"]
+    );
+    assert_eq!(
+        seen["conflict_message"],
+        format!("merge of dev into main has 1 conflicting path(s): {UPLOADED}").as_str()
+    );
+    assert_eq!(seen["conflicts"], serde_json::json!([UPLOADED]));
+    assert_eq!(seen["source_wins_error"], serde_json::Value::Null);
+    let main_after = head("main");
+    assert_eq!(
+        seen["source_wins"],
+        format!("Merged (merged): main is at {}", &main_after[..12]).as_str()
+    );
+    assert_eq!(seen["conflicts_after"], 0);
+    let notes = stack
+        .cli()
+        .args(["cat", "photos", "main", UPLOADED])
+        .output()
+        .expect("cat");
+    assert_eq!(String::from_utf8_lossy(&notes.stdout), "notes of dev\n");
     assert_eq!(
         seen["after_logout"],
         "/ui/login?next=%2Fui%2Frepositories%2Fphotos"
@@ -297,6 +364,7 @@ async fn a_user_works_with_the_catalog_in_a_browser() {
         "log",
         "compare",
         "merge",
+        "conflicts",
     ] {
         let file = shots.join(format!("{name}.png"));
         let size = std::fs::metadata(&file)

@@ -16,6 +16,10 @@ pub struct ApiError {
     pub code: String,
     /// What went wrong, for a person (the CLI's message for the same problem).
     pub message: String,
+    /// The conflicting paths of a merge refused with `merge_conflicts` (the first
+    /// hundred; the message gives their number).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
     #[serde(skip)]
     pub status: u16,
 }
@@ -25,6 +29,7 @@ impl ApiError {
         ApiError {
             code: code.to_string(),
             message: message.into(),
+            conflicts: Vec::new(),
             status: status.as_u16(),
         }
     }
@@ -89,6 +94,13 @@ impl From<CatalogError> for ApiError {
             }
             _ => return ApiError::internal(err),
         };
-        ApiError::new(status, code, err.to_string())
+        let conflicts = match &err {
+            E::MergeConflicts { paths, .. } => paths.clone(),
+            _ => Vec::new(),
+        };
+        ApiError {
+            conflicts,
+            ..ApiError::new(status, code, err.to_string())
+        }
     }
 }

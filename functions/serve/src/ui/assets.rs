@@ -32,6 +32,7 @@ button.secondary { background: #fff; color: var(--accent); }
 .crumbs a { text-decoration: none; }
 .badge { display: inline-block; padding: 0 .4rem; border-radius: 3px; font-size: 12px; background: #eef1f5; color: var(--muted); }
 progress { width: 100%; height: .8rem; }
+.row > .error, .row > ul.conflicts { flex-basis: 100%; }
 h1.mono { font-size: 1.25rem; word-break: break-all; }
 #history svg { max-width: 100%; height: auto; }
 .added { color: var(--ok); } .removed { color: var(--bad); } .changed { color: #8a5a00; }
@@ -49,19 +50,32 @@ async function api(method, path, body, raw) {
   const response = await fetch('/api/v1' + path, { method, headers, body: data, credentials: 'same-origin' });
   let payload = null;
   try { payload = await response.json(); } catch (e) { payload = null; }
-  if (!response.ok) { throw new Error(payload && payload.message ? payload.message : response.statusText); }
+  if (!response.ok) {
+    const err = new Error(payload && payload.message ? payload.message : response.statusText);
+    err.conflicts = payload && payload.conflicts ? payload.conflicts : [];
+    throw err;
+  }
   return payload;
 }
 function showError(form, err) {
   let box = form.querySelector('.error');
   if (!box) { box = document.createElement('div'); box.className = 'error'; form.appendChild(box); }
   box.textContent = err.message;
+  // A merge refused for conflicts lists them, one path per line.
+  let list = form.querySelector('ul.conflicts');
+  if (list) { list.remove(); }
+  if (err.conflicts && err.conflicts.length) {
+    list = document.createElement('ul'); list.className = 'conflicts mono';
+    for (const path of err.conflicts) { const li = document.createElement('li'); li.textContent = path; list.append(li); }
+    box.after(list);
+  }
 }
 document.addEventListener('submit', async (event) => {
   const form = event.target;
   const action = form.dataset.api;
   if (!action) { return; }
   event.preventDefault();
+  form.querySelectorAll('.error, ul.conflicts').forEach((e) => e.remove());
   const fields = Object.fromEntries(new FormData(form).entries());
   try {
     if (action === 'login') {
