@@ -16,7 +16,7 @@ LAMBDA_FUNCTIONS := trigger worker committer api
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup test chaos lint fmt build lambda sam-build demo serve bench clean
+.PHONY: setup test chaos lint fmt build lambda sam-build demo serve bench scale-moto model clean
 
 ## setup: create .venv with the local AWS stack (moto) and the build/lint tools, and
 ## install Debian's Chromium for the browser tests when it is missing
@@ -89,7 +89,9 @@ serve: setup
 
 ## bench: the import's stages beside pyarrow and DuckDB, end to end on moto at several sizes
 ## (bench/results.json); the reader on a 1 GiB single-row-group data file; trees of 1,000,000 entries;
-## the S3 endpoint (listing, HeadObject, GetObject beside moto's S3; 32 clients for 30 s)
+## the S3 endpoint (listing, HeadObject, GetObject beside moto's S3; 32 clients for 30 s);
+## the partitioned commit at 10 M and 50 M objects with K = 1, 2, 4 (BENCH_SCALE_OBJECTS);
+## then the cost model
 bench: setup
 	cargo build --release --locked -p inventory-import
 	$(PY) scripts/bench.py
@@ -97,6 +99,19 @@ bench: setup
 	scripts/bench-tree.sh
 	scripts/bench-branch.sh
 	$(PY) scripts/bench-serve.py
+	$(PY) scripts/bench-scale.py
+	$(PY) scripts/model.py
+
+## scale-moto: a 10,000,000-object import through the real functions on moto, its commit in
+## 4 partitions (SCALE_MOTO_OBJECTS, IMPORT_PARTITIONS); checks it exact, prints time and memory
+scale-moto: setup
+	cargo build --release --locked -p inventory-import
+	$(PY) scripts/scale-moto.py
+
+## model: what importing 100 M and 1 B objects costs in AWS and how long it takes, from
+## bench/results.json (`make bench`) and AWS's prices (MODEL_ARGS, e.g. "--workers 200")
+model:
+	python3 scripts/model.py $(MODEL_ARGS)
 
 clean:
 	rm -rf $(VENV) target bench/data

@@ -2,7 +2,8 @@
 """`make bench`: the import's stages, each beside a reference measured in the same run.
 
 1. Inventory decode: rows/s of the core reader, beside pyarrow reading the same
-   columns of the same files single-threaded.
+   columns of the same files single-threaded. The same for deliveries in the two
+   other formats S3 Inventory writes, gzipped CSV and ORC (`results["formats"]`).
 2. Staging: bytes per staged entry and DynamoDB write units, beside one item per object.
 3. Committer: merge + diff + tree write of the next inventory's staged entries against
    the previous import's tree, storage on local disk.
@@ -106,6 +107,124 @@ def pyarrow_decode(files):
     return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds}
 
 
+# The columns the importer reads, in S3 Inventory's names for Parquet and ORC files and
+# for CSV fields, with the types they are read as.
+READ_COLUMNS = [
+    ("bucket", "Bucket", "string"), ("key", "Key", "string"), ("version_id", "VersionId", "string"),
+    ("is_latest", "IsLatest", "bool"), ("is_delete_marker", "IsDeleteMarker", "bool"),
+    ("size", "Size", "int64"), ("last_modified_date", "LastModifiedDate", "timestamp"),
+    ("e_tag", "ETag", "string"), ("storage_class", "StorageClass", "string"),
+]
+
+
+def local_delivery(root, fmt, objects):
+    """A delivery of `objects` objects in `fmt` (`csv` or `orc`) on local disk under
+    `root`, shaped as step 1's Parquet one (realistic keys, unversioned, rows shuffled,
+    2 data files); written by `dev generate-inventory --local-root`, or found from an
+    earlier run. Returns the generator's report."""
+    record = root / f"{fmt}-{objects}.json"
+    if record.exists():
+        found = json.loads(record.read_text())
+        if all(local_file(root, f).exists() for f in found["data_files"]):
+            return found
+    generated = cli("dev", "generate-inventory", "--local-root", str(root),
+                    "--destination", f"s3://bench-formats/{fmt}-{objects}", "--source-bucket", "bench-source",
+                    "--objects", str(objects), "--files", "2", "--format", fmt, "--shuffle",
+                    "--created-at", "2026-11-25T01:00:00Z")
+    record.write_text(json.dumps(generated))
+    return generated
+
+
+def local_file(root, url):
+    """Where `--local-root` keeps s3://bucket/key."""
+    return root / url["bucket"] / url["key"]
+
+
+def our_format_decode(root, manifest):
+    """`inspect` of the local delivery: the time spent decoding its data files one after
+    the other, without fetching them or verifying their MD5."""
+    url = f"s3://{manifest['bucket']}/{manifest['key']}"
+    report = cli("inspect", url, "--local-root", str(root))
+    return {"rows": report["rows"], "seconds": report["decode_seconds"],
+            "rows_per_second": report["rows"] / report["decode_seconds"]}
+
+
+def pyarrow_format_decode(fmt, files, schema):
+    """pyarrow reads the columns the importer reads, single-threaded: CSV with the
+    manifest's fields as column names and the importer's types (keys stay URL-encoded:
+    pyarrow does not decode them), ORC with the same columns projected."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.orc as orc
+
+    types = {"string": pa.string(), "bool": pa.bool_(), "int64": pa.int64(),
+             "timestamp": pa.timestamp("ms", tz="UTC")}
+    rows = 0
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    for path in files:
+        if fmt == "csv":
+            wanted = {field: types[kind] for _, field, kind in READ_COLUMNS if field in schema}
+            table = pcsv.read_csv(
+                path,
+                read_options=pcsv.ReadOptions(column_names=schema, use_threads=False),
+                convert_options=pcsv.ConvertOptions(column_types=wanted, include_columns=list(wanted)))
+        else:
+            table = orc.ORCFile(path).read(columns=[name for name, _, _ in READ_COLUMNS if name in schema])
+        rows += table.num_rows
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds,
+            "cpu_seconds": time.process_time() - cpu_started}
+
+
+def file_schema_names(fmt, text):
+    """The column names of a manifest's `fileSchema`: CSV's `Bucket, Key, …` or ORC's
+    `struct<bucket:string,…>`."""
+    if fmt == "csv":
+        return [name.strip() for name in text.split(",")]
+    return [field.split(":")[0] for field in text[len("struct<"):-1].split(",")]
+
+
+def formats(objects):
+    """Step 1 for CSV and ORC deliveries: in each of BENCH_REPEAT rounds, ours decodes
+    the delivery's files once (`inspect`) and then pyarrow reads them once, with one
+    CPU thread and one I/O thread; the best of each is kept, and each round's ratio."""
+    import pyarrow as pa
+
+    root = ROOT / "bench" / "data" / "formats"
+    root.mkdir(parents=True, exist_ok=True)
+    threads = pa.cpu_count(), pa.io_thread_count()
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    results = {}
+    try:
+        for fmt in ("csv", "orc"):
+            delivery = local_delivery(root, fmt, objects)
+            files = [str(local_file(root, f)) for f in delivery["data_files"]]
+            manifest = json.loads(local_file(root, delivery["manifest"]).read_text())
+            schema = file_schema_names(fmt, manifest["fileSchema"])
+            ours, theirs, rounds = [], [], []
+            for _ in range(REPEAT):
+                ours.append(our_format_decode(root, delivery["manifest"]))
+                theirs.append(pyarrow_format_decode(fmt, files, schema))
+                if ours[-1]["rows"] != theirs[-1]["rows"]:
+                    sys.exit(f"{fmt}: pyarrow read {theirs[-1]['rows']} rows, ours {ours[-1]['rows']}")
+                rounds.append({"ours_rows_per_second": ours[-1]["rows_per_second"],
+                               "pyarrow_rows_per_second": theirs[-1]["rows_per_second"],
+                               "ratio": ours[-1]["rows_per_second"] / theirs[-1]["rows_per_second"]})
+            results[fmt] = {
+                "objects": delivery["objects"], "rows": delivery["rows"], "files": len(files),
+                "bytes": delivery["bytes"],
+                "ours": max(ours, key=lambda r: r["rows_per_second"]),
+                "pyarrow": max(theirs, key=lambda r: r["rows_per_second"]),
+                "rounds": rounds,
+            }
+    finally:
+        pa.set_cpu_count(threads[0])
+        pa.set_io_thread_count(threads[1])
+    return results
+
+
 def duckdb_diff(previous, following):
     """DuckDB's full outer join of the two inventories on the key (all cores)."""
     import duckdb
@@ -192,7 +311,8 @@ def end_to_end(objects, files):
         rss = {function: peak_rss(process.pid) for function, process in functions}
         finished = True
         return {"objects": objects, "files": files, "inventory_bytes": generated["bytes"],
-                "shards": job["shards_total"], "wall_seconds": wall, "times": job["times"],
+                "shards": job["shards_total"], "partitions": len(job.get("partition_cuts", [])) + 1,
+                "total": job["summary"]["total"], "wall_seconds": wall, "times": job["times"],
                 "peak_rss_bytes": rss}
     finally:
         for _, process in functions:
@@ -227,6 +347,9 @@ def main():
     results["duckdb"] = duck
     results["rounds"] = rounds
 
+    print(f"Decoding CSV and ORC deliveries, {objects:,} objects ...", flush=True)
+    results["formats"] = formats(objects)
+
     results["end_to_end"] = []
     for n in scale:
         print(f"End to end on the local stack, {n:,} objects ...", flush=True)
@@ -256,6 +379,12 @@ def main():
          f"rounds {ratios('dry_run_ratio')}",
          "faster than DuckDB"),
     ]
+    for fmt, figures in results["formats"].items():
+        ours, theirs = figures["ours"], figures["pyarrow"]
+        per_round = ", ".join(f"{r['ratio']:.2f}" for r in figures["rounds"])
+        rows.append((f"1 decode {fmt.upper()}", f"{ours['rows_per_second']:,.0f} rows/s",
+                     f"pyarrow {theirs['rows_per_second']:,.0f} rows/s",
+                     f"ratio {ours['rows_per_second'] / theirs['rows_per_second']:.2f}; rounds {per_round}", ">= 1.0"))
     for e in results["end_to_end"]:
         rss = e["peak_rss_bytes"]
         rows.append((f"5 end to end", f"{e['objects']:,} objects: {e['wall_seconds']:.1f} s",

@@ -115,6 +115,9 @@ print(json.dumps(out))
     assert_eq!(job["dry_run"], false);
     assert_eq!(job["manifest"], manifest);
     assert_eq!(job["files_total"], 2);
+    // Rows out of the total the data files' footers tell, for progress.
+    assert_eq!(job["rows_total"], generated["rows"]);
+    assert_eq!(job["partition_cuts"], Value::Null, "one partition");
     assert_eq!(job["summary"], Value::Null);
     assert_eq!(status(&before, "again"), 200);
     assert_eq!(body(&before, "again")["id"], id.as_str());
@@ -236,13 +239,13 @@ async fn wrong_deliveries_answer_a_code_and_the_cli_message() {
             "0123456789abcdef0123456789abcdef\n",
         )
         .await;
-    // An inventory delivered as CSV.
-    let csv = delivery("2026-12-03T00-00Z");
+    // A delivery in a format S3 Inventory does not write.
+    let unknown = delivery("2026-12-03T00-00Z");
     stack
         .put_manifest(
-            &csv,
+            &unknown,
             &ManifestDocument {
-                file_format: "CSV".into(),
+                file_format: "JSON".into(),
                 ..document.clone()
             },
         )
@@ -260,7 +263,7 @@ async fn wrong_deliveries_answer_a_code_and_the_cli_message() {
         ("missing", missing.to_string(), "manifest_not_found", 404),
         ("foreign", foreign.to_string(), "foreign_delivery", 422),
         ("mismatch", mismatch.to_string(), "checksum_mismatch", 422),
-        ("csv", csv.to_string(), "unsupported_format", 422),
+        ("unknown", unknown.to_string(), "unsupported_format", 422),
     ];
     let calls: String = cases
         .iter()
@@ -365,8 +368,8 @@ print(json.dumps(out))
         .as_array()
         .unwrap()
         .iter()
-        .find(|job| job["manifest"] == json!(csv.to_string()) && job["dry_run"] == json!(false))
+        .find(|job| job["manifest"] == json!(unknown.to_string()) && job["dry_run"] == json!(false))
         .unwrap_or_else(|| panic!("{jobs}"));
     assert_eq!(failed["state"], "failed");
-    assert_eq!(failed["error"], result["csv"]["import"][1]["message"]);
+    assert_eq!(failed["error"], result["unknown"]["import"][1]["message"]);
 }

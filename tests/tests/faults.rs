@@ -48,14 +48,21 @@ async fn started(pipeline: &Pipeline, generated: &GeneratedInventory) -> (Job, V
     }
 }
 
+/// The commit task a shard's run sends, if any (a job of one partition sends one).
+fn one(mut tasks: Vec<CommitTask>) -> Option<CommitTask> {
+    assert!(tasks.len() <= 1, "one commit task at most: {tasks:?}");
+    tasks.pop()
+}
+
 /// Stages every shard, as the queue's first deliveries; the commit task the last one
 /// sends.
 async fn staged(pipeline: &Pipeline, tasks: &[ShardTask]) -> CommitTask {
-    let mut commit = None;
+    let mut commits = Vec::new();
     for task in tasks {
-        commit = commit.or(pipeline.run_shard(task, false).await.unwrap());
+        commits.extend(one(pipeline.run_shard(task, false).await.unwrap()));
     }
-    commit.expect("the last shard sends the commit task")
+    assert_eq!(commits.len(), 1, "the last shard sends the commit task");
+    commits.remove(0)
 }
 
 /// The import branch holds one import's commit, over the repository's first.
@@ -99,15 +106,15 @@ async fn a_shard_whose_count_meets_a_transaction_conflict_is_still_counted() {
         },
         When::Calls(vec![next]),
     );
-    assert_eq!(pipeline.run_shard(&tasks[0], false).await.unwrap(), None);
+    assert_eq!(
+        one(pipeline.run_shard(&tasks[0], false).await.unwrap()),
+        None
+    );
     assert_eq!(proxy.faults(COUNTING), 1, "the conflict was answered");
     let counted = pipeline.jobs.get("photos", &job.id).await.unwrap();
     assert_eq!(counted.shards_done, 1, "the shard is counted once");
 
-    let commit = pipeline
-        .run_shard(&tasks[1], false)
-        .await
-        .unwrap()
+    let commit = one(pipeline.run_shard(&tasks[1], false).await.unwrap())
         .expect("the last shard sends the commit task");
     let done = pipeline.commit(&commit, true).await.unwrap();
     assert_eq!(done.state, JobState::Committed);
@@ -151,7 +158,10 @@ async fn a_conflict_that_persists_is_an_error_for_the_queue_to_retry_not_a_lost_
 
     // The queue's next delivery, once the conflict has passed, counts it once.
     proxy.clear();
-    assert_eq!(pipeline.run_shard(&tasks[0], false).await.unwrap(), None);
+    assert_eq!(
+        one(pipeline.run_shard(&tasks[0], false).await.unwrap()),
+        None
+    );
     assert_eq!(
         pipeline
             .jobs
@@ -161,10 +171,7 @@ async fn a_conflict_that_persists_is_an_error_for_the_queue_to_retry_not_a_lost_
             .shards_done,
         1
     );
-    let commit = pipeline
-        .run_shard(&tasks[1], false)
-        .await
-        .unwrap()
+    let commit = one(pipeline.run_shard(&tasks[1], false).await.unwrap())
         .expect("the last shard sends the commit task");
     let done = pipeline.commit(&commit, true).await.unwrap();
     assert_eq!(done.state, JobState::Committed);
@@ -234,10 +241,7 @@ async fn a_commit_that_fails_on_its_last_delivery_fails_the_job_and_moves_no_bra
     let (stack, proxy, pipeline) = setup().await;
     let generated = delivery(&stack, 1, 100).await;
     let (job, tasks) = started(&pipeline, &generated).await;
-    let commit = pipeline
-        .run_shard(&tasks[0], false)
-        .await
-        .unwrap()
+    let commit = one(pipeline.run_shard(&tasks[0], false).await.unwrap())
         .expect("the only shard sends the commit task");
     let before = import_head(&pipeline).await;
     proxy.inject(
@@ -363,7 +367,7 @@ async fn an_import_through_ten_percent_faults_on_every_operation_commits_exactly
         let mut commit = None;
         for task in &tasks {
             let last = delivered("a shard", |last| pipeline.run_shard(task, last)).await;
-            commit = commit.or(last);
+            commit = commit.or(one(last));
         }
         let commit = commit.unwrap_or_else(|| panic!("seed {seed}: no shard sent the commit task"));
         let done = delivered("the commit", |last| pipeline.commit(&commit, last)).await;
@@ -436,11 +440,11 @@ async fn a_committer_stopped_after_moving_the_branch_is_finished_by_the_retry_wi
     let (stack, _proxy, pipeline) = setup().await;
     let generated = delivery(&stack, 2, 250).await;
     let (job, tasks) = started(&pipeline, &generated).await;
-    assert_eq!(pipeline.run_shard(&tasks[0], false).await.unwrap(), None);
-    let task = pipeline
-        .run_shard(&tasks[1], false)
-        .await
-        .unwrap()
+    assert_eq!(
+        one(pipeline.run_shard(&tasks[0], false).await.unwrap()),
+        None
+    );
+    let task = one(pipeline.run_shard(&tasks[1], false).await.unwrap())
         .expect("the last shard sends the commit task");
     // What DynamoDB holds when the committer starts.
     let staged = items(&stack, "inventory-import-staging").await;
@@ -524,7 +528,7 @@ async fn a_trigger_stopped_while_recording_the_job_leaves_no_job_that_cannot_fin
     assert_eq!(pipeline.jobs.shards(&job.id).await.unwrap().len(), 3);
     let mut commit = None;
     for task in &tasks {
-        commit = commit.or(pipeline.run_shard(task, false).await.unwrap());
+        commit = commit.or(one(pipeline.run_shard(task, false).await.unwrap()));
     }
     let done = pipeline
         .commit(
@@ -573,10 +577,7 @@ async fn two_workers_on_one_shard_never_remove_each_others_runs() {
             .await,
         "the second worker never wrote"
     );
-    let commit = first
-        .run_shard(&tasks[0], false)
-        .await
-        .unwrap()
+    let commit = one(first.run_shard(&tasks[0], false).await.unwrap())
         .expect("the only shard sends the commit task");
     let late = late.await.unwrap();
     assert!(late.is_err(), "the second attempt failed: {late:?}");
@@ -662,7 +663,7 @@ async fn a_shard_task_given_up_after_its_shard_was_counted_sends_the_commit_inst
     let commit = staged(&pipeline, &tasks).await;
     assert_eq!(
         pipeline.shard_given_up(&tasks[0], 3).await.unwrap(),
-        GivenUp::Staged(Some(commit))
+        GivenUp::Staged(vec![commit])
     );
 }
 

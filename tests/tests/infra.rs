@@ -1410,6 +1410,7 @@ fn task_bodies_and_the_direct_invocation_decode() {
         CommitTask {
             repository: "photos".into(),
             job: "374473d2687c3084e4be".into(),
+            partition: None,
         }
     );
     assert_eq!(

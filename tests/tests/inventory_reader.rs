@@ -7,6 +7,7 @@ use integration_tests::{LocalStack, aws_fixture};
 
 use inventory_base::S3Url;
 use inventory_delivery::inspect::{InspectOptions, ManifestReport, inspect_manifest};
+use inventory_delivery::manifest::DataFormat;
 use inventory_delivery::{InventoryEntry, SkipCounts};
 use inventory_devtools::generator::{
     GeneratedInventory, GeneratorOptions, KeyShape, awkward_keys, generate_inventory,
@@ -97,32 +98,7 @@ async fn reads_a_multi_file_inventory_exactly() {
 #[tokio::test]
 async fn reads_the_inventory_aws_wrote() {
     let stack = LocalStack::start().await;
-    let bucket = "filemanager-inventory-test";
-    stack.create_bucket(bucket).await;
-    // The fixture's manifest lists its data file by bare name, in the destination bucket.
-    stack
-        .put(
-            &S3Url::new(bucket, "parquet_inventory.parquet"),
-            std::fs::read(aws_fixture("parquet_inventory.parquet")).unwrap(),
-        )
-        .await;
-    let manifest = S3Url::new(
-        bucket,
-        "inventory/filemanager-inventory-test/parquet/2024-05-07T01-00Z/manifest.json",
-    );
-    stack
-        .put(
-            &manifest,
-            std::fs::read(aws_fixture("parquet_inventory_manifest.json")).unwrap(),
-        )
-        .await;
-    stack
-        .put(
-            &manifest.sibling("manifest.checksum"),
-            std::fs::read(aws_fixture("parquet_inventory_manifest.checksum")).unwrap(),
-        )
-        .await;
-
+    let manifest = put_fixture(&stack, "parquet_inventory", "parquet_inventory.parquet").await;
     let (report, entries) = read_all(&stack, &manifest).await;
     assert_eq!(
         entries,
@@ -156,6 +132,124 @@ async fn reads_the_inventory_aws_wrote() {
     );
     assert!(report.checksum_verified);
     assert_eq!(report.created_at, "2024-05-07T01:00:00+00:00");
+}
+
+/// Puts an AWS-written fixture delivery (`<name>_manifest.json`, its checksum and the
+/// data file it lists) in the fixture's bucket; returns the manifest's URL.
+async fn put_fixture(stack: &LocalStack, name: &str, data_file: &str) -> S3Url {
+    let bucket = "filemanager-inventory-test";
+    stack.create_bucket(bucket).await;
+    // The fixture's manifest lists its data file by bare name, in the destination bucket.
+    stack
+        .put(
+            &S3Url::new(bucket, data_file),
+            std::fs::read(aws_fixture(data_file)).unwrap(),
+        )
+        .await;
+    let manifest = S3Url::new(
+        bucket,
+        format!("inventory/filemanager-inventory-test/{name}/2024-05-07T01-00Z/manifest.json"),
+    );
+    stack
+        .put(
+            &manifest,
+            std::fs::read(aws_fixture(&format!("{name}_manifest.json"))).unwrap(),
+        )
+        .await;
+    stack
+        .put(
+            &manifest.sibling("manifest.checksum"),
+            std::fs::read(aws_fixture(&format!("{name}_manifest.checksum"))).unwrap(),
+        )
+        .await;
+    manifest
+}
+
+#[tokio::test]
+async fn reads_the_csv_inventory_aws_wrote() {
+    let stack = LocalStack::start().await;
+    let manifest = put_fixture(&stack, "csv_inventory", "csv_inventory.csv.gz").await;
+    let (report, entries) = read_all(&stack, &manifest).await;
+    assert_eq!(
+        entries,
+        vec![
+            InventoryEntry {
+                key: "inventory-test/".into(),
+                version_id: None,
+                size: 0,
+                etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
+                last_modified_ms: 1_715_035_068_000,
+                storage_class: Some("STANDARD".into()),
+            },
+            InventoryEntry {
+                key: "inventory-test/key1".into(),
+                version_id: Some("tpinzcbxOfWpZsmjvVgdHEvSohsY4TA0".into()),
+                size: 5,
+                etag: "d8e8fca2dc0f896fd7cb4cb0031ba249".into(),
+                last_modified_ms: 1_715_035_462_000,
+                storage_class: Some("STANDARD".into()),
+            },
+        ]
+    );
+    assert_eq!(report.rows, 5);
+    assert_eq!(
+        report.skipped,
+        SkipCounts {
+            noncurrent_version: 2,
+            delete_marker: 1,
+            incomplete_row: 0
+        }
+    );
+    assert!(report.checksum_verified);
+    assert_eq!(report.created_at, "2024-05-07T01:00:00+00:00");
+
+    // The inventory without the version columns: every row is current.
+    let manifest = put_fixture(
+        &stack,
+        "csv_inventory_no_version",
+        "csv_inventory_no_version.csv.gz",
+    )
+    .await;
+    let (report, entries) = read_all(&stack, &manifest).await;
+    let read: Vec<(&str, Option<&str>, u64)> = entries
+        .iter()
+        .map(|e| (e.key.as_str(), e.version_id.as_deref(), e.size))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("inventory-test/", None, 0),
+            ("inventory-test/key1", None, 5)
+        ]
+    );
+    assert_eq!(report.rows, 2);
+    assert_eq!(report.skipped, SkipCounts::default());
+}
+
+#[tokio::test]
+async fn reads_a_csv_delivery_exactly() {
+    let stack = LocalStack::start().await;
+    let awkward = awkward_keys();
+    let mut options = options(awkward.len() as u64 + 2000, 4);
+    options.format = DataFormat::Csv;
+    options.versioned = true;
+    options.keys = KeyShape::Awkward;
+    options.shuffle = true;
+    options.overlap = true;
+    let generated = generate(&stack, &options).await;
+    assert!(generated.data_files.iter().all(|f| {
+        f.key.starts_with("inventories/source-bucket/daily/data/") && f.key.ends_with(".csv.gz")
+    }));
+    let (report, entries) = read_all(&stack, &generated.manifest).await;
+    assert_eq!(entries, generated.expected);
+    assert_eq!(report.files, 4);
+    assert_eq!(report.rows, generated.rows);
+    assert_eq!(report.skipped, generated.skipped);
+    assert!(report.checksum_verified);
+    let keys: BTreeSet<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+    for key in &awkward {
+        assert!(keys.contains(key.as_str()), "{key:?} not byte-exact");
+    }
 }
 
 #[tokio::test]

@@ -792,6 +792,140 @@ async fn the_inventory_aws_wrote_lands_and_imports_its_two_objects() {
 }
 
 #[tokio::test]
+async fn the_csv_inventory_aws_wrote_lands_and_imports_its_two_objects() {
+    let env = Env::start("filemanager-inventory-test", 1).await;
+    // The same inventory as the Parquet one, delivered by AWS as gzipped CSV, in AWS's
+    // layout under the configured prefix.
+    let base = S3Url::new(DEST, "inv/filemanager-inventory-test/daily/");
+    let data = base.join("data/5d1c0e4a-2b7f-4f3e-8a61-9c4d2e7b1f08.csv.gz");
+    let bytes = std::fs::read(aws_fixture("csv_inventory.csv.gz")).unwrap();
+    env.stack.put(&data, bytes).await;
+    let mut document: ManifestDocument =
+        serde_json::from_slice(&std::fs::read(aws_fixture("csv_inventory_manifest.json")).unwrap())
+            .unwrap();
+    document.destination_bucket = format!("arn:aws:s3:::{DEST}");
+    document.files[0].key = data.key.clone();
+    let manifest = base.join("2024-05-07T01-00Z/manifest.json");
+    env.stack.put_manifest(&manifest, &document).await;
+
+    assert_eq!(env.run().await, stats(3, 1, 1, 0));
+    let jobs = env.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, JobState::Committed);
+    assert_eq!(
+        jobs[0].summary,
+        Some(ImportSummary {
+            skipped: SkipCounts {
+                noncurrent_version: 2,
+                delete_marker: 1,
+                incomplete_row: 0,
+            },
+            ..summary(2, 0, 0, 0)
+        })
+    );
+    assert_eq!(jobs[0].rows, 5);
+    let expected = vec![
+        Entry {
+            path: "inventory-test/".into(),
+            address: "s3://filemanager-inventory-test/inventory-test/".into(),
+            version_id: None,
+            size: 0,
+            etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
+            last_modified_ms: 1_715_035_068_000,
+            storage_class: Some("STANDARD".into()),
+        },
+        Entry {
+            path: "inventory-test/key1".into(),
+            address: "s3://filemanager-inventory-test/inventory-test/key1".into(),
+            version_id: Some("tpinzcbxOfWpZsmjvVgdHEvSohsY4TA0".into()),
+            size: 5,
+            etag: "d8e8fca2dc0f896fd7cb4cb0031ba249".into(),
+            last_modified_ms: 1_715_035_462_000,
+            storage_class: Some("STANDARD".into()),
+        },
+    ];
+    assert_eq!(env.entries(IMPORT_BRANCH).await, expected);
+    assert_eq!(env.entries("main").await, expected);
+    let commit = env
+        .pipeline()
+        .catalog
+        .resolve(REPO, IMPORT_BRANCH)
+        .await
+        .unwrap();
+    assert_eq!(commit.metadata["manifest_url"], manifest.to_string());
+    assert_eq!(commit.metadata["skipped_noncurrent_version"], "2");
+    assert_eq!(commit.metadata["skipped_delete_marker"], "1");
+}
+
+#[tokio::test]
+async fn the_orc_inventory_aws_wrote_lands_and_imports_its_two_objects() {
+    let env = Env::start("filemanager-inventory-test", 1).await;
+    // The same inventory as the Parquet one, delivered by AWS as ORC, in AWS's layout
+    // under the configured prefix.
+    let base = S3Url::new(DEST, "inv/filemanager-inventory-test/daily/");
+    let data = base.join("data/9a7e3c21-4d6b-4f0e-b8a5-1c2d3e4f5a6b.orc");
+    let bytes = std::fs::read(aws_fixture("orc_inventory.orc")).unwrap();
+    env.stack.put(&data, bytes).await;
+    let mut document: ManifestDocument =
+        serde_json::from_slice(&std::fs::read(aws_fixture("orc_inventory_manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(document.file_format, "ORC");
+    document.destination_bucket = format!("arn:aws:s3:::{DEST}");
+    document.files[0].key = data.key.clone();
+    let manifest = base.join("2024-05-07T01-00Z/manifest.json");
+    env.stack.put_manifest(&manifest, &document).await;
+
+    assert_eq!(env.run().await, stats(3, 1, 1, 0));
+    let jobs = env.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, JobState::Committed);
+    assert_eq!(
+        jobs[0].summary,
+        Some(ImportSummary {
+            skipped: SkipCounts {
+                noncurrent_version: 2,
+                delete_marker: 1,
+                incomplete_row: 0,
+            },
+            ..summary(2, 0, 0, 0)
+        })
+    );
+    assert_eq!(jobs[0].rows, 5);
+    let expected = vec![
+        Entry {
+            path: "inventory-test/".into(),
+            address: "s3://filemanager-inventory-test/inventory-test/".into(),
+            version_id: None,
+            size: 0,
+            etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
+            last_modified_ms: 1_715_035_068_000,
+            storage_class: Some("STANDARD".into()),
+        },
+        Entry {
+            path: "inventory-test/key1".into(),
+            address: "s3://filemanager-inventory-test/inventory-test/key1".into(),
+            version_id: Some("tpinzcbxOfWpZsmjvVgdHEvSohsY4TA0".into()),
+            size: 5,
+            etag: "d8e8fca2dc0f896fd7cb4cb0031ba249".into(),
+            last_modified_ms: 1_715_035_462_000,
+            storage_class: Some("STANDARD".into()),
+        },
+    ];
+    assert_eq!(env.entries(IMPORT_BRANCH).await, expected);
+    assert_eq!(env.entries("main").await, expected);
+    let commit = env
+        .pipeline()
+        .catalog
+        .resolve(REPO, IMPORT_BRANCH)
+        .await
+        .unwrap();
+    assert_eq!(commit.message, "Import from filemanager-inventory-test");
+    assert_eq!(commit.metadata["manifest_url"], manifest.to_string());
+    assert_eq!(commit.metadata["skipped_noncurrent_version"], "2");
+    assert_eq!(commit.metadata["skipped_delete_marker"], "1");
+}
+
+#[tokio::test]
 async fn a_corrupt_data_file_fails_the_job_on_its_last_delivery() {
     let env = Env::start("photos-source", 1).await;
     let store = env.stack.store();
@@ -991,6 +1125,9 @@ async fn every_log_line_about_a_job_carries_its_id() {
             on_failed("shard failed on its last delivery; the job failed"),
             on_failed("shard failed; the queue will deliver it again"),
             on_failed("shard failed; the queue will deliver it again"),
+            // Planning reads the footers for progress and partitions; a file whose
+            // footer is unreadable is left to the worker's exact error.
+            on_failed("the data files' footers could not be read; planning without them"),
             on_failed("the delivery's job exists already"),
             on_failed(
                 "the queue gave up a shard task of a job that had finished; it stays as it was"
@@ -1102,6 +1239,7 @@ async fn a_failed_automatic_merge_is_recorded_on_the_committed_job() {
     let task = CommitTask {
         repository: REPO.into(),
         job: jobs[0].id.clone(),
+        partition: None,
     };
     let job = handlers.commit(&task, 1).await.unwrap();
     let head = env.head("work").await;

@@ -10,7 +10,7 @@ use inventory_devtools::generator::{
     GeneratedInventory, GeneratorOptions, generate_inventory, write_inventory,
 };
 use inventory_importer::jobs::{ImportSummary, JobState};
-use inventory_importer::pipeline::{IMPORT_BRANCH, ImportRequest, Pipeline, Started};
+use inventory_importer::pipeline::{CommitTask, IMPORT_BRANCH, ImportRequest, Pipeline, Started};
 use inventory_importer::sources::{ImportSource, ImportSources};
 
 fn options(created_at: &str, files: usize) -> GeneratorOptions {
@@ -19,6 +19,12 @@ fn options(created_at: &str, files: usize) -> GeneratorOptions {
     options.files = files;
     options.created_at = created_at.parse::<DateTime<Utc>>().unwrap();
     options
+}
+
+/// The one commit task a job of one partition sends.
+fn only(mut tasks: Vec<CommitTask>) -> CommitTask {
+    assert_eq!(tasks.len(), 1, "one commit task: {tasks:?}");
+    tasks.remove(0)
 }
 
 async fn setup(stack: &LocalStack) -> Pipeline {
@@ -300,7 +306,13 @@ async fn a_bad_delivery_fails_the_job_and_moves_no_branch() {
     else {
         panic!("expected a new job")
     };
-    assert_eq!(pipeline.run_shard(&tasks[1], false).await.unwrap(), None);
+    assert!(
+        pipeline
+            .run_shard(&tasks[1], false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(stack.count_items("inventory-import-staging").await > 0);
     stack.put(&second.data_files[0], "garbage").await;
     let first = pipeline.run_shard(&tasks[0], false).await.unwrap_err();
@@ -321,7 +333,13 @@ async fn a_bad_delivery_fails_the_job_and_moves_no_branch() {
     assert_eq!(failed.error, Some(err.to_string()));
     // The staged items of the job's other shard are gone; later tasks do nothing.
     assert_eq!(stack.count_items("inventory-import-staging").await, 0);
-    assert_eq!(pipeline.run_shard(&tasks[1], true).await.unwrap(), None);
+    assert!(
+        pipeline
+            .run_shard(&tasks[1], true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         pipeline
             .catalog
@@ -356,18 +374,29 @@ async fn retried_workers_and_repeated_notifications_change_nothing() {
         Started::Existing { job: existing } => assert_eq!(existing.id, job.id),
         other => panic!("expected the existing job, got {other:?}"),
     }
-    assert_eq!(pipeline.run_shard(&tasks[0], true).await.unwrap(), None);
-    assert_eq!(
-        pipeline.run_shard(&tasks[0], true).await.unwrap(),
-        None,
+    assert!(
+        pipeline
+            .run_shard(&tasks[0], true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        pipeline
+            .run_shard(&tasks[0], true)
+            .await
+            .unwrap()
+            .is_empty(),
         "a retried shard is not counted twice"
     );
-    assert_eq!(pipeline.run_shard(&tasks[1], true).await.unwrap(), None);
-    let commit = pipeline
-        .run_shard(&tasks[2], true)
-        .await
-        .unwrap()
-        .expect("the last shard sends the commit task");
+    assert!(
+        pipeline
+            .run_shard(&tasks[1], true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let commit = only(pipeline.run_shard(&tasks[2], true).await.unwrap());
     assert_eq!(
         pipeline
             .jobs
@@ -380,7 +409,7 @@ async fn retried_workers_and_repeated_notifications_change_nothing() {
     // A redelivered last shard also asks for the commit; committing twice is harmless.
     assert_eq!(
         pipeline.run_shard(&tasks[2], true).await.unwrap(),
-        Some(commit.clone())
+        vec![commit.clone()]
     );
     let done = pipeline.commit(&commit, true).await.unwrap();
     let again = pipeline.commit(&commit, true).await.unwrap();
@@ -424,11 +453,7 @@ async fn a_large_shard_is_staged_in_sorted_runs() {
         panic!("expected a new job")
     };
     assert_eq!(tasks.len(), 1);
-    let commit = pipeline
-        .run_shard(&tasks[0], true)
-        .await
-        .unwrap()
-        .expect("the only shard sends the commit task");
+    let commit = only(pipeline.run_shard(&tasks[0], true).await.unwrap());
     let shard = &pipeline.jobs.shards(&job.id).await.unwrap()[0];
     assert_eq!(shard.runs.len(), 3, "one sorted run per data file");
     assert_eq!(shard.entries, 900);

@@ -2,7 +2,8 @@
 //! page: a manifest URL, *Test* (a dry run with the exact expected counts), *Import*
 //! with live progress, the summary with its commit and *Merge into main*; and bad
 //! manifest URLs (not a URL, no such manifest, another source's delivery, a checksum
-//! mismatch, a CSV delivery) answered next to the field with the CLI's own message.
+//! mismatch, a format S3 Inventory does not write) answered next to the field with the
+//! CLI's own message.
 
 use std::process::Stdio;
 
@@ -61,7 +62,7 @@ async fn a_delivery_is_tested_imported_and_merged_from_the_import_dialog() {
     ]);
     // Deliveries the dialog must refuse, as the API test makes them: another bucket's
     // inventory under this source's prefix, a manifest.checksum that is not the
-    // manifest's, an inventory delivered as CSV.
+    // manifest's, a format S3 Inventory does not write.
     let good: S3Url = MANIFEST.parse().unwrap();
     let document: ManifestDocument = serde_json::from_slice(&stack.get(&good).await).unwrap();
     let delivery = |stamp: &str| -> S3Url {
@@ -83,13 +84,17 @@ async fn a_delivery_is_tested_imported_and_merged_from_the_import_dialog() {
             "0123456789abcdef0123456789abcdef\n",
         )
         .await;
-    let csv = delivery("2026-12-03T00-00Z");
-    let csv_document = ManifestDocument {
-        file_format: "CSV".into(),
+    let unknown = delivery("2026-12-03T00-00Z");
+    let unknown_document = ManifestDocument {
+        file_format: "JSON".into(),
         ..document.clone()
     };
-    stack.put_manifest(&csv, &csv_document).await;
-    let bad = [foreign.to_string(), mismatch.to_string(), csv.to_string()];
+    stack.put_manifest(&unknown, &unknown_document).await;
+    let bad = [
+        foreign.to_string(),
+        mismatch.to_string(),
+        unknown.to_string(),
+    ];
     let bad_messages: Vec<String> = bad.iter().map(|url| cli_message(&stack, url)).collect();
     let missing_message = cli_message(&stack, MISSING);
     // The functions, fed by their queues, as in AWS.
@@ -174,7 +179,7 @@ result["branches left"] = page.locator("#ref option").all_inner_texts()
     for (message, part) in
         bad_messages
             .iter()
-            .zip(["someone-else", "does not match its checksum", "CSV"])
+            .zip(["someone-else", "does not match its checksum", "\"JSON\""])
     {
         assert!(message.contains(part), "{message}");
     }
@@ -191,11 +196,9 @@ result["branches left"] = page.locator("#ref option").all_inner_texts()
     assert_eq!(seen["test"], counts);
     assert_eq!(seen["error after test"], json!(0));
     assert_eq!(seen["summary"], counts);
-    assert!(
-        seen["progress"]
-            .as_str()
-            .unwrap()
-            .starts_with("committed: "),
+    // Files and rows out of the delivery's totals (its data files' footers tell 30).
+    assert_eq!(
+        seen["progress"], "committed: 4 / 4 files, 30 / 30 rows",
         "{seen}"
     );
     let import = ok_json(stack.cli().args([

@@ -1,17 +1,22 @@
-//! Every way a delivery can be unusable gives its own error naming the input.
+//! Every way a delivery can be unusable gives its own error naming the input; an
+//! import of such a delivery fails with that error and moves no branch.
 
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use chrono::{DateTime, Utc};
-use integration_tests::{LocalStack, aws_fixture};
+use integration_tests::{LocalStack, aws_fixture, photos_import, small_ranges};
 use md5::{Digest, Md5};
 
 use inventory_base::S3Url;
 use inventory_delivery::inspect::{InspectOptions, inspect_manifest};
-use inventory_delivery::manifest::{ManifestDocument, ManifestFile};
+use inventory_delivery::manifest::{DataFormat, ManifestDocument, ManifestFile};
 use inventory_devtools::generator::{GeneratedInventory, GeneratorOptions, generate_inventory};
+use inventory_devtools::orc_writer::{OrcOptions, OrcRow, write_orc};
+use inventory_importer::jobs::JobState;
+use inventory_importer::pipeline::{IMPORT_BRANCH, Pipeline, Started};
 
 async fn generated(stack: &LocalStack) -> GeneratedInventory {
     let mut options =
@@ -102,36 +107,69 @@ async fn checksum_mismatch_and_malformed_checksum() {
 }
 
 #[tokio::test]
-async fn formats_other_than_parquet() {
+async fn formats_s3_inventory_does_not_write() {
+    let stack = LocalStack::start().await;
+    let generated = generated(&stack).await;
+    let mut doc = document(&stack, &generated.manifest).await;
+    doc.file_format = "JSON".into();
+    stack.put_manifest(&generated.manifest, &doc).await;
+    assert_eq!(
+        inspect_error(&stack, &generated.manifest).await,
+        format!(
+            "manifest {} describes a \"JSON\" inventory; S3 Inventory writes CSV, ORC or Parquet, and only those are read",
+            generated.manifest
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_csv_file_schema_in_another_notation() {
     let stack = LocalStack::start().await;
     stack.create_bucket("filemanager-inventory-test").await;
-    for (fixture, format) in [
-        ("csv_inventory_manifest", "CSV"),
-        ("orc_inventory_manifest", "ORC"),
-    ] {
-        let url = S3Url::new(
-            "filemanager-inventory-test",
-            format!("{fixture}/manifest.json"),
-        );
-        stack
-            .put(
-                &url,
-                std::fs::read(aws_fixture(&format!("{fixture}.json"))).unwrap(),
-            )
-            .await;
-        stack
-            .put(
-                &url.sibling("manifest.checksum"),
-                std::fs::read(aws_fixture(&format!("{fixture}.checksum"))).unwrap(),
-            )
-            .await;
-        assert_eq!(
-            inspect_error(&stack, &url).await,
-            format!(
-                "manifest {url} describes a {format} inventory; only Parquet inventories are supported (set the inventory configuration's output format to Apache Parquet)"
-            )
-        );
-    }
+    let url = S3Url::new("filemanager-inventory-test", "csv/manifest.json");
+    let mut doc: ManifestDocument =
+        serde_json::from_slice(&std::fs::read(aws_fixture("csv_inventory_manifest.json")).unwrap())
+            .unwrap();
+    doc.file_schema = "Bucket, Key, Size, ETag".into();
+    stack.put_manifest(&url, &doc).await;
+    assert_eq!(
+        inspect_error(&stack, &url).await,
+        format!(
+            "manifest {url}: fileSchema lacks required column(s) last_modified_date; the inventory configuration must include Size, Last modified and ETag"
+        )
+    );
+    // A Parquet schema under a CSV fileFormat.
+    doc.file_schema = "message s3.inventory {  required binary bucket (STRING);}".into();
+    stack.put_manifest(&url, &doc).await;
+    assert_eq!(
+        inspect_error(&stack, &url).await,
+        format!(
+            "manifest {url} is not a valid S3 Inventory manifest: fileSchema: cannot read field \"message s3.inventory {{  required binary bucket (STRING);}}\" (expected comma-separated field names such as `Bucket, Key, Size`)"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_csv_data_file() {
+    let stack = LocalStack::start().await;
+    let mut options =
+        GeneratorOptions::new("s3://inventory-dest/inv".parse().unwrap(), "source-bucket");
+    options.format = DataFormat::Csv;
+    options.objects = 3000;
+    let generated = generate_inventory(&stack.store(), &options).await.unwrap();
+    // Cut in half, and listed so in the manifest: only the gzip stream tells.
+    let file = &generated.data_files[0];
+    let whole = stack.get(file).await;
+    let half = whole.slice(..whole.len() / 2);
+    let mut doc = document(&stack, &generated.manifest).await;
+    doc.files[0].size = half.len() as u64;
+    doc.files[0].md5_checksum = hex::encode(Md5::digest(&half));
+    stack.put(file, half).await;
+    stack.put_manifest(&generated.manifest, &doc).await;
+    assert_eq!(
+        inspect_error(&stack, &generated.manifest).await,
+        format!("data file {file} is truncated: its gzip stream ends unexpectedly")
+    );
 }
 
 #[tokio::test]
@@ -256,4 +294,211 @@ async fn corrupt_parquet_file() {
         )),
         "{error}"
     );
+}
+
+/// A delivery of `photos-source` into `s3://inventory-dest/inv`, in `format`.
+fn photos_delivery(format: DataFormat, created_at: &str) -> GeneratorOptions {
+    let mut options =
+        GeneratorOptions::new("s3://inventory-dest/inv".parse().unwrap(), "photos-source");
+    options.format = format;
+    options.objects = 200;
+    options.files = 2;
+    options.created_at = created_at.parse::<DateTime<Utc>>().unwrap();
+    options
+}
+
+/// The repository `photos` with a first delivery of `photos-source` imported, so that
+/// its import branch exists; the next delivery is of 2026-11-25.
+async fn photos_imported_once(stack: &LocalStack) -> Pipeline {
+    stack.create_bucket("catalog-storage").await;
+    let pipeline = stack.pipeline(small_ranges()).await;
+    pipeline
+        .catalog
+        .create_repository("photos", "s3://catalog-storage/photos", None)
+        .await
+        .unwrap();
+    let first = photos_delivery(DataFormat::Parquet, "2026-11-24T01:00:00Z");
+    let generated = generate_inventory(&stack.store(), &first).await.unwrap();
+    match pipeline
+        .run_in_process(&photos_import(&generated.manifest))
+        .await
+        .unwrap()
+    {
+        Started::Started { job, .. } => assert_eq!(job.state, JobState::Committed),
+        other => panic!("expected a new job, got {other:?}"),
+    }
+    pipeline
+}
+
+/// The heads of the import branch and of `main`.
+async fn heads(pipeline: &Pipeline) -> (String, String) {
+    let head = |branch: &'static str| async move {
+        pipeline.catalog.resolve("photos", branch).await.unwrap().id
+    };
+    (head(IMPORT_BRANCH).await, head("main").await)
+}
+
+/// An import of `manifest` into `photos` fails with `expected`, which its job records;
+/// nothing stays staged and no branch moves. `inspect` gives the same error.
+async fn refused(stack: &LocalStack, pipeline: &Pipeline, manifest: &S3Url, expected: &str) {
+    let before = heads(pipeline).await;
+    let err = pipeline
+        .run_in_process(&photos_import(manifest))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), expected);
+    let jobs = pipeline.jobs.list("photos").await.unwrap();
+    let job = jobs.iter().find(|j| &j.manifest == manifest).unwrap();
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.error.as_deref(), Some(expected));
+    assert_eq!(job.commit_id, None);
+    assert_eq!(heads(pipeline).await, before, "no branch moved");
+    assert_eq!(stack.count_items("inventory-import-staging").await, 0);
+    assert_eq!(inspect_error(stack, manifest).await, expected);
+}
+
+/// Puts `body` in place of data file `index` of a delivery and lists it so in the
+/// manifest (size and MD5 match): only reading the file shows what is wrong with it.
+async fn replace_data_file(
+    stack: &LocalStack,
+    generated: &GeneratedInventory,
+    index: usize,
+    body: Vec<u8>,
+) {
+    let mut doc = document(stack, &generated.manifest).await;
+    doc.files[index].size = body.len() as u64;
+    doc.files[index].md5_checksum = hex::encode(Md5::digest(&body));
+    stack.put(&generated.data_files[index], body).await;
+    stack.put_manifest(&generated.manifest, &doc).await;
+}
+
+/// Data file `index` of a CSV delivery with `edit` applied to its lines, gzipped again.
+async fn edit_csv_lines(
+    stack: &LocalStack,
+    generated: &GeneratedInventory,
+    index: usize,
+    edit: impl FnOnce(&mut Vec<String>),
+) {
+    let gzipped = stack.get(&generated.data_files[index]).await;
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(&gzipped[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    edit(&mut lines);
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for line in &lines {
+        gzip.write_all(line.as_bytes()).unwrap();
+        gzip.write_all(b"\n").unwrap();
+    }
+    replace_data_file(stack, generated, index, gzip.finish().unwrap()).await;
+}
+
+#[tokio::test]
+async fn an_orc_data_file_without_a_required_column() {
+    let stack = LocalStack::start().await;
+    let pipeline = photos_imported_once(&stack).await;
+    let options = photos_delivery(DataFormat::Orc, "2026-11-25T01:00:00Z");
+    let generated = generate_inventory(&stack.store(), &options).await.unwrap();
+    // The manifest's fileSchema lists size; the second data file has no such column.
+    let rows: Vec<OrcRow> = (0..50)
+        .map(|i| OrcRow {
+            bucket: "photos-source".into(),
+            key: format!("thin/object-{i:03}"),
+            version_id: None,
+            is_latest: Some(true),
+            is_delete_marker: Some(false),
+            size: Some(i),
+            last_modified_ms: Some(1_764_032_400_000),
+            e_tag: Some(format!("{i:032x}")),
+            storage_class: Some("STANDARD".into()),
+        })
+        .collect();
+    let thin = write_orc(
+        &rows,
+        &OrcOptions {
+            left_out: vec!["size".into()],
+            ..OrcOptions::default()
+        },
+    );
+    replace_data_file(&stack, &generated, 1, thin).await;
+    let file = &generated.data_files[1];
+    refused(
+        &stack,
+        &pipeline,
+        &generated.manifest,
+        &format!("data file {file} lacks required column(s) size"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_orc_file_schema_without_size() {
+    let stack = LocalStack::start().await;
+    let pipeline = photos_imported_once(&stack).await;
+    let options = photos_delivery(DataFormat::Orc, "2026-11-25T01:00:00Z");
+    let generated = generate_inventory(&stack.store(), &options).await.unwrap();
+    let mut doc = document(&stack, &generated.manifest).await;
+    assert!(
+        doc.file_schema.contains(",size:bigint,"),
+        "{}",
+        doc.file_schema
+    );
+    doc.file_schema = doc.file_schema.replace(",size:bigint,", ",");
+    stack.put_manifest(&generated.manifest, &doc).await;
+    refused(
+        &stack,
+        &pipeline,
+        &generated.manifest,
+        &format!(
+            "manifest {}: fileSchema lacks required column(s) size; the inventory configuration must include Size, Last modified and ETag",
+            generated.manifest
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_csv_record_with_the_wrong_number_of_fields() {
+    let stack = LocalStack::start().await;
+    let pipeline = photos_imported_once(&stack).await;
+    let options = photos_delivery(DataFormat::Csv, "2026-11-25T01:00:00Z");
+    let generated = generate_inventory(&stack.store(), &options).await.unwrap();
+    // Line 7 of the second file loses its last field (EncryptionStatus).
+    edit_csv_lines(&stack, &generated, 1, |lines| {
+        let (shorter, _) = lines[6].rsplit_once(',').unwrap();
+        lines[6] = shorter.to_string();
+    })
+    .await;
+    let file = &generated.data_files[1];
+    refused(
+        &stack,
+        &pipeline,
+        &generated.manifest,
+        &format!("data file {file}: line 7 has 7 field(s), but the manifest's fileSchema lists 8"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_csv_field_that_does_not_parse() {
+    let stack = LocalStack::start().await;
+    let pipeline = photos_imported_once(&stack).await;
+    let options = photos_delivery(DataFormat::Csv, "2026-11-25T01:00:00Z");
+    let generated = generate_inventory(&stack.store(), &options).await.unwrap();
+    // Line 12 of the first file gives its size in words. Fields: Bucket, Key, Size, …
+    edit_csv_lines(&stack, &generated, 0, |lines| {
+        let mut fields: Vec<&str> = lines[11].split(',').collect();
+        fields[2] = "\"12 bytes\"";
+        lines[11] = fields.join(",");
+    })
+    .await;
+    let file = &generated.data_files[0];
+    refused(
+        &stack,
+        &pipeline,
+        &generated.manifest,
+        &format!("data file {file}: line 12, column size: \"12 bytes\" is not an integer"),
+    )
+    .await;
 }

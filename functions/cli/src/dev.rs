@@ -9,6 +9,7 @@ use std::time::Instant;
 use inventory_base::S3Url;
 use inventory_catalog::diff::{ConflictStrategy, diff_trees, merge_trees};
 use inventory_catalog::tree::{Entry, PathChange, RangeParams, Tree, TreeStore};
+use inventory_delivery::manifest::DataFormat;
 use inventory_devtools::generator::{Changes, GeneratorOptions, KeyShape, generate_inventory};
 
 use crate::StoreArgs;
@@ -27,8 +28,9 @@ pub enum DevCommand {
         #[command(flatten)]
         aws: RealAws,
     },
-    /// Write a real-shaped S3 Inventory delivery (Parquet data files, manifest.json,
-    /// manifest.checksum, Hive symlink) into a bucket, creating buckets as needed
+    /// Write a real-shaped S3 Inventory delivery (Parquet, CSV or ORC data files,
+    /// manifest.json, manifest.checksum, Hive symlink) into a bucket, creating buckets
+    /// as needed
     GenerateInventory(GenerateArgs),
     /// Benchmark trees: write a tree of N entries, write it again with some entries
     /// changed, and diff the two; prints times and peak memory
@@ -40,6 +42,14 @@ pub enum DevCommand {
     /// Benchmark the import's stages on local files: decoding data files, staged
     /// batch sizes, the committer's merge, diff and tree write, a dry run's diff
     Bench(BenchArgs),
+    /// Benchmark the partitioned commit at scale on local disk: a delivery of N objects
+    /// as the base tree, then the next day's committed with each number of partitions,
+    /// each partition a process of its own; prints wall and CPU time, peak memory per
+    /// partition, and the ranges the next day's diff read and wrote
+    BenchScale(BenchScaleArgs),
+    /// One partition's commit of `bench-scale` (started by it)
+    #[command(hide = true)]
+    BenchScalePartition(BenchScalePartitionArgs),
     /// Benchmark the S3 endpoint as clients use it (`serve` must be running): listing,
     /// HeadObject latency, GetObject throughput, each beside the same on the S3 the AWS
     /// settings point at; then a load of concurrent clients
@@ -135,6 +145,32 @@ pub struct BenchArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct BenchScaleArgs {
+    /// Directory for the generated deliveries, staged runs and trees (deliveries are
+    /// reused between runs)
+    #[arg(long, value_name = "DIR", default_value = "bench/data/scale")]
+    dir: std::path::PathBuf,
+    /// Objects in the previous delivery
+    #[arg(long, default_value_t = 10_000_000)]
+    objects: u64,
+    /// Partition counts to commit the next delivery with, in turn
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    partitions: Vec<usize>,
+    /// Random seed of the generated deliveries
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchScalePartitionArgs {
+    /// The plan `bench-scale` wrote
+    #[arg(long)]
+    plan: std::path::PathBuf,
+    #[arg(long)]
+    partition: usize,
+}
+
+#[derive(Args, Debug)]
 pub struct BenchTreeArgs {
     /// Entries in each tree
     #[arg(long, default_value_t = 1_000_000)]
@@ -183,6 +219,17 @@ enum Keys {
     Awkward,
 }
 
+/// The data files' format (the inventory configuration's output format).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    /// Apache Parquet
+    Parquet,
+    /// Gzipped CSV, as S3 Inventory writes it
+    Csv,
+    /// Apache ORC
+    Orc,
+}
+
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     /// Inventory destination bucket and prefix, e.g. s3://inventory-dest/inventories
@@ -197,10 +244,13 @@ pub struct GenerateArgs {
     /// Live objects in the source bucket
     #[arg(long, default_value_t = 10_000)]
     objects: u64,
-    /// Parquet data files
+    /// Data files
     #[arg(long, default_value_t = 4)]
     files: usize,
-    /// Rows per Parquet row group
+    /// Format of the data files
+    #[arg(long, value_enum, default_value_t = Format::Parquet)]
+    format: Format,
+    /// Rows per Parquet row group or ORC stripe
     #[arg(long, default_value_t = 1_000_000)]
     rows_per_group: usize,
     /// Shape of the keys
@@ -285,6 +335,17 @@ pub async fn run(command: DevCommand, catalog: &CatalogArgs) -> Result<()> {
         DevCommand::BenchTree(args) => bench_tree(args, catalog.json()).await,
         DevCommand::BenchBranch(args) => bench_branch(args, catalog.json()).await,
         DevCommand::Bench(args) => bench_stages(args, catalog.json()).await,
+        DevCommand::BenchScale(args) => bench_scale(args, catalog.json()).await,
+        DevCommand::BenchScalePartition(args) => {
+            let figures =
+                inventory_devtools::scale_bench::run_partition(&args.plan, args.partition)
+                    .await
+                    .with_context(|| {
+                        format!("partition {} of {}", args.partition, args.plan.display())
+                    })?;
+            println!("{}", serde_json::to_string(&figures)?);
+            Ok(())
+        }
         DevCommand::BenchServe(args) => bench_serve(args).await,
         DevCommand::GenerateInventory(args) => generate(args, catalog.json()).await,
     }
@@ -430,6 +491,11 @@ async fn generate(args: GenerateArgs, json: bool) -> Result<()> {
     options.config_id = args.config_id;
     options.objects = args.objects;
     options.files = args.files;
+    options.format = match args.format {
+        Format::Parquet => DataFormat::Parquet,
+        Format::Csv => DataFormat::Csv,
+        Format::Orc => DataFormat::Orc,
+    };
     options.rows_per_group = args.rows_per_group;
     options.keys = match args.keys {
         Keys::Realistic => KeyShape::Realistic,
@@ -764,6 +830,49 @@ async fn bench_branch(args: BenchBranchArgs, json: bool) -> Result<()> {
         merge_ranges,
         merge_touched
     );
+    Ok(())
+}
+
+async fn bench_scale(args: BenchScaleArgs, json: bool) -> Result<()> {
+    let options = inventory_devtools::scale_bench::ScaleOptions {
+        root: args.dir.clone(),
+        objects: args.objects,
+        partitions: args.partitions.clone(),
+        seed: args.seed,
+        program: std::env::current_exe().context("finding this program")?,
+    };
+    let report = inventory_devtools::scale_bench::run(&options)
+        .await
+        .with_context(|| {
+            format!(
+                "benchmarking the partitioned commit in {}",
+                args.dir.display()
+            )
+        })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let c = &report.expected;
+    println!(
+        "deliveries   {} objects, then {} added, {} changed, {} deleted; base tree of {} ranges",
+        HumanCount(report.objects),
+        HumanCount(c.added),
+        HumanCount(c.changed),
+        HumanCount(c.deleted),
+        report.base_ranges
+    );
+    for run in &report.runs {
+        println!(
+            "K = {:<3} {:>7.1} s wall, {:>5.2} CPU s per million objects, peak RSS per partition {} MiB, ranges read {} / written {}",
+            run.partitions,
+            run.seconds,
+            run.cpu_seconds_per_million,
+            run.peak_rss_bytes / (1024 * 1024),
+            run.ranges_read,
+            run.ranges_written
+        );
+    }
     Ok(())
 }
 

@@ -218,8 +218,9 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
     let mut summary = ImportSummary::default();
     let mut writer = trees.writer();
     diff_staged(
-        merge_staged(&staged, JOB, &runs),
-        trees.identity_cursor(&base),
+        merge_staged(&staged, JOB, &runs).into(),
+        &mut trees.identity_cursor(&base),
+        None,
         Some(&mut writer),
         SOURCE_BUCKET,
         &mut summary,

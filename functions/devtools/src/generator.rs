@@ -3,17 +3,24 @@
 //! The output follows AWS's destination layout:
 //!
 //! ```text
-//! <prefix>/<source-bucket>/<config-id>/data/<uuid>.parquet
+//! <prefix>/<source-bucket>/<config-id>/data/<uuid>.parquet   (or <uuid>.csv.gz, <uuid>.orc)
 //! <prefix>/<source-bucket>/<config-id>/<YYYY-MM-DDTHH-MMZ>/manifest.json
 //! <prefix>/<source-bucket>/<config-id>/<YYYY-MM-DDTHH-MMZ>/manifest.checksum
 //! <prefix>/<source-bucket>/<config-id>/hive/dt=<YYYY-MM-DD-HH-MM>/symlink.txt
 //! ```
 //!
-//! Data files carry the Parquet schema S3 Inventory writes (required `bucket` and
+//! Parquet data files carry the schema S3 Inventory writes (required `bucket` and
 //! `key`, optional everything else, millisecond timestamps adjusted to UTC, Snappy
-//! compression) and the manifest the real `fileSchema` string and correct MD5s.
+//! compression). CSV data files are what S3 Inventory writes in that format: gzipped,
+//! no header line, every field quoted, keys URL-encoded as in a form, an empty field
+//! for a value the object does not have. ORC data files have the columns and types
+//! S3 Inventory's have (`size` a `bigint`, `last_modified_date` a `timestamp`),
+//! ZLIB-compressed, a stripe per row group's worth of rows ([`crate::orc_writer`]). The
+//! manifest has the format's real `fileSchema` string and correct MD5s.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -24,6 +31,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use flate2::write::GzEncoder;
 use md5::{Digest, Md5};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
@@ -37,8 +45,10 @@ use serde::Serialize;
 use inventory_base::location::S3Url;
 use inventory_base::storage::{ObjectStore, StorageError, md5_of_file};
 use inventory_base::storage_class::StorageClass;
-use inventory_delivery::manifest::{ManifestDocument, ManifestFile, manifest_md5_hex};
+use inventory_delivery::manifest::{DataFormat, ManifestDocument, ManifestFile, manifest_md5_hex};
 use inventory_delivery::reader::{InventoryEntry, SkipCounts};
+
+use crate::orc_writer::{OrcOptions, OrcRow, type_description, write_orc};
 
 /// Rows per Arrow batch handed to the Parquet writer.
 const WRITE_BATCH_ROWS: usize = 65_536;
@@ -76,6 +86,9 @@ pub struct GeneratorOptions {
     /// Live objects: keys whose latest version is not a delete marker.
     pub objects: u64,
     pub files: usize,
+    /// The data files' format (`fileFormat`): Parquet unless told.
+    pub format: DataFormat,
+    /// Rows per Parquet row group or ORC stripe.
     pub rows_per_group: usize,
     pub keys: KeyShape,
     /// A versioned bucket: noncurrent versions, null versions and delete markers.
@@ -124,6 +137,7 @@ impl GeneratorOptions {
             config_id: "daily".to_string(),
             objects: 1000,
             files: 1,
+            format: DataFormat::Parquet,
             rows_per_group: 1_000_000,
             keys: KeyShape::Realistic,
             versioned: false,
@@ -332,18 +346,20 @@ async fn write_rows(
     let mut bytes = 0;
     for rows in file_rows {
         let id = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
-        let url = base.join(&format!("data/{id}.parquet"));
+        let url = base.join(&format!("data/{id}.{}", extension(options.format)));
         let temp = tempfile::NamedTempFile::new().map_err(|err| GeneratorError::Write {
             file: url.clone(),
             reason: err.to_string(),
         })?;
-        let (size, md5) =
-            write_data_file(temp.path(), &schema, options, &rows).map_err(|reason| {
-                GeneratorError::Write {
-                    file: url.clone(),
-                    reason,
-                }
-            })?;
+        let written = match options.format {
+            DataFormat::Parquet => write_data_file(temp.path(), &schema, options, &rows),
+            DataFormat::Csv => write_csv_file(temp.path(), options, &rows),
+            DataFormat::Orc => write_orc_file(temp.path(), options, &rows),
+        };
+        let (size, md5) = written.map_err(|reason| GeneratorError::Write {
+            file: url.clone(),
+            reason,
+        })?;
         store.put_file(&url, temp.path()).await?;
         bytes += size;
         files.push(ManifestFile {
@@ -361,8 +377,12 @@ async fn write_rows(
         destination_bucket: format!("arn:aws:s3:::{}", options.destination.bucket),
         version: "2016-11-30".to_string(),
         creation_timestamp: options.created_at.timestamp_millis().to_string(),
-        file_format: "Parquet".to_string(),
-        file_schema: file_schema(options.versioned),
+        file_format: options.format.name().to_string(),
+        file_schema: match options.format {
+            DataFormat::Parquet => file_schema(options.versioned),
+            DataFormat::Csv => csv_file_schema(options.versioned),
+            DataFormat::Orc => type_description(&orc_options(options)),
+        },
         files,
     };
     let body = serde_json::to_vec_pretty(&document).map_err(|err| GeneratorError::Write {
@@ -539,7 +559,7 @@ fn version_id(rng: &mut StdRng) -> String {
 }
 
 /// A key with deep, shared prefixes, 60–120 bytes long, unique by `index`.
-fn realistic_key(index: u64, rng: &mut StdRng) -> String {
+pub fn realistic_key(index: u64, rng: &mut StdRng) -> String {
     const SOURCES: [&str; 8] = [
         "clickstream",
         "payments",
@@ -717,6 +737,156 @@ fn file_schema(versioned: bool) -> String {
     ]);
     let body: String = fields.iter().map(|f| format!("  {f};")).collect();
     format!("message s3.inventory {{{body}}}")
+}
+
+/// How S3 Inventory names a data file of `format`: `<uuid>.<extension>`.
+fn extension(format: DataFormat) -> &'static str {
+    match format {
+        DataFormat::Parquet => "parquet",
+        DataFormat::Orc => "orc",
+        DataFormat::Csv => "csv.gz",
+    }
+}
+
+/// `fileSchema` of a CSV delivery as S3 Inventory writes it: the fields' names, in
+/// order, separated by a comma and a space.
+fn csv_file_schema(versioned: bool) -> String {
+    let mut fields = vec!["Bucket", "Key"];
+    if versioned {
+        fields.extend(["VersionId", "IsLatest", "IsDeleteMarker"]);
+    }
+    fields.extend([
+        "Size",
+        "LastModifiedDate",
+        "ETag",
+        "StorageClass",
+        "IsMultipartUploaded",
+        "EncryptionStatus",
+    ]);
+    fields.join(", ")
+}
+
+/// Writes `rows` as one gzipped CSV data file, the fields of [`csv_file_schema`] in
+/// order; returns its size and MD5.
+fn write_csv_file(
+    path: &std::path::Path,
+    options: &GeneratorOptions,
+    rows: &[Row],
+) -> Result<(u64, String), String> {
+    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    let mut gzip = GzEncoder::new(
+        std::io::BufWriter::with_capacity(256 * 1024, file),
+        flate2::Compression::default(),
+    );
+    let mut line = Vec::with_capacity(4096);
+    let flag = |value: bool| if value { "true" } else { "false" };
+    for row in rows {
+        line.clear();
+        let mut fields: Vec<Cow<'_, str>> = vec![
+            Cow::Borrowed(options.source_bucket.as_str()),
+            Cow::Owned(form_encode(&row.key)),
+        ];
+        if options.versioned {
+            fields.extend([
+                Cow::Borrowed(row.version_id.as_deref().unwrap_or_default()),
+                Cow::Borrowed(flag(row.is_latest)),
+                Cow::Borrowed(flag(row.is_delete_marker)),
+            ]);
+        }
+        fields.extend([
+            row.size
+                .map_or(Cow::Borrowed(""), |size| Cow::Owned(size.to_string())),
+            Cow::Owned(csv_time(row.last_modified_ms)),
+            Cow::Borrowed(row.etag.as_deref().unwrap_or_default()),
+            Cow::Borrowed(row.storage_class.as_deref().unwrap_or_default()),
+            Cow::Borrowed(row.multipart.map(flag).unwrap_or_default()),
+            Cow::Borrowed(if row.is_delete_marker { "" } else { "SSE-S3" }),
+        ]);
+        for (index, field) in fields.iter().enumerate() {
+            if index > 0 {
+                line.push(b',');
+            }
+            line.push(b'"');
+            for &byte in field.as_bytes() {
+                if byte == b'"' {
+                    line.push(b'"');
+                }
+                line.push(byte);
+            }
+            line.push(b'"');
+        }
+        line.push(b'\n');
+        gzip.write_all(&line).map_err(|e| e.to_string())?;
+    }
+    gzip.finish()
+        .and_then(|mut out| out.flush())
+        .map_err(|e| e.to_string())?;
+    md5_of_file(path).map_err(|e| e.to_string())
+}
+
+/// A key as S3 Inventory's CSV writes it: URL-encoded as in a form, a space as `+`
+/// and every byte other than the unreserved characters (`A-Z a-z 0-9 - . _ ~`) and
+/// `/` as `%XX` (AWS's own files show `/` as it is).
+pub fn form_encode(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + key.len() / 4);
+    for &byte in key.as_bytes() {
+        match byte {
+            b' ' => out.push('+'),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(char::from(byte));
+            }
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0xf)]));
+            }
+        }
+    }
+    out
+}
+
+/// A last-modified time as S3 Inventory's CSV writes it: `2024-05-06T22:37:48.000Z`.
+fn csv_time(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// How a delivery's ORC data files are laid out: the version columns when the bucket
+/// is versioned, a stripe per [`GeneratorOptions::rows_per_group`] rows.
+fn orc_options(options: &GeneratorOptions) -> OrcOptions {
+    OrcOptions {
+        stripe_rows: options.rows_per_group,
+        versioned: options.versioned,
+        ..OrcOptions::default()
+    }
+}
+
+/// Writes `rows` as one ORC data file, the columns of [`type_description`] in order;
+/// returns its size and MD5.
+fn write_orc_file(
+    path: &std::path::Path,
+    options: &GeneratorOptions,
+    rows: &[Row],
+) -> Result<(u64, String), String> {
+    let rows: Vec<OrcRow> = rows
+        .iter()
+        .map(|row| OrcRow {
+            bucket: options.source_bucket.clone(),
+            key: row.key.clone(),
+            version_id: row.version_id.clone(),
+            is_latest: Some(row.is_latest),
+            is_delete_marker: Some(row.is_delete_marker),
+            size: row.size,
+            last_modified_ms: Some(row.last_modified_ms),
+            e_tag: row.etag.clone(),
+            storage_class: row.storage_class.as_deref().map(str::to_string),
+        })
+        .collect();
+    std::fs::write(path, write_orc(&rows, &orc_options(options))).map_err(|e| e.to_string())?;
+    md5_of_file(path).map_err(|e| e.to_string())
 }
 
 /// Writes `rows` as one Parquet data file; returns its size and MD5.
@@ -1007,6 +1177,190 @@ mod tests {
                     .all(|f| !before.data_files.contains(f))
             );
         }
+    }
+
+    #[tokio::test]
+    async fn writes_csv_deliveries_as_s3_inventory_does() {
+        use std::io::Read;
+
+        use inventory_delivery::inspect::{InspectOptions, inspect_manifest};
+
+        let root = tempfile::tempdir().unwrap();
+        let store = ObjectStore::Local(root.path().to_path_buf());
+        let awkward = awkward_keys();
+        let mut options = GeneratorOptions::new("s3://dest/prefix".parse().unwrap(), "src");
+        options.format = DataFormat::Csv;
+        options.objects = awkward.len() as u64 + 200;
+        options.files = 3;
+        options.versioned = true;
+        options.keys = KeyShape::Awkward;
+        options.shuffle = true;
+        let generated = generate_inventory(&store, &options).await.unwrap();
+
+        // AWS's layout, format and fileSchema.
+        assert!(generated.data_files.iter().all(|f| {
+            f.key.starts_with("prefix/src/daily/data/") && f.key.ends_with(".csv.gz")
+        }));
+        let body = store.get(&generated.manifest).await.unwrap();
+        let document: ManifestDocument = serde_json::from_slice(&body).unwrap();
+        assert_eq!(document.file_format, "CSV");
+        assert_eq!(
+            document.file_schema,
+            "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag, StorageClass, IsMultipartUploaded, EncryptionStatus"
+        );
+        for (file, url) in document.files.iter().zip(&generated.data_files) {
+            let path = root.path().join("dest").join(&url.key);
+            let (size, md5) = md5_of_file(&path).unwrap();
+            assert_eq!((file.size, &file.md5_checksum), (size, &md5));
+        }
+
+        // Gzipped text, no header line, every field quoted, keys form-encoded.
+        let path = root.path().join("dest").join(&generated.data_files[0].key);
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        for line in text.lines() {
+            assert!(line.starts_with("\"src\",\""), "{line}");
+            assert!(line.ends_with('"'), "{line}");
+            assert_eq!(line.matches("\",\"").count(), 10, "{line}");
+            assert!(!line.contains(' ') && !line.contains('\t'), "{line}");
+        }
+
+        // Read back exactly, awkward keys byte-exact.
+        let (report, mut entries) = inspect_manifest(
+            &store,
+            &generated.manifest,
+            &InspectOptions::default(),
+            Vec::new(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        entries.sort();
+        assert_eq!(entries, generated.expected);
+        assert_eq!(report.skipped, generated.skipped);
+        assert_eq!(report.rows, generated.rows);
+        assert!(generated.skipped.delete_marker > 0 && generated.skipped.noncurrent_version > 0);
+        let keys: std::collections::BTreeSet<&str> =
+            entries.iter().map(|e| e.key.as_str()).collect();
+        for key in &awkward {
+            assert!(
+                keys.contains(key.as_str()),
+                "{key:?} is not read back as written"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_are_form_encoded() {
+        assert_eq!(
+            form_encode("with space/a+b=c%d~_.-\u{e9}\n\"'"),
+            "with+space/a%2Bb%3Dc%25d~_.-%C3%A9%0A%22%27"
+        );
+    }
+
+    #[tokio::test]
+    async fn writes_orc_deliveries_as_s3_inventory_does() {
+        use inventory_delivery::reader::{DataFileReader, open_data_file};
+
+        let root = tempfile::tempdir().unwrap();
+        let store = ObjectStore::Local(root.path().to_path_buf());
+        let awkward = awkward_keys();
+        let mut options = GeneratorOptions::new("s3://dest/prefix".parse().unwrap(), "src");
+        options.format = DataFormat::Orc;
+        options.objects = awkward.len() as u64 + 200;
+        options.files = 3;
+        options.rows_per_group = 40;
+        options.versioned = true;
+        options.keys = KeyShape::Awkward;
+        options.shuffle = true;
+        let generated = generate_inventory(&store, &options).await.unwrap();
+
+        // AWS's layout, format and fileSchema: the columns written, in file order.
+        assert_eq!(generated.data_files.len(), 3);
+        assert!(
+            generated.data_files.iter().all(|f| {
+                f.key.starts_with("prefix/src/daily/data/") && f.key.ends_with(".orc")
+            })
+        );
+        let body = store.get(&generated.manifest).await.unwrap();
+        let document: ManifestDocument = serde_json::from_slice(&body).unwrap();
+        assert_eq!(document.file_format, "ORC");
+        assert_eq!(
+            document.file_schema,
+            "struct<bucket:string,key:string,version_id:string,is_latest:boolean,is_delete_marker:boolean,size:bigint,last_modified_date:timestamp,e_tag:string,storage_class:string>"
+        );
+        for (file, url) in document.files.iter().zip(&generated.data_files) {
+            let path = root.path().join("dest").join(&url.key);
+            let (size, md5) = md5_of_file(&path).unwrap();
+            assert_eq!((file.size, &file.md5_checksum), (size, &md5));
+            assert_eq!(&file.key, &url.key);
+        }
+        let manifest = Manifest::parse(&generated.manifest, &body).unwrap();
+        assert_eq!(manifest.format, DataFormat::Orc);
+        assert_eq!(manifest.schema.len(), 9);
+
+        // Read back exactly through the ORC reader, awkward keys byte-exact.
+        let (mut entries, mut skipped, mut rows, mut stripes) =
+            (Vec::new(), SkipCounts::default(), 0, 0);
+        for url in &generated.data_files {
+            let path = root.path().join("dest").join(&url.key);
+            let mut reader = open_data_file(
+                manifest.format,
+                &path,
+                &url.to_string(),
+                Some("src"),
+                &manifest.schema,
+            )
+            .unwrap();
+            stripes += reader.row_groups();
+            assert!(reader.total_rows() > 0);
+            while let Some(batch) = reader.next_batch() {
+                let batch = batch.unwrap();
+                rows += batch.rows;
+                skipped.add(&batch.skipped);
+                entries.extend(batch.entries);
+            }
+        }
+        entries.sort();
+        assert_eq!(entries, generated.expected);
+        assert_eq!(skipped, generated.skipped);
+        assert_eq!(rows, generated.rows);
+        assert!(stripes > 3, "{stripes} stripes");
+        assert!(generated.skipped.delete_marker > 0 && generated.skipped.noncurrent_version > 0);
+        let keys: std::collections::BTreeSet<&str> =
+            entries.iter().map(|e| e.key.as_str()).collect();
+        for key in &awkward {
+            assert!(
+                keys.contains(key.as_str()),
+                "{key:?} is not read back as written"
+            );
+        }
+
+        // An unversioned bucket's files have no version columns, and its fileSchema
+        // none either.
+        options.versioned = false;
+        options.destination = "s3://plain/prefix".parse().unwrap();
+        let generated = generate_inventory(&store, &options).await.unwrap();
+        let body = store.get(&generated.manifest).await.unwrap();
+        let document: ManifestDocument = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            document.file_schema,
+            "struct<bucket:string,key:string,size:bigint,last_modified_date:timestamp,e_tag:string,storage_class:string>"
+        );
+        let (report, mut entries) = inventory_delivery::inspect::inspect_manifest(
+            &store,
+            &generated.manifest,
+            &inventory_delivery::inspect::InspectOptions::default(),
+            Vec::new(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        entries.sort();
+        assert_eq!(entries, generated.expected);
+        assert_eq!(report.skipped, SkipCounts::default());
     }
 
     #[tokio::test]

@@ -108,7 +108,22 @@ pub struct Job {
     pub inventory_created_at: String,
     pub files_total: usize,
     pub bytes_total: u64,
+    /// Rows in the delivery's data files, as their footers tell (0 when a format does
+    /// not tell before decoding).
+    #[serde(default)]
+    pub rows_total: u64,
     pub shards_total: usize,
+    /// The cuts of the key space into partitions, committed at once (see
+    /// [`crate::partitions::Partitions`]); none: one partition.
+    #[serde(
+        default,
+        rename = "partition_cuts",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub partitions: Vec<String>,
+    /// Partitions whose commit is done (their results are recorded).
+    #[serde(default)]
+    pub partitions_done: usize,
     /// The shard tasks were sent to the workers (a trigger that failed before that
     /// leaves it false, and the delivery's next notification sends them).
     #[serde(default)]
@@ -180,6 +195,9 @@ pub struct Shard {
     /// Staged batches of each sorted run.
     #[serde(default)]
     pub runs: Vec<usize>,
+    /// The partition of each run in `runs` (none when the job has one partition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_partitions: Vec<usize>,
     /// The attempt whose runs are the shard's (see [`StagedRun::attempt`]).
     #[serde(default)]
     pub attempt: u64,
@@ -221,6 +239,33 @@ pub fn staged_runs(shards: &[Shard]) -> Vec<StagedRun> {
     shards.iter().flat_map(Shard::staged_runs).collect()
 }
 
+/// The sorted runs the shards staged for partition `partition`.
+pub fn partition_runs(shards: &[Shard], partition: usize) -> Vec<StagedRun> {
+    shards
+        .iter()
+        .flat_map(|shard| {
+            shard.staged_runs().filter(move |run| {
+                shard.run_partitions.get(run.run).copied().unwrap_or(0) == partition
+            })
+        })
+        .collect()
+}
+
+/// What one partition's commit made: its part of the new tree, diffed against `base`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionResult {
+    pub index: usize,
+    /// The import branch's commit the partition was diffed against.
+    pub base: String,
+    /// The partition's ranges, stored as a metarange of their own (none for a dry run).
+    pub metarange: Option<String>,
+    /// Its counts: added, changed, deleted, unchanged, total, and keys staged twice.
+    pub summary: ImportSummary,
+    /// Ranges of the base tree read, and ranges written.
+    pub ranges_read: u64,
+    pub ranges_written: u64,
+}
+
 /// The id of the job importing `manifest` into `repository`; `run` tells apart forced
 /// re-runs of the same manifest.
 pub fn job_id(repository: &str, manifest: &S3Url, run: Option<&str>) -> String {
@@ -244,6 +289,10 @@ fn job_key(repository: &str) -> String {
 
 fn shard_key(job: &str) -> String {
     format!("shard#{job}")
+}
+
+fn partition_key(job: &str) -> String {
+    format!("partition#{job}")
 }
 
 impl JobTable {
@@ -344,6 +393,9 @@ impl JobTable {
         let mut job: Job = serde_json::from_str(doc).map_err(|e| self.damaged(id, e))?;
         if let Some(AttributeValue::N(done)) = item.get("shards_done") {
             job.shards_done = done.parse().unwrap_or(job.shards_done);
+        }
+        if let Some(AttributeValue::Ns(done)) = item.get("partitions_done") {
+            job.partitions_done = done.len();
         }
         Ok((job, version))
     }
@@ -610,5 +662,76 @@ impl JobTable {
             tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
         }
         Ok((self.get(repository, job).await?, counted))
+    }
+
+    /// Records a partition's result (again, for a redelivered task or a redone
+    /// partition) and counts it done; returns the job and the partitions done.
+    pub async fn complete_partition(
+        &self,
+        repository: &str,
+        job: &str,
+        result: &PartitionResult,
+    ) -> Result<(Job, usize), JobError> {
+        let doc = serde_json::to_string(result).map_err(|e| self.damaged(job, e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(partition_key(job)))
+            .item("sk", AttributeValue::S(format!("{:05}", result.index)))
+            .item("doc", AttributeValue::S(doc))
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        // A set of partition numbers: counting one twice changes nothing.
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(job_key(repository)))
+            .key("sk", AttributeValue::S(job.into()))
+            .update_expression("ADD partitions_done :p")
+            .expression_attribute_values(":p", AttributeValue::Ns(vec![result.index.to_string()]))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        let done = match output.attributes().and_then(|a| a.get("partitions_done")) {
+            Some(AttributeValue::Ns(done)) => done.len(),
+            _ => 0,
+        };
+        Ok((self.get(repository, job).await?, done))
+    }
+
+    /// The recorded results of a job's partitions, in partition order.
+    pub async fn partition_results(&self, job: &str) -> Result<Vec<PartitionResult>, JobError> {
+        let mut results = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(partition_key(job)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.error(e))?;
+            for item in output.items() {
+                match item.get("doc") {
+                    Some(AttributeValue::S(doc)) => {
+                        results.push(serde_json::from_str(doc).map_err(|e| self.damaged(job, e))?)
+                    }
+                    _ => return Err(self.damaged(job, "partition without doc")),
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        results.sort_by_key(|r: &PartitionResult| r.index);
+        Ok(results)
     }
 }

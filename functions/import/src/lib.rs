@@ -14,6 +14,7 @@
 pub mod entries;
 pub mod jobs;
 mod packed;
+pub mod partitions;
 pub mod pipeline;
 pub mod preview;
 pub mod sources;

@@ -14,20 +14,26 @@ use serde::{Deserialize, Serialize};
 
 use inventory_base::location::S3Url;
 use inventory_base::storage::ObjectStore;
-use inventory_catalog::catalog::{Catalog, CatalogError, CommitInfo};
+use inventory_catalog::catalog::{Catalog, CatalogError, Commit, CommitInfo, Repository};
 use inventory_catalog::tree::{IdentityCursor, TreeError, TreeWriter};
 use inventory_delivery::inspect::{InspectError, check_data_files_exist, read_data_file};
 use inventory_delivery::manifest::{Manifest, ManifestError, ManifestFile};
 use inventory_delivery::reader::{InventoryEntry, SkipCounts};
+use inventory_delivery::statistics::{FileStatistics, delivery_statistics};
 
 use crate::jobs::{
     ImportSummary, Job, JobError, JobState, JobTable, Shard, job_id, runs_of, staged_runs,
 };
+use crate::partitions::{KeySpan, Partitions, cuts_from_spans, cuts_from_tree, partitions_for};
 use crate::sources::{ImportSource, ImportSources};
 use crate::staging::{
-    BatchSource, MergedEntries, RUN_ENTRIES, StagedEntry, StagedRun, StagingError, StagingTable,
-    merge_staged,
+    BatchSource, LeveledMerge, MERGE_FAN_IN, RUN_ENTRIES, StagedEntry, StagedRun, StagingError,
+    StagingTable, merge_in_levels,
 };
+
+mod partitioned;
+
+pub use partitioned::{PartCommit, commit_part};
 
 /// The branch imports commit to; the catalog refuses users' writes to it.
 pub use inventory_catalog::catalog::IMPORT_BRANCH;
@@ -128,12 +134,65 @@ pub struct ShardTask {
     pub shard: usize,
 }
 
-/// The committer's task: a job whose shards are all staged.
+/// The committer's task: a job whose shards are all staged; for a job cut into
+/// partitions, one partition of it (the last partition done joins them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitTask {
     pub repository: String,
     pub job: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<usize>,
 }
+
+impl CommitTask {
+    /// The commit task of a whole job.
+    pub fn whole(repository: &str, job: &str) -> Self {
+        Self {
+            repository: repository.to_string(),
+            job: job.to_string(),
+            partition: None,
+        }
+    }
+
+    /// The commit tasks of a job whose shards are all staged: one, or one per partition.
+    pub fn of_job(job: &Job) -> Vec<CommitTask> {
+        match job.partitions.len() {
+            0 => vec![CommitTask::whole(&job.repository, &job.id)],
+            cuts => (0..=cuts)
+                .map(|p| CommitTask {
+                    partition: Some(p),
+                    ..CommitTask::whole(&job.repository, &job.id)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How a delivery is cut into partitions committed at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionSettings {
+    /// This many partitions whatever the delivery's size (tests, benchmarks).
+    pub forced: Option<usize>,
+    /// Otherwise one partition per this many rows.
+    pub rows_per_partition: u64,
+    /// And at most this many.
+    pub max: usize,
+}
+
+impl Default for PartitionSettings {
+    fn default() -> Self {
+        Self {
+            forced: None,
+            rows_per_partition: DEFAULT_ROWS_PER_PARTITION,
+            max: MAX_PARTITIONS,
+        }
+    }
+}
+
+/// Rows per partition by default: a partition's commit then takes about a minute.
+pub const DEFAULT_ROWS_PER_PARTITION: u64 = 50_000_000;
+/// Partitions of one delivery at most.
+pub const MAX_PARTITIONS: usize = 64;
 
 /// What a task the queue gave up on did to its job.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,8 +201,8 @@ pub enum GivenUp {
     Failed(Job),
     /// The job had finished without the task (a duplicate); it stays as it was.
     Finished(Job),
-    /// The shard was staged after all; the commit task, when it was the last.
-    Staged(Option<CommitTask>),
+    /// The shard was staged after all; the commit tasks, when it was the last.
+    Staged(Vec<CommitTask>),
 }
 
 /// What starting an import did.
@@ -168,6 +227,7 @@ pub struct Pipeline {
     pub shard_bytes: u64,
     /// Entries a worker sorts and stages at a time.
     pub run_entries: usize,
+    pub partitioning: PartitionSettings,
 }
 
 impl Pipeline {
@@ -181,6 +241,7 @@ impl Pipeline {
             temp_dir: std::env::temp_dir(),
             shard_bytes: DEFAULT_SHARD_BYTES,
             run_entries: RUN_ENTRIES,
+            partitioning: PartitionSettings::default(),
         }
     }
 
@@ -240,7 +301,10 @@ impl Pipeline {
             inventory_created_at: String::new(),
             files_total: 0,
             bytes_total: 0,
+            rows_total: 0,
             shards_total: 0,
+            partitions: Vec::new(),
+            partitions_done: 0,
             shards_done: 0,
             tasks_sent: false,
             files_done: 0,
@@ -319,7 +383,62 @@ impl Pipeline {
         job.files_total = manifest.files.len();
         job.bytes_total = manifest.total_bytes();
         job.shards_total = shards.len();
+        // What the footers tell only helps (progress, partition cuts): a file whose
+        // footer cannot be read is the workers' to report, with their exact error.
+        let statistics = match delivery_statistics(&self.store, &manifest).await {
+            Ok(statistics) => statistics,
+            Err(err) => {
+                tracing::warn!(error = %err, "the data files' footers could not be read; planning without them");
+                None
+            }
+        };
+        job.rows_total = statistics.iter().flatten().map(|file| file.rows).sum();
+        let settings = self.partitioning;
+        let k = settings.forced.unwrap_or_else(|| {
+            partitions_for(job.rows_total, settings.rows_per_partition, settings.max)
+        });
+        if k > 1 {
+            job.partitions = self
+                .choose_cuts(&request.repository, k, statistics.as_deref())
+                .await?;
+        }
         Ok(shards)
+    }
+
+    /// K - 1 cuts of the key space: at range starts of the import branch's tree when
+    /// it has enough ranges (tomorrow's diff then finds the same ranges), else from
+    /// the data files' key statistics; fewer (down to none) when neither tells enough.
+    async fn choose_cuts(
+        &self,
+        repository: &str,
+        k: usize,
+        statistics: Option<&[FileStatistics]>,
+    ) -> Result<Vec<String>, PipelineError> {
+        let repo = self.catalog.repository(repository).await?;
+        let base = match self.catalog.branch(repository, IMPORT_BRANCH).await {
+            Ok(branch) => {
+                let head = self.catalog.resolve(repository, &branch.commit_id).await?;
+                Some(self.catalog.tree_of(&repo, &head).await?)
+            }
+            Err(CatalogError::BranchNotFound { .. }) => None,
+            Err(err) => return Err(err.into()),
+        };
+        if let Some(base) = base.filter(|tree| tree.ranges.len() >= k) {
+            return Ok(cuts_from_tree(&base.ranges, k));
+        }
+        let spans: Vec<KeySpan> = statistics
+            .into_iter()
+            .flatten()
+            .flat_map(|file| &file.row_groups)
+            .filter_map(|group| {
+                group.keys.as_ref().map(|(min, max)| KeySpan {
+                    rows: group.rows,
+                    min: min.clone(),
+                    max: max.clone(),
+                })
+            })
+            .collect();
+        Ok(cuts_from_spans(&spans, k))
     }
 
     /// The inventory creation time of the import branch's head, if it holds an import.
@@ -334,7 +453,7 @@ impl Pipeline {
         }
     }
 
-    /// Reads, sorts and stages one shard. Returns the commit task when this was the
+    /// Reads, sorts and stages one shard. Returns the commit tasks when this was the
     /// job's last shard. Running a shard again (a retried worker) changes nothing.
     /// A failure on the `final_attempt` (the queue will not deliver the task again)
     /// fails the job; earlier failures are left to the queue's retries.
@@ -342,10 +461,10 @@ impl Pipeline {
         &self,
         task: &ShardTask,
         final_attempt: bool,
-    ) -> Result<Option<CommitTask>, PipelineError> {
+    ) -> Result<Vec<CommitTask>, PipelineError> {
         let job = self.jobs.get(&task.repository, &task.job).await?;
         if job.state.is_finished() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let mut shard = self.task_shard(task).await?;
         let staged_here = !shard.done;
@@ -365,10 +484,70 @@ impl Pipeline {
         if staged_here && !counted {
             self.drop_if_outrun(&task.job, &shard).await;
         }
-        Ok((job.shards_done >= job.shards_total).then(|| CommitTask {
-            repository: task.repository.clone(),
-            job: task.job.clone(),
-        }))
+        Ok(if job.shards_done >= job.shards_total {
+            CommitTask::of_job(&job)
+        } else {
+            Vec::new()
+        })
+    }
+
+    /// The import branch's head, created from the default branch on the first import
+    /// (a dry run reads the default branch instead); `None` when another committer
+    /// created the branch meanwhile (ask again).
+    async fn import_head(
+        &self,
+        repository: &Repository,
+        dry_run: bool,
+    ) -> Result<Option<Commit>, PipelineError> {
+        let head_id = match self.catalog.branch(&repository.name, IMPORT_BRANCH).await {
+            Ok(branch) => branch.commit_id,
+            Err(CatalogError::BranchNotFound { .. }) if dry_run => {
+                self.catalog
+                    .branch(&repository.name, &repository.default_branch)
+                    .await?
+                    .commit_id
+            }
+            Err(CatalogError::BranchNotFound { .. }) => match self
+                .catalog
+                .create_branch(&repository.name, IMPORT_BRANCH, &repository.default_branch)
+                .await
+            {
+                Ok(branch) => branch.commit_id,
+                Err(CatalogError::BranchExists { .. }) => return Ok(None),
+                Err(err) => return Err(err.into()),
+            },
+            Err(err) => return Err(err.into()),
+        };
+        Ok(Some(
+            self.catalog.resolve(&repository.name, &head_id).await?,
+        ))
+    }
+
+    /// When `head` is this job's own commit (a committer moved the branch and stopped
+    /// before recording the job), records the job as its commit says and returns it.
+    async fn own_commit(
+        &self,
+        job: &Job,
+        shards: &[Shard],
+        started: Instant,
+        head: &Commit,
+    ) -> Option<Result<Job, PipelineError>> {
+        if job.dry_run || head.metadata.get("job_id") != Some(&job.id) {
+            return None;
+        }
+        let summary = summary_from_metadata(&head.metadata)?;
+        tracing::warn!(job = %job.id, commit = %head.id, "the job's commit was made by an earlier delivery; recording it");
+        Some(
+            self.finish_import(
+                job,
+                shards,
+                started,
+                JobState::Committed,
+                &head.id,
+                &summary,
+            )
+            .await,
+        )
     }
 
     /// Records that the job's delivery is imported as `commit` (its own, or an earlier
@@ -436,6 +615,7 @@ impl Pipeline {
         };
         let mut staged = StagedRuns {
             attempt: new_attempt(),
+            cuts: job.partitions.clone(),
             ..StagedRuns::default()
         };
         let runs = &mut staged;
@@ -478,6 +658,7 @@ impl Pipeline {
         shard.duplicate_keys = staged.duplicates;
         shard.staged_bytes = staged.bytes;
         shard.runs = staged.batches;
+        shard.run_partitions = staged.partitions;
         shard.attempt = staged.attempt;
         shard.done = true;
         Ok(())
@@ -521,7 +702,13 @@ impl Pipeline {
             })
             .await?;
         let shards = self.jobs.shards(&job.id).await?;
-        match self.commit_staged(&job, &shards).await {
+        let committed = match task.partition {
+            Some(partition) => self.commit_partition(&job, &shards, partition).await,
+            None => self.commit_staged(&job, &shards).await,
+        };
+        match committed {
+            // A partition done before the others: the last one commits the job.
+            Ok(job) if !job.state.is_finished() => Ok(job),
             Ok(job) => {
                 // Staged items are removed once committed; they also carry a TTL.
                 self.staging
@@ -557,59 +744,28 @@ impl Pipeline {
             shard_duplicates += shard.duplicate_keys;
         }
         for _ in 0..COMMIT_ATTEMPTS {
-            let head_id = match self.catalog.branch(&repository.name, IMPORT_BRANCH).await {
-                Ok(branch) => branch.commit_id,
-                Err(CatalogError::BranchNotFound { .. }) if job.dry_run => {
-                    self.catalog
-                        .branch(&repository.name, &repository.default_branch)
-                        .await?
-                        .commit_id
-                }
-                Err(CatalogError::BranchNotFound { .. }) => {
-                    match self
-                        .catalog
-                        .create_branch(&repository.name, IMPORT_BRANCH, &repository.default_branch)
-                        .await
-                    {
-                        Ok(branch) => branch.commit_id,
-                        Err(CatalogError::BranchExists { .. }) => continue,
-                        Err(err) => return Err(err.into()),
-                    }
-                }
-                Err(err) => return Err(err.into()),
+            let Some(head) = self.import_head(&repository, job.dry_run).await? else {
+                continue;
             };
-            let head = self.catalog.resolve(&repository.name, &head_id).await?;
-            // This job's own commit is the head: a committer moved the branch and
-            // stopped before recording the job. Its commit says what it imported.
-            if !job.dry_run
-                && head.metadata.get("job_id") == Some(&job.id)
-                && let Some(summary) = summary_from_metadata(&head.metadata)
-            {
-                tracing::warn!(job = %job.id, commit = %head.id, "the job's commit was made by an earlier delivery; recording it");
-                return self
-                    .finish_import(
-                        job,
-                        shards,
-                        started,
-                        JobState::Committed,
-                        &head.id,
-                        &summary,
-                    )
-                    .await;
+            if let Some(done) = self.own_commit(job, shards, started, &head).await {
+                return done;
             }
             let base = self.catalog.tree_of(&repository, &head).await?;
             let trees = self.catalog.trees(&repository);
-            let base_cursor = trees.identity_cursor(&base);
+            let mut base_cursor = trees.identity_cursor(&base);
             let mut writer = (!job.dry_run).then(|| trees.writer());
             let mut summary = ImportSummary {
                 skipped,
                 duplicate_keys: shard_duplicates,
                 ..ImportSummary::default()
             };
-            let merged = merge_staged(&self.staging, &job.id, &runs);
+            let merged =
+                merge_in_levels(&self.staging, &job.id, &runs, MERGE_FAN_IN, &self.temp_dir)
+                    .await?;
             diff_staged(
                 merged,
-                base_cursor,
+                &mut base_cursor,
+                None,
                 writer.as_mut(),
                 &job.source_bucket,
                 &mut summary,
@@ -797,17 +953,17 @@ impl Pipeline {
         let Started::Started { job, tasks } = &started else {
             return Ok(started);
         };
-        let mut commit_task = None;
+        let mut commit_tasks = Vec::new();
         for task in tasks {
-            if let Some(ready) = self.run_shard(task, true).await? {
-                commit_task = Some(ready);
-            }
+            commit_tasks.extend(self.run_shard(task, true).await?);
         }
-        let task = commit_task.unwrap_or(CommitTask {
-            repository: job.repository.clone(),
-            job: job.id.clone(),
-        });
-        let job = self.commit(&task, true).await?;
+        if commit_tasks.is_empty() {
+            commit_tasks = CommitTask::of_job(job);
+        }
+        let mut job = job.clone();
+        for task in &commit_tasks {
+            job = self.commit(task, true).await?;
+        }
         Ok(Started::Started {
             job,
             tasks: tasks.clone(),
@@ -849,6 +1005,9 @@ struct StagedRuns {
     attempt: u64,
     /// Batches of each run written, in order.
     batches: Vec<usize>,
+    /// The job's partition cuts, and the partition of each run written.
+    cuts: Vec<String>,
+    partitions: Vec<usize>,
     entries: u64,
     duplicates: u64,
     bytes: u64,
@@ -867,12 +1026,23 @@ impl StagedRuns {
             return Ok(());
         }
         self.duplicates += sort_and_dedup(run);
-        let (batches, bytes) = staging
-            .put_run(job, shard, self.attempt, self.batches.len(), run)
-            .await?;
-        self.batches.push(batches);
+        // One run per partition the sorted entries reach: a partition's committer
+        // reads only its own.
+        let parts = Partitions::new(&self.cuts).split(run, |e| e.key.as_str());
+        for (partition, span) in parts {
+            let Some(entries) = run.get(span) else {
+                continue;
+            };
+            let (batches, bytes) = staging
+                .put_run(job, shard, self.attempt, self.batches.len(), entries)
+                .await?;
+            self.batches.push(batches);
+            if !self.cuts.is_empty() {
+                self.partitions.push(partition);
+            }
+            self.bytes += bytes;
+        }
         self.entries += run.len() as u64;
-        self.bytes += bytes;
         run.clear();
         Ok(())
     }
@@ -881,10 +1051,12 @@ impl StagedRuns {
 /// The commit's core: walks the staged entries (merged in key order) beside the base
 /// tree, counts what was added, changed, deleted and unchanged, and hands every entry
 /// of the new tree to `writer` (none for a dry run). A key staged more than once keeps
-/// its newest row and is counted as a duplicate.
+/// its newest row and is counted as a duplicate. With `end`, the base ends before that
+/// path (a partition's upper bound; the cursor starts at its lower one).
 pub async fn diff_staged<S: BatchSource>(
-    mut merged: MergedEntries<S>,
-    mut base: IdentityCursor<'_>,
+    mut merged: LeveledMerge<S>,
+    base: &mut IdentityCursor<'_>,
+    end: Option<&str>,
     mut writer: Option<&mut TreeWriter<'_>>,
     source_bucket: &str,
     summary: &mut ImportSummary,
@@ -917,6 +1089,9 @@ pub async fn diff_staged<S: BatchSource>(
             let Some((path, old)) = base.peek().await? else {
                 break None;
             };
+            if end.is_some_and(|end| path >= end) {
+                break None;
+            }
             match path.cmp(entry.path) {
                 std::cmp::Ordering::Less => summary.deleted += 1,
                 std::cmp::Ordering::Equal => break Some(old == entry.identity()),
@@ -937,7 +1112,10 @@ pub async fn diff_staged<S: BatchSource>(
             writer.add_ref(entry).await?;
         }
     }
-    while base.peek().await?.is_some() {
+    while let Some((path, _)) = base.peek().await? {
+        if end.is_some_and(|end| path >= end) {
+            break;
+        }
         summary.deleted += 1;
         base.advance();
     }
@@ -961,6 +1139,7 @@ pub fn plan_shards(files: &[ManifestFile], target: u64) -> Vec<Shard> {
                 rows: 0,
                 entries: 0,
                 runs: Vec::new(),
+                run_partitions: Vec::new(),
                 attempt: 0,
                 staged_bytes: 0,
                 skipped: SkipCounts::default(),
@@ -1107,7 +1286,7 @@ mod tests {
             })),
             PipelineError::Inspect(InspectError::Manifest(ManifestError::UnsupportedFormat {
                 url: url.clone(),
-                found: "CSV".into(),
+                found: "JSON".into(),
             })),
             PipelineError::Inspect(InspectError::MissingDataFiles {
                 manifest: url.clone(),

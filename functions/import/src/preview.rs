@@ -30,9 +30,9 @@ use inventory_base::location::S3Url;
 use inventory_catalog::catalog::{Catalog, CatalogError};
 use inventory_catalog::tree::{Address, ObjectIdentity, RangeFile, Tree, TreeError, TreeStore};
 use inventory_delivery::inspect::{InspectError, fetch_verified};
-use inventory_delivery::manifest::Manifest;
+use inventory_delivery::manifest::{DataFormat, Manifest, SchemaColumn};
 use inventory_delivery::reader::{
-    DataFileReader, InventoryError, InventoryRow, ParquetFileReader, Recency, SkipCounts,
+    DataFileReader, InventoryError, InventoryRow, Recency, SkipCounts, open_data_file,
 };
 
 use crate::jobs::ImportSummary;
@@ -241,10 +241,12 @@ async fn read_delivery(
                 file: url.clone(),
                 reason: "the manifest lists more than 4 billion data files".into(),
             })?;
-            let packed =
-                tokio::task::spawn_blocking(move || pack_file(&copy.path, &name, &bucket, number))
-                    .await
-                    .map_err(|err| interrupted(&url, err))??;
+            let (format, columns) = (manifest.format, manifest.schema);
+            let packed = tokio::task::spawn_blocking(move || {
+                pack_file(&copy.path, &name, format, &columns, &bucket, number)
+            })
+            .await
+            .map_err(|err| interrupted(&url, err))??;
             Ok::<_, InspectError>((index, packed))
         });
     }
@@ -259,14 +261,17 @@ async fn read_delivery(
     Ok((files.into_iter().flatten().collect(), skipped))
 }
 
-/// Decodes data file number `number`, on local disk, into packed rows.
+/// Decodes data file number `number`, on local disk, into packed rows; `format` and
+/// `columns` are the manifest's `fileFormat` and `fileSchema`.
 fn pack_file(
     path: &Path,
     name: &str,
+    format: DataFormat,
+    columns: &[SchemaColumn],
     bucket: &str,
     number: u32,
 ) -> Result<(DeliveryFile, SkipCounts), InventoryError> {
-    let mut reader = ParquetFileReader::open(path, name, Some(bucket))?;
+    let mut reader = open_data_file(format, path, name, Some(bucket), columns)?;
     let mut file = DeliveryFile::new(reader.text_bytes() as usize, reader.total_rows() as usize);
     let mut skipped = SkipCounts::default();
     let mut too_long = None;
@@ -279,6 +284,7 @@ fn pack_file(
         if let Some(field) = too_long {
             return Err(InventoryError::Corrupt {
                 file: name.to_string(),
+                format,
                 reason: format!("a {field} is larger than 4 GiB"),
             });
         }

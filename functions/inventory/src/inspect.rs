@@ -14,9 +14,9 @@ use tokio::task::JoinSet;
 use inventory_base::location::S3Url;
 use inventory_base::storage::{LocalCopy, ObjectStore, StorageError};
 
-use crate::manifest::{Manifest, ManifestError, ManifestFile};
+use crate::manifest::{DataFormat, Manifest, ManifestError, ManifestFile, SchemaColumn};
 use crate::reader::{
-    DataFileReader, EntryBatch, InventoryEntry, InventoryError, ParquetFileReader, SkipCounts,
+    DataFileReader, EntryBatch, InventoryEntry, InventoryError, SkipCounts, open_data_file,
 };
 
 /// How many data files are checked for existence at once.
@@ -257,9 +257,17 @@ pub async fn read_data_file<S: EntrySink>(
 
     let name = url.to_string();
     let source_bucket = manifest.source_bucket.clone();
+    let (format, columns) = (manifest.format, manifest.schema.clone());
     let decoded = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let result = decode_file(&copy.path, &name, &source_bucket, &mut sink);
+        let result = decode_file(
+            &copy.path,
+            &name,
+            format,
+            &columns,
+            &source_bucket,
+            &mut sink,
+        );
         drop(copy);
         result.map(|counts| (counts, started.elapsed().as_secs_f64(), sink))
     })
@@ -319,13 +327,17 @@ struct DecodeCounts {
     skipped: SkipCounts,
 }
 
+/// Decodes the data file at `path` (named `name`), of the manifest's `format` and
+/// `fileSchema` columns, into `sink`.
 fn decode_file<S: EntrySink>(
     path: &Path,
     name: &str,
+    format: DataFormat,
+    columns: &[SchemaColumn],
     source_bucket: &str,
     sink: &mut S,
 ) -> Result<DecodeCounts, InventoryError> {
-    let mut reader = ParquetFileReader::open(path, name, Some(source_bucket))?;
+    let mut reader = open_data_file(format, path, name, Some(source_bucket), columns)?;
     let mut counts = DecodeCounts {
         row_groups: reader.row_groups(),
         ..DecodeCounts::default()

@@ -1,4 +1,6 @@
-//! S3 Inventory manifests: `manifest.json`, its `manifest.checksum`, and `fileSchema`.
+//! S3 Inventory manifests: `manifest.json`, its `manifest.checksum`, the data files'
+//! format (`fileFormat`) and their columns (`fileSchema`, written in each format's own
+//! notation).
 
 use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
@@ -37,7 +39,7 @@ pub enum ManifestError {
         actual: String,
     },
     #[error(
-        "manifest {url} describes a {found} inventory; only Parquet inventories are supported (set the inventory configuration's output format to Apache Parquet)"
+        "manifest {url} describes a {found:?} inventory; S3 Inventory writes CSV, ORC or Parquet, and only those are read"
     )]
     UnsupportedFormat { url: S3Url, found: String },
     #[error(
@@ -69,6 +71,53 @@ pub struct ManifestDocument {
     pub files: Vec<ManifestFile>,
 }
 
+/// The format of a delivery's data files, from the manifest's `fileFormat`: an
+/// inventory configuration's output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DataFormat {
+    /// Apache Parquet files (`data/<uuid>.parquet`).
+    Parquet,
+    /// Apache ORC files (`data/<uuid>.orc`).
+    Orc,
+    /// Gzipped CSV files without a header line (`data/<uuid>.csv.gz`).
+    Csv,
+}
+
+impl DataFormat {
+    /// The format a `fileFormat` names (`Parquet`, `ORC`, `CSV`, in any case).
+    pub fn from_file_format(text: &str) -> Option<DataFormat> {
+        let text = text.trim();
+        [DataFormat::Parquet, DataFormat::Orc, DataFormat::Csv]
+            .into_iter()
+            .find(|format| text.eq_ignore_ascii_case(format.name()))
+    }
+
+    /// The name S3 Inventory writes in `fileFormat`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataFormat::Parquet => "Parquet",
+            DataFormat::Orc => "ORC",
+            DataFormat::Csv => "CSV",
+        }
+    }
+
+    /// Parses a `fileSchema` written in this format's notation; see
+    /// [`parse_file_schema`], [`parse_csv_schema`] and [`parse_orc_schema`].
+    pub fn parse_schema(self, text: &str) -> Result<Vec<SchemaColumn>, String> {
+        match self {
+            DataFormat::Parquet => parse_file_schema(text),
+            DataFormat::Orc => parse_orc_schema(text),
+            DataFormat::Csv => parse_csv_schema(text),
+        }
+    }
+}
+
+impl std::fmt::Display for DataFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A parsed, validated manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
@@ -78,18 +127,26 @@ pub struct Manifest {
     pub destination_bucket: String,
     pub version: String,
     pub created_at: DateTime<Utc>,
-    pub file_format: String,
+    /// The data files' format, from `fileFormat`.
+    pub format: DataFormat,
+    /// The data files' columns in file order, from `fileSchema`, with the names the
+    /// Parquet files use (`last_modified_date`, `e_tag`) whatever the format.
     pub schema: Vec<SchemaColumn>,
     pub files: Vec<ManifestFile>,
     /// Whether a `manifest.checksum` was found and matched.
     pub checksum_verified: bool,
 }
 
-/// A column of `fileSchema`: `optional int64 size;` gives name `size`, type `int64`.
+/// A column of `fileSchema`. In Parquet's notation `optional int64 size;` gives name
+/// `size`, type `int64`; in ORC's, `size:bigint` gives name `size`, type `bigint`; a
+/// CSV schema names its fields only (`Size` gives name `size`, type `string`, the text
+/// every CSV field is).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SchemaColumn {
     pub name: String,
     pub physical_type: String,
+    /// Whether the column never holds nulls (Parquet's `required`; ORC and CSV do not
+    /// say, and read as optional).
     pub required: bool,
     pub annotation: Option<String>,
 }
@@ -132,12 +189,12 @@ impl Manifest {
         };
         let doc: ManifestDocument =
             serde_json::from_slice(body).map_err(|err| malformed(err.to_string()))?;
-        if !doc.file_format.eq_ignore_ascii_case("parquet") {
-            return Err(ManifestError::UnsupportedFormat {
+        let format = DataFormat::from_file_format(&doc.file_format).ok_or_else(|| {
+            ManifestError::UnsupportedFormat {
                 url: url.clone(),
-                found: doc.file_format,
-            });
-        }
+                found: doc.file_format.clone(),
+            }
+        })?;
         let destination_bucket = bucket_from_arn(&doc.destination_bucket)
             .map_err(|err| malformed(format!("destinationBucket: {err}")))?;
         let created_at = doc
@@ -166,7 +223,8 @@ impl Manifest {
                 )));
             }
         }
-        let schema = parse_file_schema(&doc.file_schema)
+        let schema = format
+            .parse_schema(&doc.file_schema)
             .map_err(|reason| malformed(format!("fileSchema: {reason}")))?;
         let missing = missing_columns(schema.iter().map(|c| c.name.as_str()));
         if !missing.is_empty() {
@@ -181,7 +239,7 @@ impl Manifest {
             destination_bucket,
             version: doc.version,
             created_at,
-            file_format: doc.file_format,
+            format,
             schema,
             files: doc.files,
             checksum_verified: false,
@@ -309,6 +367,121 @@ pub fn parse_file_schema(text: &str) -> Result<Vec<SchemaColumn>, String> {
     Ok(columns)
 }
 
+/// Parses the `fileSchema` of a CSV inventory: the names of its fields in file order,
+/// separated by commas, as S3 Inventory writes them (`Bucket, Key, VersionId, IsLatest,
+/// IsDeleteMarker, Size, LastModifiedDate, ETag, StorageClass, …`).
+///
+/// Names are given the Parquet files' spelling (`VersionId` is `version_id`, `ETag` is
+/// `e_tag`), so that every format's columns are named one way; names already spelled
+/// so are kept. Every column has type `string`: CSV says nothing more.
+pub fn parse_csv_schema(text: &str) -> Result<Vec<SchemaColumn>, String> {
+    if text.trim().is_empty() {
+        return Err("it lists no columns".to_string());
+    }
+    text.split(',')
+        .map(|field| {
+            let field = field.trim();
+            let name_like =
+                !field.is_empty() && field.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !name_like {
+                return Err(format!(
+                    "cannot read field {field:?} (expected comma-separated field names such as `Bucket, Key, Size`)"
+                ));
+            }
+            Ok(SchemaColumn {
+                name: snake_case(field),
+                physical_type: "string".to_string(),
+                required: false,
+                annotation: None,
+            })
+        })
+        .collect()
+}
+
+/// `LastModifiedDate` → `last_modified_date`, `ETag` → `e_tag`: a word starts at an
+/// upper-case letter after a lower-case letter or digit, or at the last capital of a
+/// run followed by a lower-case letter.
+fn snake_case(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut previous: Option<u8> = None;
+    for (at, &byte) in bytes.iter().enumerate() {
+        if byte.is_ascii_uppercase()
+            && let Some(previous) = previous
+        {
+            let next_lower = bytes.get(at + 1).is_some_and(u8::is_ascii_lowercase);
+            if previous.is_ascii_lowercase()
+                || previous.is_ascii_digit()
+                || (previous.is_ascii_uppercase() && next_lower)
+            {
+                out.push('_');
+            }
+        }
+        out.push(char::from(byte.to_ascii_lowercase()));
+        previous = Some(byte);
+    }
+    out
+}
+
+/// Parses the `fileSchema` of an ORC inventory: the files' type description,
+/// `struct<bucket:string,key:string,…,size:bigint,last_modified_date:timestamp,…>`.
+/// Names and types are lower-cased; a type's own parameters (`decimal(10,2)`,
+/// `struct<…>`) are kept whole.
+pub fn parse_orc_schema(text: &str) -> Result<Vec<SchemaColumn>, String> {
+    let text = text.trim();
+    let body = text
+        .get(..7)
+        .filter(|start| start.eq_ignore_ascii_case("struct<"))
+        .and_then(|_| text.get(7..))
+        .and_then(|rest| rest.strip_suffix('>'))
+        .ok_or("expected a type description `struct<name:type,…>`")?;
+    let mut fields = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (at, c) in body.char_indices() {
+        match c {
+            '<' | '(' => depth += 1,
+            '>' | ')' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| format!("unbalanced {c:?} in {body:?}"))?;
+            }
+            ',' if depth == 0 => {
+                fields.push(body.get(start..at).unwrap_or_default());
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err(format!("a '<' or '(' is never closed in {body:?}"));
+    }
+    fields.push(body.get(start..).unwrap_or_default());
+    if fields.iter().all(|field| field.trim().is_empty()) {
+        return Err("it lists no columns".to_string());
+    }
+    fields
+        .into_iter()
+        .map(|field| {
+            let (name, physical_type) = field
+                .split_once(':')
+                .map(|(name, t)| (name.trim().trim_matches('`'), t.trim()))
+                .filter(|(name, t)| !name.is_empty() && !t.is_empty())
+                .ok_or_else(|| {
+                    format!(
+                        "cannot read field {:?} (expected `name:type`)",
+                        field.trim()
+                    )
+                })?;
+            Ok(SchemaColumn {
+                name: name.to_ascii_lowercase(),
+                physical_type: physical_type.to_ascii_lowercase(),
+                required: false,
+                annotation: None,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,12 +556,163 @@ mod tests {
     }
 
     #[test]
-    fn rejects_other_formats_by_name() {
+    fn rejects_formats_s3_inventory_does_not_write_by_name() {
         let err =
-            Manifest::parse(&url(), manifest_json("CSV", "Bucket, Key").as_bytes()).unwrap_err();
+            Manifest::parse(&url(), manifest_json("JSON", "bucket, key").as_bytes()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "manifest s3://dest/inv/src/daily/2024-05-07T01-00Z/manifest.json describes a CSV inventory; only Parquet inventories are supported (set the inventory configuration's output format to Apache Parquet)"
+            "manifest s3://dest/inv/src/daily/2024-05-07T01-00Z/manifest.json describes a \"JSON\" inventory; S3 Inventory writes CSV, ORC or Parquet, and only those are read"
+        );
+    }
+
+    #[test]
+    fn reads_the_format_in_any_case() {
+        for (written, format) in [
+            ("Parquet", DataFormat::Parquet),
+            ("PARQUET", DataFormat::Parquet),
+            ("CSV", DataFormat::Csv),
+            ("csv", DataFormat::Csv),
+            ("ORC", DataFormat::Orc),
+            ("Orc", DataFormat::Orc),
+        ] {
+            assert_eq!(DataFormat::from_file_format(written), Some(format));
+        }
+        assert_eq!(DataFormat::from_file_format("Avro"), None);
+        let m = Manifest::parse(&url(), manifest_json("parquet", REAL_SCHEMA).as_bytes()).unwrap();
+        assert_eq!(m.format, DataFormat::Parquet);
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/aws-inventory");
+        std::fs::read(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn parses_the_csv_and_orc_manifests_aws_wrote() {
+        let expected_names = [
+            "bucket",
+            "key",
+            "version_id",
+            "is_latest",
+            "is_delete_marker",
+            "size",
+            "last_modified_date",
+            "e_tag",
+            "storage_class",
+            "is_multipart_uploaded",
+            "replication_status",
+            "encryption_status",
+            "object_lock_retain_until_date",
+            "object_lock_mode",
+            "object_lock_legal_hold_status",
+            "intelligent_tiering_access_tier",
+            "bucket_key_status",
+            "checksum_algorithm",
+        ];
+        for (name, format) in [
+            ("csv_inventory_manifest.json", DataFormat::Csv),
+            ("orc_inventory_manifest.json", DataFormat::Orc),
+        ] {
+            let m = Manifest::parse(&url(), &fixture(name)).unwrap();
+            assert_eq!(m.format, format);
+            let names: Vec<&str> = m.schema.iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(names, expected_names, "{name}");
+        }
+        let orc = Manifest::parse(&url(), &fixture("orc_inventory_manifest.json")).unwrap();
+        let types: Vec<(&str, &str)> = orc
+            .schema
+            .iter()
+            .map(|c| (c.name.as_str(), c.physical_type.as_str()))
+            .collect();
+        assert_eq!(
+            types[5..7],
+            [("size", "bigint"), ("last_modified_date", "timestamp")]
+        );
+        let csv =
+            Manifest::parse(&url(), &fixture("csv_inventory_no_version_manifest.json")).unwrap();
+        assert!(!csv.has_column("version_id") && !csv.has_column("is_latest"));
+        assert!(csv.has_column("e_tag") && csv.has_column("last_modified_date"));
+    }
+
+    #[test]
+    fn csv_field_names_take_the_parquet_spelling() {
+        let columns = parse_csv_schema(
+            "Bucket,Key ,  ObjectAccessControlList, ObjectOwner, LifecycleExpirationDate, e_tag, SIZE",
+        )
+        .unwrap();
+        let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "bucket",
+                "key",
+                "object_access_control_list",
+                "object_owner",
+                "lifecycle_expiration_date",
+                "e_tag",
+                "size"
+            ]
+        );
+        assert!(
+            columns
+                .iter()
+                .all(|c| c.physical_type == "string" && !c.required)
+        );
+        for bad in [
+            "",
+            "Bucket,,Key",
+            "message s3.inventory { required binary key; }",
+        ] {
+            assert!(parse_csv_schema(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn orc_types_keep_their_parameters() {
+        let columns = parse_orc_schema(
+            "struct<Key:string,n:decimal(10,2),m:map<string,struct<a:int,b:int>>>",
+        )
+        .unwrap();
+        let parsed: Vec<(&str, &str)> = columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.physical_type.as_str()))
+            .collect();
+        assert_eq!(
+            parsed,
+            [
+                ("key", "string"),
+                ("n", "decimal(10,2)"),
+                ("m", "map<string,struct<a:int,b:int>>")
+            ]
+        );
+        for bad in [
+            "bucket:string",
+            "struct<>",
+            "struct<a:string,b>",
+            "struct<a:map<string,int>",
+        ] {
+            assert!(parse_orc_schema(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_csv_schema_lacking_required_columns_is_refused() {
+        let err = Manifest::parse(
+            &url(),
+            manifest_json("CSV", "Bucket, Key, Size, ETag").as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "manifest s3://dest/inv/src/daily/2024-05-07T01-00Z/manifest.json: fileSchema lacks required column(s) last_modified_date; the inventory configuration must include Size, Last modified and ETag"
+        );
+        let err =
+            Manifest::parse(&url(), manifest_json("CSV", REAL_SCHEMA).as_bytes()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is not a valid S3 Inventory manifest: fileSchema: cannot read field"),
+            "{err}"
         );
     }
 

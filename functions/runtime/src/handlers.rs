@@ -158,6 +158,13 @@ fn age(job: &Job) -> std::time::Duration {
 /// 256 MiB): a small value plans even a small delivery as several shards.
 pub const SHARD_TARGET_BYTES: &str = "SHARD_TARGET_BYTES";
 
+/// Cuts every delivery into this many key partitions committed at once, whatever its
+/// size (unset: one per [`ROWS_PER_PARTITION`] rows).
+pub const IMPORT_PARTITIONS: &str = "IMPORT_PARTITIONS";
+
+/// Rows of a delivery per partition of its commit (default 50,000,000).
+pub const ROWS_PER_PARTITION: &str = "ROWS_PER_PARTITION";
+
 /// Sets [`Handlers::tasks_resend_after`], in seconds (default 60).
 pub const TASKS_RESEND_AFTER_SECONDS: &str = "TASKS_RESEND_AFTER_SECONDS";
 
@@ -177,6 +184,12 @@ impl Handlers {
         handlers.tasks_resend_after = tasks_resend_after;
         if let Some(bytes) = shard_bytes {
             handlers.pipeline.shard_bytes = bytes;
+        }
+        let partitioning = &mut handlers.pipeline.partitioning;
+        partitioning.forced =
+            env_number(IMPORT_PARTITIONS, 1, "a positive number")?.map(|k| k as usize);
+        if let Some(rows) = env_number(ROWS_PER_PARTITION, 1, "a positive number of rows")? {
+            partitioning.rows_per_partition = rows;
         }
         Ok(handlers)
     }
@@ -477,13 +490,20 @@ impl Handlers {
             }
             let final_attempt = receive_count >= crate::queues::MAX_RECEIVES;
             let result = match self.pipeline.run_shard(task, final_attempt).await {
-                Ok(Some(commit)) => {
-                    tracing::info!("shard done; it was the last, commit task sent");
-                    self.send_commit(commit).await
-                }
-                Ok(None) => {
+                Ok(commits) if commits.is_empty() => {
                     tracing::info!("shard done");
                     Ok(())
+                }
+                Ok(commits) => {
+                    if commits.len() == 1 {
+                        tracing::info!("shard done; it was the last, commit task sent");
+                    } else {
+                        tracing::info!(
+                            partitions = commits.len(),
+                            "shard done; it was the last, a commit task per partition sent"
+                        );
+                    }
+                    self.send_commit(commits).await
                 }
                 Err(err) => Err(err.into()),
             };
@@ -506,11 +526,8 @@ impl Handlers {
         .await
     }
 
-    async fn send_commit(&self, task: CommitTask) -> Result<(), HandlerError> {
-        Ok(self
-            .queues
-            .send_all(&self.commit_queue_url, &[task])
-            .await?)
+    async fn send_commit(&self, tasks: Vec<CommitTask>) -> Result<(), HandlerError> {
+        Ok(self.queues.send_all(&self.commit_queue_url, &tasks).await?)
     }
 
     /// A shard task its queue gave up on, from the dead-letter queue: the job fails,
@@ -524,11 +541,11 @@ impl Handlers {
                 .shard_given_up(task, crate::queues::MAX_RECEIVES)
                 .await?;
             match given_up {
-                GivenUp::Staged(Some(commit)) => {
+                GivenUp::Staged(commits) if !commits.is_empty() => {
                     tracing::info!(
-                        "a shard given up by its queue was staged after all; commit task sent"
+                        "a shard given up by its queue was staged after all; commit tasks sent"
                     );
-                    return self.send_commit(commit).await;
+                    return self.send_commit(commits).await;
                 }
                 other => log_given_up(&other, "a shard task"),
             }
@@ -558,7 +575,12 @@ impl Handlers {
     /// `receive_count` is how often the queue has delivered the task: a failure on its
     /// last delivery fails the job; earlier ones are left to the queue's retries.
     pub async fn commit(&self, task: &CommitTask, receive_count: u32) -> Result<Job, HandlerError> {
-        let span = tracing::info_span!("committer", job = %task.job, delivery = receive_count);
+        let span = tracing::info_span!(
+            "committer",
+            job = %task.job,
+            partition = task.partition,
+            delivery = receive_count
+        );
         let final_attempt = receive_count >= crate::queues::MAX_RECEIVES;
         self.record_commit_attempt(task, Attempt::starting(receive_count))
             .instrument(span.clone())

@@ -333,6 +333,26 @@ impl IdentityCursor<'_> {
         }
     }
 
+    /// Moves past every entry whose path is `< min`: whole ranges that end before it
+    /// are skipped without being read.
+    pub async fn skip_before(&mut self, min: &str) -> Result<(), TreeError> {
+        loop {
+            if let Some(range) = self.at_range_start() {
+                if range.min_path.as_str() >= min {
+                    return Ok(());
+                }
+                if range.max_path.as_str() < min {
+                    self.skip_range();
+                    continue;
+                }
+            }
+            match self.peek().await? {
+                Some((path, _)) if path < min => self.advance(),
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// The path and identity of the entry the cursor stands at; `None` at the end.
     pub async fn peek(&mut self) -> Result<Option<(&str, ObjectIdentity<'_>)>, TreeError> {
         self.fill().await?;

@@ -176,27 +176,46 @@ impl TreeWriter<'_> {
 
     /// Closes the last range, waits for every range, and writes the metarange
     /// (unless it exists).
-    pub async fn finish(mut self) -> Result<(Tree, WriteStats), TreeError> {
+    pub async fn finish(self) -> Result<(Tree, WriteStats), TreeError> {
+        let trees = self.trees;
+        let (ranges, stats) = self.finish_ranges().await?;
+        Ok((trees.write_metarange(ranges).await?, stats))
+    }
+
+    /// Closes the last range and waits for every range: the ranges in order, for a
+    /// metarange written later (a partition's part of a tree).
+    pub async fn finish_ranges(mut self) -> Result<(Vec<RangeInfo>, WriteStats), TreeError> {
         self.close_range().await?;
         while !self.pending.is_empty() {
             self.collect_oldest().await?;
         }
-        let id = metarange_id(&self.ranges);
-        let url = self.trees.metarange_url(&id);
-        if let Err(StorageError::NotFound { .. }) = self.trees.store.size(&url).await {
-            let bytes = encode_metarange(&self.ranges).map_err(|reason| TreeError::Damaged {
+        Ok((self.ranges, self.stats))
+    }
+}
+
+impl TreeStore {
+    /// Writes the metarange of `ranges` (unless it exists): the tree they make, in
+    /// order. Parts of a tree written apart are joined this way.
+    pub async fn write_metarange(&self, ranges: Vec<RangeInfo>) -> Result<Tree, TreeError> {
+        if let Some(pair) = ranges
+            .windows(2)
+            .find(|pair| pair[0].max_path >= pair[1].min_path)
+        {
+            return Err(TreeError::OutOfOrder {
+                previous: pair[0].max_path.clone(),
+                path: pair[1].min_path.clone(),
+            });
+        }
+        let id = metarange_id(&ranges);
+        let url = self.metarange_url(&id);
+        if let Err(StorageError::NotFound { .. }) = self.store.size(&url).await {
+            let bytes = encode_metarange(&ranges).map_err(|reason| TreeError::Damaged {
                 file: url.clone(),
                 reason,
             })?;
-            self.trees.store.put(&url, bytes).await?;
+            self.store.put(&url, bytes).await?;
         }
-        Ok((
-            Tree {
-                id,
-                ranges: self.ranges,
-            },
-            self.stats,
-        ))
+        Ok(Tree { id, ranges })
     }
 }
 

@@ -10,8 +10,12 @@ use crate::packed::PackedFields;
 
 /// Largest compressed batch stored in one item.
 pub const MAX_BATCH_BYTES: usize = 300_000;
-/// Entries are encoded in chunks of at most this many raw bytes before compression.
+/// Entries are encoded in chunks of about this many raw bytes before compression.
 const RAW_CHUNK_BYTES: usize = 1_200_000;
+/// A batch holds at most about this many raw bytes, however well it compresses: what
+/// a merge holds decoded per run (two batches) is bounded by bytes, so that merging
+/// [`MERGE_FAN_IN`](super::MERGE_FAN_IN) runs stays within a few hundred megabytes.
+const MAX_BATCH_RAW_BYTES: usize = RAW_CHUNK_BYTES / 2;
 
 /// The columns of an encoded batch, each a byte stream of its own: zstd then finds
 /// the repetitions within a column (sizes near sizes, classes near classes) that a
@@ -406,7 +410,7 @@ pub fn pack_batches(entries: &[InventoryEntry]) -> Vec<Vec<u8>> {
                 let estimate: usize = entries[start..end].iter().map(|e| e.key.len() + 48).sum();
                 let ratio = compressed.len().max(1) as f64 / estimate.max(1) as f64;
                 raw_target = ((MAX_BATCH_BYTES as f64 * 0.9 / ratio) as usize)
-                    .clamp(MAX_BATCH_BYTES / 4, RAW_CHUNK_BYTES * 8);
+                    .clamp(MAX_BATCH_BYTES / 4, MAX_BATCH_RAW_BYTES);
                 batches.push(compressed);
                 break;
             }

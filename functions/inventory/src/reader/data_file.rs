@@ -2,6 +2,7 @@
 //! and what can go wrong doing so.
 
 use super::rows::{EntryBatch, InventoryRow, SkipCounts};
+use crate::manifest::DataFormat;
 
 /// Rows per decoded batch: large enough to amortise per-batch work, small enough that
 /// a batch of 1,024-byte keys stays a few megabytes.
@@ -18,8 +19,31 @@ pub enum InventoryError {
         found: String,
         expected: &'static str,
     },
-    #[error("data file {file} is not a readable Parquet file: {reason}")]
-    Corrupt { file: String, reason: String },
+    #[error("data file {file} is not a readable {format} file: {reason}")]
+    Corrupt {
+        file: String,
+        format: DataFormat,
+        reason: String,
+    },
+    #[error("data file {file} is truncated: its gzip stream ends unexpectedly")]
+    Truncated { file: String },
+    #[error(
+        "data file {file}: line {line} has {found} field(s), but the manifest's fileSchema lists {expected}"
+    )]
+    FieldCount {
+        file: String,
+        line: u64,
+        found: usize,
+        expected: usize,
+    },
+    #[error("data file {file}: line {line}, column {column}: {value:?} is not {expected}")]
+    InvalidField {
+        file: String,
+        line: u64,
+        column: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error(
         "data file {file}: row {row} lists bucket {found:?}, but the manifest's source bucket is {expected:?}"
     )]

@@ -17,7 +17,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 
 use super::data_file::{BATCH_ROWS, DataFileReader, InventoryError};
 use super::rows::{InventoryRow, SkipCounts};
-use crate::manifest::missing_columns;
+use crate::manifest::{DataFormat, missing_columns};
 
 /// Column positions in the projected batches.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +70,7 @@ impl ParquetFileReader {
         let file_bytes = handle.metadata().map_err(io_error)?.len();
         let corrupt = |err: parquet::errors::ParquetError| InventoryError::Corrupt {
             file: file.to_string(),
+            format: DataFormat::Parquet,
             reason: err.to_string(),
         };
         let builder = ParquetRecordBatchReaderBuilder::try_new(handle).map_err(corrupt)?;
@@ -245,6 +246,7 @@ impl DataFileReader for ParquetFileReader {
             Err(err) => {
                 return Some(Err(InventoryError::Corrupt {
                     file: self.file.clone(),
+                    format: DataFormat::Parquet,
                     reason: err.to_string(),
                 }));
             }

@@ -272,7 +272,16 @@ pub struct ImportJob {
     pub files_total: usize,
     /// Bytes of the delivery's data files.
     pub bytes_total: u64,
+    /// Rows of the delivery's data files, as their footers tell when the job is
+    /// planned (0 for a format that does not tell).
+    pub rows_total: u64,
     pub shards_total: usize,
+    /// Where the key space is cut into partitions committed at once (none: one
+    /// partition, one committer).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partition_cuts: Vec<String>,
+    /// Partitions whose commit is done.
+    pub partitions_done: usize,
     /// The shard tasks were sent to the workers.
     pub tasks_sent: bool,
     pub shards_done: usize,
@@ -306,7 +315,10 @@ impl From<Job> for ImportJob {
             inventory_created_at,
             files_total,
             bytes_total,
+            rows_total,
             shards_total,
+            partitions,
+            partitions_done,
             tasks_sent,
             shards_done,
             files_done,
@@ -331,7 +343,10 @@ impl From<Job> for ImportJob {
             inventory_created_at,
             files_total,
             bytes_total,
+            rows_total,
             shards_total,
+            partition_cuts: partitions,
+            partitions_done,
             tasks_sent,
             shards_done,
             files_done,

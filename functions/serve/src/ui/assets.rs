@@ -125,6 +125,21 @@ document.addEventListener('submit', async (event) => {
 
 // The import dialog: Test (a dry run), Import, progress, summary, merge.
 function cell(text, cls) { const td = document.createElement('td'); td.textContent = text; if (cls) { td.className = cls; } return td; }
+// Progress as a person reads it: files and rows done out of the delivery's totals
+// (rows out of a total when the data files' footers told it), and the commit's
+// partitions while they run.
+function progressText(job) {
+  let text = job.files_done + ' / ' + job.files_total + ' files, ' + job.rows.toLocaleString('en-US');
+  if (job.rows_total) { text += ' / ' + job.rows_total.toLocaleString('en-US'); }
+  text += ' rows';
+  const partitions = (job.partition_cuts || []).length + 1;
+  if (partitions > 1 && job.state === 'committing') { text += ', ' + job.partitions_done + ' / ' + partitions + ' partitions committed'; }
+  return text;
+}
+function showProgress(bar, job) {
+  if (job.rows_total) { bar.max = job.rows_total; bar.value = Math.min(job.rows, job.rows_total); }
+  else { bar.max = Math.max(job.files_total, 1); bar.value = job.files_done; }
+}
 function counts(summary) {
   const rows = [['added', summary.added], ['changed', summary.changed], ['deleted', summary.deleted],
                 ['unchanged', summary.unchanged], ['total', summary.total]];
@@ -151,7 +166,7 @@ async function loadLists(repository) {
       const tr = document.createElement('tr');
       const s = j.summary || {};
       tr.append(cell(j.id.slice(0, 12), 'mono'), cell(j.state + (j.dry_run ? ' (dry run)' : '')),
-        cell(j.files_done + ' / ' + j.files_total + ' files, ' + j.rows + ' rows'), cell(j.created_at, 'muted'),
+        cell(progressText(j)), cell(j.created_at, 'muted'),
         cell(s.added !== undefined ? String(s.added) : '', 'num'), cell(s.changed !== undefined ? String(s.changed) : '', 'num'),
         cell(s.deleted !== undefined ? String(s.deleted) : '', 'num'), cell(j.error || '', 'error'));
       jobs.append(tr);
@@ -194,13 +209,13 @@ document.addEventListener('DOMContentLoaded', () => {
       const bar = document.getElementById('progress');
       const text = document.getElementById('progress-text');
       while (job.state !== 'committed' && job.state !== 'failed') {
-        bar.max = Math.max(job.files_total, 1); bar.value = job.files_done;
-        text.textContent = job.state + ': ' + job.files_done + ' / ' + job.files_total + ' files, ' + job.rows + ' rows';
+        showProgress(bar, job);
+        text.textContent = job.state + ': ' + progressText(job);
         await new Promise((resolve) => setTimeout(resolve, 500));
         job = await api('GET', base + '/imports/' + encodeURIComponent(job.id));
       }
-      bar.max = Math.max(job.files_total, 1); bar.value = job.files_done;
-      text.textContent = job.state + ': ' + job.files_done + ' / ' + job.files_total + ' files, ' + job.rows + ' rows';
+      showProgress(bar, job);
+      text.textContent = job.state + ': ' + progressText(job);
       if (job.state === 'failed') { throw new Error(job.error || 'the import failed'); }
       const done = document.createElement('p');
       done.className = 'ok';
