@@ -137,14 +137,13 @@ def local_delivery(root, fmt, objects):
 
 def local_file(root, url):
     """Where `--local-root` keeps s3://bucket/key."""
-    return root / url["bucket"] / url["key"]
+    return root / url.removeprefix("s3://")
 
 
 def our_format_decode(root, manifest):
     """`inspect` of the local delivery: the time spent decoding its data files one after
     the other, without fetching them or verifying their MD5."""
-    url = f"s3://{manifest['bucket']}/{manifest['key']}"
-    report = cli("inspect", url, "--local-root", str(root))
+    report = cli("inspect", manifest, "--local-root", str(root))
     return {"rows": report["rows"], "seconds": report["decode_seconds"],
             "rows_per_second": report["rows"] / report["decode_seconds"]}
 
