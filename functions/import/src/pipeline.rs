@@ -771,62 +771,102 @@ impl Pipeline {
                 &mut summary,
             )
             .await?;
-            let Some(writer) = writer else {
-                return Ok(self
-                    .jobs
-                    .update(&job.repository, &job.id, |j| {
-                        finish(j, shards, started, JobState::DryRunComplete, None, &summary)
-                    })
-                    .await?);
-            };
-            if summary.added + summary.changed + summary.deleted == 0
-                && head.metadata.contains_key("manifest_url")
-            {
-                return self
-                    .finish_import(job, shards, started, JobState::NoChange, &head.id, &summary)
-                    .await;
-            }
-            let (tree, _) = writer.finish().await?;
-            let info = CommitInfo {
-                message: format!("Import from {}", job.source_bucket),
-                committer: "inventory-import".into(),
-                metadata: import_metadata(job, &summary),
-            };
-            match self
-                .catalog
-                .commit_tree(
-                    &repository,
-                    IMPORT_BRANCH,
-                    &head.id,
-                    vec![head.id.clone()],
-                    &tree,
-                    info,
-                )
+            if let Some(done) = self
+                .finish_without_commit(job, shards, started, &head, &summary)
                 .await
             {
-                Ok(commit) => {
-                    return self
-                        .finish_import(
-                            job,
-                            shards,
-                            started,
-                            JobState::Committed,
-                            &commit.id,
-                            &summary,
-                        )
-                        .await;
-                }
-                // Someone moved the branch: diff again against the new head.
-                Err(CatalogError::Conflict { .. }) => continue,
-                Err(err) => return Err(err.into()),
+                return done;
+            }
+            let Some(writer) = writer else {
+                continue;
+            };
+            let (tree, _) = writer.finish().await?;
+            // None: someone moved the branch; diff again against the new head.
+            if let Some(done) = self
+                .commit_import(job, &repository, shards, started, &head, &tree, &summary)
+                .await?
+            {
+                return Ok(done);
             }
         }
-        Err(CatalogError::Conflict {
-            branch: IMPORT_BRANCH.to_string(),
-            expected: "a stable head".into(),
-            found: format!("a new head on each of {COMMIT_ATTEMPTS} attempts"),
+        Err(unstable_head())
+    }
+
+    /// A dry run's end, or an import that changes nothing: the job finishes without a
+    /// commit of its own. `None` when there is a tree to commit.
+    async fn finish_without_commit(
+        &self,
+        job: &Job,
+        shards: &[Shard],
+        started: Instant,
+        head: &Commit,
+        summary: &ImportSummary,
+    ) -> Option<Result<Job, PipelineError>> {
+        if job.dry_run {
+            let done = self
+                .jobs
+                .update(&job.repository, &job.id, |j| {
+                    finish(j, shards, started, JobState::DryRunComplete, None, summary)
+                })
+                .await;
+            return Some(done.map_err(PipelineError::from));
         }
-        .into())
+        if summary.added + summary.changed + summary.deleted == 0
+            && head.metadata.contains_key("manifest_url")
+        {
+            return Some(
+                self.finish_import(job, shards, started, JobState::NoChange, &head.id, summary)
+                    .await,
+            );
+        }
+        None
+    }
+
+    /// Commits `tree` on the import branch over `head`, with the import's summary in
+    /// the commit's metadata, and finishes the job; `None` when the branch moved
+    /// meanwhile (the conditional write lost).
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_import(
+        &self,
+        job: &Job,
+        repository: &Repository,
+        shards: &[Shard],
+        started: Instant,
+        head: &Commit,
+        tree: &inventory_catalog::tree::Tree,
+        summary: &ImportSummary,
+    ) -> Result<Option<Job>, PipelineError> {
+        let info = CommitInfo {
+            message: format!("Import from {}", job.source_bucket),
+            committer: "inventory-import".into(),
+            metadata: import_metadata(job, summary),
+        };
+        let committed = self
+            .catalog
+            .commit_tree(
+                repository,
+                IMPORT_BRANCH,
+                &head.id,
+                vec![head.id.clone()],
+                tree,
+                info,
+            )
+            .await;
+        match committed {
+            Ok(commit) => Ok(Some(
+                self.finish_import(
+                    job,
+                    shards,
+                    started,
+                    JobState::Committed,
+                    &commit.id,
+                    summary,
+                )
+                .await?,
+            )),
+            Err(CatalogError::Conflict { .. }) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// A shard task the queue gave up on after `deliveries` deliveries (it reached its
@@ -969,6 +1009,16 @@ impl Pipeline {
             tasks: tasks.clone(),
         })
     }
+}
+
+/// A commit that lost the race for the import branch on every attempt.
+fn unstable_head() -> PipelineError {
+    CatalogError::Conflict {
+        branch: IMPORT_BRANCH.to_string(),
+        expected: "a stable head".into(),
+        found: format!("a new head on each of {COMMIT_ATTEMPTS} attempts"),
+    }
+    .into()
 }
 
 /// A finished job's state, summary, commit and totals.

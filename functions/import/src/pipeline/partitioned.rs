@@ -8,13 +8,11 @@
 
 use std::time::Instant;
 
-use inventory_catalog::catalog::{CatalogError, Commit, CommitInfo, Repository};
+use inventory_catalog::catalog::{CatalogError, Commit, Repository};
 use inventory_catalog::tree::{RangeInfo, Tree, TreeStore};
 
-use super::{
-    COMMIT_ATTEMPTS, IMPORT_BRANCH, Pipeline, PipelineError, diff_staged, finish, import_metadata,
-};
-use crate::jobs::{ImportSummary, Job, JobState, PartitionResult, Shard, partition_runs};
+use super::{COMMIT_ATTEMPTS, IMPORT_BRANCH, Pipeline, PipelineError, diff_staged, unstable_head};
+use crate::jobs::{ImportSummary, Job, PartitionResult, Shard, partition_runs};
 use crate::partitions::Partitions;
 use crate::staging::{BatchSource, LeveledMerge, MERGE_FAN_IN, merge_in_levels};
 
@@ -219,20 +217,11 @@ impl Pipeline {
                 summary.total += part.total;
                 summary.duplicate_keys += part.duplicate_keys;
             }
-            if job.dry_run {
-                return Ok(self
-                    .jobs
-                    .update(&job.repository, &job.id, |j| {
-                        finish(j, shards, started, JobState::DryRunComplete, None, &summary)
-                    })
-                    .await?);
-            }
-            if summary.added + summary.changed + summary.deleted == 0
-                && head.metadata.contains_key("manifest_url")
+            if let Some(done) = self
+                .finish_without_commit(job, shards, started, &head, &summary)
+                .await
             {
-                return self
-                    .finish_import(job, shards, started, JobState::NoChange, &head.id, &summary)
-                    .await;
+                return done;
             }
             let trees = self.catalog.trees(repository);
             let mut ranges: Vec<RangeInfo> = Vec::new();
@@ -242,46 +231,15 @@ impl Pipeline {
                 }
             }
             let tree = trees.write_metarange(ranges).await?;
-            let info = CommitInfo {
-                message: format!("Import from {}", job.source_bucket),
-                committer: "inventory-import".into(),
-                metadata: import_metadata(job, &summary),
-            };
-            match self
-                .catalog
-                .commit_tree(
-                    repository,
-                    IMPORT_BRANCH,
-                    &head.id,
-                    vec![head.id.clone()],
-                    &tree,
-                    info,
-                )
-                .await
+            // None: the branch moved; the partitions diffed against the old head are
+            // redone against the new one.
+            if let Some(done) = self
+                .commit_import(job, repository, shards, started, &head, &tree, &summary)
+                .await?
             {
-                Ok(commit) => {
-                    return self
-                        .finish_import(
-                            job,
-                            shards,
-                            started,
-                            JobState::Committed,
-                            &commit.id,
-                            &summary,
-                        )
-                        .await;
-                }
-                // The branch moved: the partitions diffed against the old head are
-                // redone against the new one.
-                Err(CatalogError::Conflict { .. }) => continue,
-                Err(err) => return Err(err.into()),
+                return Ok(done);
             }
         }
-        Err(CatalogError::Conflict {
-            branch: IMPORT_BRANCH.to_string(),
-            expected: "a stable head".into(),
-            found: format!("a new head on each of {COMMIT_ATTEMPTS} attempts"),
-        }
-        .into())
+        Err(unstable_head())
     }
 }
