@@ -632,7 +632,7 @@ fn functions_build_their_binaries_with_their_sizes() {
     let expected = [
         ("TriggerFunction", "trigger", 512, 60, None),
         ("WorkerFunction", "worker", 2048, 900, Some(4096)),
-        ("CommitterFunction", "committer", 3008, 900, None),
+        ("CommitterFunction", "committer", 3008, 900, Some(10240)),
         ("ApiFunction", "api", 1024, 300, None),
     ];
     assert_eq!(functions(&template).len(), expected.len());
@@ -1499,6 +1499,8 @@ async fn each_function_is_granted_exactly_what_its_code_calls() {
         command
             .env("AWS_ENDPOINT_URL", &proxies[function].endpoint)
             .env("SHARD_TARGET_BYTES", "1")
+            // Commits in partitions, so that their calls are among those made.
+            .env("IMPORT_PARTITIONS", "2")
             .env("LOCAL_VISIBILITY_TIMEOUT_SECONDS", "2");
         command
     };
