@@ -1,9 +1,12 @@
 //! The import of an S3 Inventory delivery into the catalog, on the data path
 //! event → job → shard → staged batch → tree → commit: which inventory feeds which
 //! repository ([`sources`]); a delivery becomes a job of shards, data files balanced by
-//! bytes ([`jobs`]); each shard's rows become sorted, packed, compressed batches in the
-//! staging table ([`staging`]); the committer merges every staged run in key order,
-//! diffs it against the last import, writes the tree and commits ([`pipeline`]). The
+//! bytes ([`jobs`]), and its key space is cut into partitions committed at once
+//! ([`partitions`]); each shard's rows become sorted runs split by partition, packed,
+//! compressed batches in the staging table ([`staging`]); each partition's committer
+//! merges its runs in key order (in levels when there are many), diffs them against the
+//! last import's ranges of its keys and writes its ranges, and the last one joins them
+//! into the tree and commits ([`pipeline`]). The
 //! dry run of a delivery worked out in one process is [`preview`]; turning an
 //! inventory row into a catalog entry is [`entries`]; why a job that has not finished
 //! is not moving is [`stalls`].
