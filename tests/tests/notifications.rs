@@ -715,28 +715,28 @@ async fn an_sqs_batch_reports_only_its_failed_messages() {
     assert!(env.jobs().await.is_empty());
 }
 
-#[tokio::test]
-async fn the_inventory_aws_wrote_lands_and_imports_its_two_objects() {
+/// The inventory AWS wrote (`tests/fixtures/aws-inventory/`), delivered in `format` in
+/// AWS's layout under the configured prefix (the data file under `data/` as `data_name`,
+/// the manifest under its creation time naming it by its full key): it lands, and
+/// imports exactly its two objects into the import branch and `main`.
+async fn aws_inventory_lands(fixture: &str, manifest_fixture: &str, data_name: &str, format: &str) {
     let env = Env::start("filemanager-inventory-test", 1).await;
-    // AWS's layout under the configured prefix: the data file under data/, the
-    // manifest under its creation time, naming the data file by its full key.
     let base = S3Url::new(DEST, "inv/filemanager-inventory-test/daily/");
-    let data = base.join("data/0b6a0d4c-7e5f-4b1d-9f57-2f5e4c1a9d3e.parquet");
-    let bytes = std::fs::read(aws_fixture("parquet_inventory.parquet")).unwrap();
+    let data = base.join(&format!("data/{data_name}"));
+    let bytes = std::fs::read(aws_fixture(fixture)).unwrap();
     env.stack.put(&data, bytes).await;
-    let mut document: ManifestDocument = serde_json::from_slice(
-        &std::fs::read(aws_fixture("parquet_inventory_manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let mut document: ManifestDocument =
+        serde_json::from_slice(&std::fs::read(aws_fixture(manifest_fixture)).unwrap()).unwrap();
+    assert_eq!(document.file_format, format);
     document.destination_bucket = format!("arn:aws:s3:::{DEST}");
     document.files[0].key = data.key.clone();
     let manifest = base.join("2024-05-07T01-00Z/manifest.json");
     env.stack.put_manifest(&manifest, &document).await;
 
-    assert_eq!(env.run().await, stats(3, 1, 1, 0));
+    assert_eq!(env.run().await, stats(3, 1, 1, 0), "{format}");
     let jobs = env.jobs().await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].state, JobState::Committed);
+    assert_eq!(jobs[0].state, JobState::Committed, "{format}");
     assert_eq!(
         jobs[0].summary,
         Some(ImportSummary {
@@ -746,7 +746,8 @@ async fn the_inventory_aws_wrote_lands_and_imports_its_two_objects() {
                 incomplete_row: 0,
             },
             ..summary(2, 0, 0, 0)
-        })
+        }),
+        "{format}"
     );
     assert_eq!(jobs[0].rows, 5);
     let expected = vec![
@@ -769,8 +770,8 @@ async fn the_inventory_aws_wrote_lands_and_imports_its_two_objects() {
             storage_class: Some("STANDARD".into()),
         },
     ];
-    assert_eq!(env.entries(IMPORT_BRANCH).await, expected);
-    assert_eq!(env.entries("main").await, expected);
+    assert_eq!(env.entries(IMPORT_BRANCH).await, expected, "{format}");
+    assert_eq!(env.entries("main").await, expected, "{format}");
     let commit = env
         .pipeline()
         .catalog
@@ -792,137 +793,36 @@ async fn the_inventory_aws_wrote_lands_and_imports_its_two_objects() {
 }
 
 #[tokio::test]
-async fn the_csv_inventory_aws_wrote_lands_and_imports_its_two_objects() {
-    let env = Env::start("filemanager-inventory-test", 1).await;
-    // The same inventory as the Parquet one, delivered by AWS as gzipped CSV, in AWS's
-    // layout under the configured prefix.
-    let base = S3Url::new(DEST, "inv/filemanager-inventory-test/daily/");
-    let data = base.join("data/5d1c0e4a-2b7f-4f3e-8a61-9c4d2e7b1f08.csv.gz");
-    let bytes = std::fs::read(aws_fixture("csv_inventory.csv.gz")).unwrap();
-    env.stack.put(&data, bytes).await;
-    let mut document: ManifestDocument =
-        serde_json::from_slice(&std::fs::read(aws_fixture("csv_inventory_manifest.json")).unwrap())
-            .unwrap();
-    document.destination_bucket = format!("arn:aws:s3:::{DEST}");
-    document.files[0].key = data.key.clone();
-    let manifest = base.join("2024-05-07T01-00Z/manifest.json");
-    env.stack.put_manifest(&manifest, &document).await;
+async fn the_inventory_aws_wrote_lands_and_imports_its_two_objects() {
+    aws_inventory_lands(
+        "parquet_inventory.parquet",
+        "parquet_inventory_manifest.json",
+        "0b6a0d4c-7e5f-4b1d-9f57-2f5e4c1a9d3e.parquet",
+        "Parquet",
+    )
+    .await;
+}
 
-    assert_eq!(env.run().await, stats(3, 1, 1, 0));
-    let jobs = env.jobs().await;
-    assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].state, JobState::Committed);
-    assert_eq!(
-        jobs[0].summary,
-        Some(ImportSummary {
-            skipped: SkipCounts {
-                noncurrent_version: 2,
-                delete_marker: 1,
-                incomplete_row: 0,
-            },
-            ..summary(2, 0, 0, 0)
-        })
-    );
-    assert_eq!(jobs[0].rows, 5);
-    let expected = vec![
-        Entry {
-            path: "inventory-test/".into(),
-            address: "s3://filemanager-inventory-test/inventory-test/".into(),
-            version_id: None,
-            size: 0,
-            etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
-            last_modified_ms: 1_715_035_068_000,
-            storage_class: Some("STANDARD".into()),
-        },
-        Entry {
-            path: "inventory-test/key1".into(),
-            address: "s3://filemanager-inventory-test/inventory-test/key1".into(),
-            version_id: Some("tpinzcbxOfWpZsmjvVgdHEvSohsY4TA0".into()),
-            size: 5,
-            etag: "d8e8fca2dc0f896fd7cb4cb0031ba249".into(),
-            last_modified_ms: 1_715_035_462_000,
-            storage_class: Some("STANDARD".into()),
-        },
-    ];
-    assert_eq!(env.entries(IMPORT_BRANCH).await, expected);
-    assert_eq!(env.entries("main").await, expected);
-    let commit = env
-        .pipeline()
-        .catalog
-        .resolve(REPO, IMPORT_BRANCH)
-        .await
-        .unwrap();
-    assert_eq!(commit.metadata["manifest_url"], manifest.to_string());
-    assert_eq!(commit.metadata["skipped_noncurrent_version"], "2");
-    assert_eq!(commit.metadata["skipped_delete_marker"], "1");
+#[tokio::test]
+async fn the_csv_inventory_aws_wrote_lands_and_imports_its_two_objects() {
+    aws_inventory_lands(
+        "csv_inventory.csv.gz",
+        "csv_inventory_manifest.json",
+        "5d1c0e4a-2b7f-4f3e-8a61-9c4d2e7b1f08.csv.gz",
+        "CSV",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn the_orc_inventory_aws_wrote_lands_and_imports_its_two_objects() {
-    let env = Env::start("filemanager-inventory-test", 1).await;
-    // The same inventory as the Parquet one, delivered by AWS as ORC, in AWS's layout
-    // under the configured prefix.
-    let base = S3Url::new(DEST, "inv/filemanager-inventory-test/daily/");
-    let data = base.join("data/9a7e3c21-4d6b-4f0e-b8a5-1c2d3e4f5a6b.orc");
-    let bytes = std::fs::read(aws_fixture("orc_inventory.orc")).unwrap();
-    env.stack.put(&data, bytes).await;
-    let mut document: ManifestDocument =
-        serde_json::from_slice(&std::fs::read(aws_fixture("orc_inventory_manifest.json")).unwrap())
-            .unwrap();
-    assert_eq!(document.file_format, "ORC");
-    document.destination_bucket = format!("arn:aws:s3:::{DEST}");
-    document.files[0].key = data.key.clone();
-    let manifest = base.join("2024-05-07T01-00Z/manifest.json");
-    env.stack.put_manifest(&manifest, &document).await;
-
-    assert_eq!(env.run().await, stats(3, 1, 1, 0));
-    let jobs = env.jobs().await;
-    assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].state, JobState::Committed);
-    assert_eq!(
-        jobs[0].summary,
-        Some(ImportSummary {
-            skipped: SkipCounts {
-                noncurrent_version: 2,
-                delete_marker: 1,
-                incomplete_row: 0,
-            },
-            ..summary(2, 0, 0, 0)
-        })
-    );
-    assert_eq!(jobs[0].rows, 5);
-    let expected = vec![
-        Entry {
-            path: "inventory-test/".into(),
-            address: "s3://filemanager-inventory-test/inventory-test/".into(),
-            version_id: None,
-            size: 0,
-            etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
-            last_modified_ms: 1_715_035_068_000,
-            storage_class: Some("STANDARD".into()),
-        },
-        Entry {
-            path: "inventory-test/key1".into(),
-            address: "s3://filemanager-inventory-test/inventory-test/key1".into(),
-            version_id: Some("tpinzcbxOfWpZsmjvVgdHEvSohsY4TA0".into()),
-            size: 5,
-            etag: "d8e8fca2dc0f896fd7cb4cb0031ba249".into(),
-            last_modified_ms: 1_715_035_462_000,
-            storage_class: Some("STANDARD".into()),
-        },
-    ];
-    assert_eq!(env.entries(IMPORT_BRANCH).await, expected);
-    assert_eq!(env.entries("main").await, expected);
-    let commit = env
-        .pipeline()
-        .catalog
-        .resolve(REPO, IMPORT_BRANCH)
-        .await
-        .unwrap();
-    assert_eq!(commit.message, "Import from filemanager-inventory-test");
-    assert_eq!(commit.metadata["manifest_url"], manifest.to_string());
-    assert_eq!(commit.metadata["skipped_noncurrent_version"], "2");
-    assert_eq!(commit.metadata["skipped_delete_marker"], "1");
+    aws_inventory_lands(
+        "orc_inventory.orc",
+        "orc_inventory_manifest.json",
+        "9a7e3c21-4d6b-4f0e-b8a5-1c2d3e4f5a6b.orc",
+        "ORC",
+    )
+    .await;
 }
 
 #[tokio::test]
