@@ -518,10 +518,18 @@ pub fn photos_import(manifest: &S3Url) -> inventory_importer::pipeline::ImportRe
 
 /// Every entry on the import branch of the repository `photos`, in order.
 pub async fn imported_into_photos(pipeline: &Pipeline) -> Vec<inventory_catalog::tree::Entry> {
+    imported_into(pipeline, "photos").await
+}
+
+/// Every entry on the import branch of `repository`, in order.
+pub async fn imported_into(
+    pipeline: &Pipeline,
+    repository: &str,
+) -> Vec<inventory_catalog::tree::Entry> {
     let catalog = &pipeline.catalog;
     let branch = inventory_importer::pipeline::IMPORT_BRANCH;
-    let repo = catalog.repository("photos").await.unwrap();
-    let commit = catalog.resolve("photos", branch).await.unwrap();
+    let repo = catalog.repository(repository).await.unwrap();
+    let commit = catalog.resolve(repository, branch).await.unwrap();
     let tree = catalog.tree_of(&repo, &commit).await.unwrap();
     let trees = catalog.trees(&repo);
     let mut cursor = trees.cursor(&tree);

@@ -5,7 +5,7 @@
 //! delivered twice, out of order, or after the branch moved commit the job once.
 
 use chrono::{DateTime, Utc};
-use integration_tests::{LocalStack, as_tree, small_ranges};
+use integration_tests::{LocalStack, as_tree, imported_into, small_ranges};
 use inventory_devtools::generator::{GeneratedInventory, GeneratorOptions, generate_inventory};
 use inventory_importer::jobs::{ImportSummary, Job, JobState};
 use inventory_importer::pipeline::{CommitTask, IMPORT_BRANCH, ImportRequest, Pipeline, Started};
@@ -53,21 +53,6 @@ async fn setup(stack: &LocalStack, repositories: &[&str]) -> Pipeline {
             .unwrap();
     }
     pipeline
-}
-
-/// Every entry on a repository's import branch, in order.
-async fn imported(pipeline: &Pipeline, repository: &str) -> Vec<inventory_catalog::tree::Entry> {
-    let catalog = &pipeline.catalog;
-    let repo = catalog.repository(repository).await.unwrap();
-    let commit = catalog.resolve(repository, IMPORT_BRANCH).await.unwrap();
-    let tree = catalog.tree_of(&repo, &commit).await.unwrap();
-    let trees = catalog.trees(&repo);
-    let mut cursor = trees.cursor(&tree);
-    let mut entries = Vec::new();
-    while let Some(entry) = cursor.next_entry().await.unwrap() {
-        entries.push(entry);
-    }
-    entries
 }
 
 /// Range files in a repository's storage namespace.
@@ -130,7 +115,7 @@ async fn the_same_import_whatever_the_number_of_partitions() {
         assert_eq!(counts(&summary), [3000, 0, 0, 0, 3000, 0], "{repository}");
         assert_eq!(summary.skipped, first.skipped);
         assert_eq!(
-            imported(&pipeline, repository).await,
+            imported_into(&pipeline, repository).await,
             as_tree("photos-source", &first.expected),
             "{repository}"
         );
@@ -148,7 +133,7 @@ async fn the_same_import_whatever_the_number_of_partitions() {
         );
         assert_eq!(summary.skipped, second.skipped);
         assert_eq!(
-            imported(&pipeline, repository).await,
+            imported_into(&pipeline, repository).await,
             as_tree("photos-source", &second.expected),
             "{repository}"
         );
@@ -228,7 +213,7 @@ async fn partition_tasks_twice_out_of_order_and_after_the_branch_moved_commit_on
         [3000, 0, 0, 0, 3000, 0]
     );
     assert_eq!(
-        imported(&pipeline, "photos").await,
+        imported_into(&pipeline, "photos").await,
         as_tree("photos-source", &first.expected)
     );
     assert_eq!(stack.count_items("inventory-import-staging").await, 0);
@@ -274,7 +259,7 @@ async fn partition_tasks_twice_out_of_order_and_after_the_branch_moved_commit_on
     assert_eq!(Some(commit.id.clone()), done.commit_id);
     assert_eq!(commit.parents, [moved.commit_id.clone().unwrap()]);
     assert_eq!(
-        imported(&pipeline, "photos").await,
+        imported_into(&pipeline, "photos").await,
         as_tree("photos-source", &next.expected)
     );
     // Counted against the head it was committed on: the 10 deleted yesterday are

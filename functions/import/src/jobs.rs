@@ -251,6 +251,17 @@ pub fn partition_runs(shards: &[Shard], partition: usize) -> Vec<StagedRun> {
         .collect()
 }
 
+/// What the shards tell of an import before its commit: the rows they skipped, by
+/// reason, and the keys each listed twice; the commit adds its own counts to it.
+pub fn staged_summary(shards: &[Shard]) -> ImportSummary {
+    let mut summary = ImportSummary::default();
+    for shard in shards {
+        summary.skipped.add(&shard.skipped);
+        summary.duplicate_keys += shard.duplicate_keys;
+    }
+    summary
+}
+
 /// What one partition's commit made: its part of the new tree, diffed against `base`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionResult {

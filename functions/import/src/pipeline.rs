@@ -23,6 +23,7 @@ use inventory_delivery::statistics::{FileStatistics, delivery_statistics};
 
 use crate::jobs::{
     ImportSummary, Job, JobError, JobState, JobTable, Shard, job_id, runs_of, staged_runs,
+    staged_summary,
 };
 use crate::partitions::{KeySpan, Partitions, cuts_from_spans, cuts_from_tree, partitions_for};
 use crate::sources::{ImportSource, ImportSources};
@@ -737,12 +738,6 @@ impl Pipeline {
         let started = Instant::now();
         let repository = self.catalog.repository(&job.repository).await?;
         let runs = staged_runs(shards);
-        let mut skipped = SkipCounts::default();
-        let mut shard_duplicates = 0;
-        for shard in shards {
-            skipped.add(&shard.skipped);
-            shard_duplicates += shard.duplicate_keys;
-        }
         for _ in 0..COMMIT_ATTEMPTS {
             let Some(head) = self.import_head(&repository, job.dry_run).await? else {
                 continue;
@@ -754,11 +749,7 @@ impl Pipeline {
             let trees = self.catalog.trees(&repository);
             let mut base_cursor = trees.identity_cursor(&base);
             let mut writer = (!job.dry_run).then(|| trees.writer());
-            let mut summary = ImportSummary {
-                skipped,
-                duplicate_keys: shard_duplicates,
-                ..ImportSummary::default()
-            };
+            let mut summary = staged_summary(shards);
             let merged =
                 merge_in_levels(&self.staging, &job.id, &runs, MERGE_FAN_IN, &self.temp_dir)
                     .await?;

@@ -12,7 +12,7 @@ use inventory_catalog::catalog::{CatalogError, Commit, Repository};
 use inventory_catalog::tree::{RangeInfo, Tree, TreeStore};
 
 use super::{COMMIT_ATTEMPTS, IMPORT_BRANCH, Pipeline, PipelineError, diff_staged, unstable_head};
-use crate::jobs::{ImportSummary, Job, PartitionResult, Shard, partition_runs};
+use crate::jobs::{ImportSummary, Job, PartitionResult, Shard, partition_runs, staged_summary};
 use crate::partitions::Partitions;
 use crate::staging::{BatchSource, LeveledMerge, MERGE_FAN_IN, merge_in_levels};
 
@@ -203,11 +203,7 @@ impl Pipeline {
                 };
                 results.push(result);
             }
-            let mut summary = ImportSummary::default();
-            for shard in shards {
-                summary.skipped.add(&shard.skipped);
-                summary.duplicate_keys += shard.duplicate_keys;
-            }
+            let mut summary = staged_summary(shards);
             for result in &results {
                 let part = &result.summary;
                 summary.added += part.added;
