@@ -316,38 +316,31 @@ impl IdentityCursor<'_> {
     /// Moves past every entry whose path is `<= max`: whole ranges that end there or
     /// before are skipped without being read.
     pub async fn skip_through(&mut self, max: &str) -> Result<(), TreeError> {
-        loop {
-            if let Some(range) = self.at_range_start() {
-                if range.min_path.as_str() > max {
-                    return Ok(());
-                }
-                if range.max_path.as_str() <= max {
-                    self.skip_range();
-                    continue;
-                }
-            }
-            match self.peek().await? {
-                Some((path, _)) if path <= max => self.advance(),
-                _ => return Ok(()),
-            }
-        }
+        self.skip_below(max, true).await
     }
 
     /// Moves past every entry whose path is `< min`: whole ranges that end before it
     /// are skipped without being read.
     pub async fn skip_before(&mut self, min: &str) -> Result<(), TreeError> {
+        self.skip_below(min, false).await
+    }
+
+    /// Moves past every entry whose path is below `bound` (or equal to it, `through`),
+    /// skipping whole ranges that lie below it without reading them.
+    async fn skip_below(&mut self, bound: &str, through: bool) -> Result<(), TreeError> {
+        let below = |path: &str| path < bound || (through && path == bound);
         loop {
             if let Some(range) = self.at_range_start() {
-                if range.min_path.as_str() >= min {
+                if !below(&range.min_path) {
                     return Ok(());
                 }
-                if range.max_path.as_str() < min {
+                if below(&range.max_path) {
                     self.skip_range();
                     continue;
                 }
             }
             match self.peek().await? {
-                Some((path, _)) if path < min => self.advance(),
+                Some((path, _)) if below(path) => self.advance(),
                 _ => return Ok(()),
             }
         }
