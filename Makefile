@@ -93,7 +93,7 @@ serve: setup
 ## the partitioned commit at 10 M and 50 M objects with K = 1, 2, 4 (BENCH_SCALE_OBJECTS);
 ## then the cost model
 bench: setup
-	cargo build --release --locked -p inventory-import
+	cargo build --release --locked -p inventory-import -p inventory-devtools
 	$(PY) scripts/bench.py
 	scripts/bench-reader.sh
 	scripts/bench-tree.sh
@@ -105,7 +105,7 @@ bench: setup
 ## scale-moto: a 10,000,000-object import through the real functions on moto, its commit in
 ## 4 partitions (SCALE_MOTO_OBJECTS, IMPORT_PARTITIONS); checks it exact, prints time and memory
 scale-moto: setup
-	cargo build --release --locked -p inventory-import
+	cargo build --release --locked -p inventory-import -p inventory-devtools
 	$(PY) scripts/scale-moto.py
 
 ## model: what importing 100 M and 1 B objects costs in AWS and how long it takes, from

@@ -1,6 +1,6 @@
 //! `inventory-import dev`: development tools.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{HumanBytes, HumanCount};
@@ -47,9 +47,6 @@ pub enum DevCommand {
     /// each partition a process of its own; prints wall and CPU time, peak memory per
     /// partition, and the ranges the next day's diff read and wrote
     BenchScale(BenchScaleArgs),
-    /// One partition's commit of `bench-scale` (started by it)
-    #[command(hide = true)]
-    BenchScalePartition(BenchScalePartitionArgs),
     /// Benchmark the S3 endpoint as clients use it (`serve` must be running): listing,
     /// HeadObject latency, GetObject throughput, each beside the same on the S3 the AWS
     /// settings point at; then a load of concurrent clients
@@ -159,15 +156,6 @@ pub struct BenchScaleArgs {
     /// Random seed of the generated deliveries
     #[arg(long, default_value_t = 1)]
     seed: u64,
-}
-
-#[derive(Args, Debug)]
-pub struct BenchScalePartitionArgs {
-    /// The plan `bench-scale` wrote
-    #[arg(long)]
-    plan: std::path::PathBuf,
-    #[arg(long)]
-    partition: usize,
 }
 
 #[derive(Args, Debug)]
@@ -336,16 +324,6 @@ pub async fn run(command: DevCommand, catalog: &CatalogArgs) -> Result<()> {
         DevCommand::BenchBranch(args) => bench_branch(args, catalog.json()).await,
         DevCommand::Bench(args) => bench_stages(args, catalog.json()).await,
         DevCommand::BenchScale(args) => bench_scale(args, catalog.json()).await,
-        DevCommand::BenchScalePartition(args) => {
-            let figures =
-                inventory_devtools::scale_bench::run_partition(&args.plan, args.partition)
-                    .await
-                    .with_context(|| {
-                        format!("partition {} of {}", args.partition, args.plan.display())
-                    })?;
-            println!("{}", serde_json::to_string(&figures)?);
-            Ok(())
-        }
         DevCommand::BenchServe(args) => bench_serve(args).await,
         DevCommand::GenerateInventory(args) => generate(args, catalog.json()).await,
     }
@@ -443,7 +421,7 @@ async fn bench_serve(args: BenchServeArgs) -> Result<()> {
             args.load_clients, args.load_seconds
         );
         let Some(reads) = &args.load_reads else {
-            anyhow::bail!("the load reads the objects of --load-reads: give it");
+            bail!("the load reads the objects of --load-reads: give it");
         };
         let (repository, reference) = reads
             .split_once('/')
@@ -833,13 +811,28 @@ async fn bench_branch(args: BenchBranchArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `inventory-bench-partition`, built beside this program (`cargo build -p
+/// inventory-devtools`): each partition's commit runs in it, with the committer
+/// function's allocator.
+fn partition_program() -> Result<std::path::PathBuf> {
+    let this = std::env::current_exe().context("finding this program")?;
+    let program = this.with_file_name("inventory-bench-partition");
+    if !program.exists() {
+        bail!(
+            "{} is missing: each partition's commit runs in it; build it with `cargo build --release -p inventory-devtools`",
+            program.display()
+        );
+    }
+    Ok(program)
+}
+
 async fn bench_scale(args: BenchScaleArgs, json: bool) -> Result<()> {
     let options = inventory_devtools::scale_bench::ScaleOptions {
         root: args.dir.clone(),
         objects: args.objects,
         partitions: args.partitions.clone(),
         seed: args.seed,
-        program: std::env::current_exe().context("finding this program")?,
+        program: partition_program()?,
     };
     let report = inventory_devtools::scale_bench::run(&options)
         .await

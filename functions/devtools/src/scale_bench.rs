@@ -105,7 +105,7 @@ pub struct ScaleOptions {
     pub objects: u64,
     pub partitions: Vec<usize>,
     pub seed: u64,
-    /// This program, started once per partition (`dev bench-scale-partition`).
+    /// `inventory-bench-partition`, started once per partition.
     pub program: PathBuf,
 }
 
@@ -324,7 +324,7 @@ pub async fn run(options: &ScaleOptions) -> Result<ScaleReport, BenchError> {
         let children: Vec<_> = (0..Partitions::new(&cuts).count())
             .map(|p| {
                 std::process::Command::new(&options.program)
-                    .args(["dev", "bench-scale-partition", "--plan"])
+                    .arg("--plan")
                     .arg(&plan_path)
                     .args(["--partition", &p.to_string()])
                     .stdout(std::process::Stdio::piped())
@@ -398,7 +398,7 @@ pub struct PartitionPlan {
     pub runs: Vec<PartitionRun>,
 }
 
-/// One partition's commit, in this process: what `dev bench-scale-partition` runs.
+/// One partition's commit, in this process: what `inventory-bench-partition` runs.
 pub async fn run_partition(plan: &Path, partition: usize) -> Result<PartitionFigures, BenchError> {
     let url = namespace();
     let bytes = std::fs::read(plan).map_err(|e| io_error(&url, e))?;
