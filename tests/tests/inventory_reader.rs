@@ -127,7 +127,8 @@ async fn reads_the_inventory_aws_wrote() {
         SkipCounts {
             noncurrent_version: 2,
             delete_marker: 1,
-            incomplete_row: 0
+            incomplete_row: 0,
+            outside_prefix: 0,
         }
     );
     assert!(report.checksum_verified);
@@ -197,7 +198,8 @@ async fn reads_the_csv_inventory_aws_wrote() {
         SkipCounts {
             noncurrent_version: 2,
             delete_marker: 1,
-            incomplete_row: 0
+            incomplete_row: 0,
+            outside_prefix: 0,
         }
     );
     assert!(report.checksum_verified);

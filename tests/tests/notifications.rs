@@ -744,6 +744,7 @@ async fn aws_inventory_lands(fixture: &str, manifest_fixture: &str, data_name: &
                 noncurrent_version: 2,
                 delete_marker: 1,
                 incomplete_row: 0,
+                outside_prefix: 0,
             },
             ..summary(2, 0, 0, 0)
         }),
@@ -1097,6 +1098,7 @@ async fn a_failed_automatic_merge_is_recorded_on_the_committed_job() {
                 .unwrap(),
             repository: REPO.into(),
             merge_into: Some("work".into()),
+            scope: Default::default(),
         })
         .await
         .unwrap();

@@ -342,7 +342,7 @@ async fn cuts_inside_ranges_give_the_same_tree_and_counts() {
                 &base,
                 partitions.bounds(p),
                 merge_staged(&staged, "job", &mine).into(),
-                "photos-source",
+                inventory_importer::scope::Origin::bucket("photos-source"),
                 true,
             )
             .await

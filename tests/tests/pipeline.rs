@@ -484,6 +484,7 @@ async fn a_delivery_naming_other_buckets_than_its_import_source_is_refused() {
                 .unwrap(),
             repository: "photos".into(),
             merge_into: None,
+            scope: Default::default(),
         })
         .await
         .unwrap();

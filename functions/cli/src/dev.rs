@@ -1,6 +1,6 @@
 //! `inventory-import dev`: development tools.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{HumanBytes, HumanCount};

@@ -10,7 +10,7 @@ use serde_json::json;
 use inventory_base::S3Url;
 use inventory_importer::jobs::{Job, JobState, MergeRecord};
 use inventory_importer::pipeline::Started;
-use inventory_importer::sources::{ImportSource, ImportSources};
+use inventory_importer::sources::{ImportScope, ImportSource, ImportSources};
 use inventory_importer::stalls::{self, Patience};
 use inventory_runtime::handlers::{DirectInvocation, Function, HandlerError, Handlers};
 use inventory_runtime::local::LocalRunner;
@@ -49,6 +49,18 @@ pub enum SourceCommand {
         /// Merge each successful import into this branch
         #[arg(long)]
         merge_into: Option<String>,
+        /// Import only the keys that start with this prefix (rows of other keys are
+        /// counted as skipped, `outside_prefix`); the import changes nothing else
+        #[arg(long, value_name = "KEY_PREFIX")]
+        prefix: Option<String>,
+        /// Put the objects under this path of the repository (`raw/` gives
+        /// `raw/<key>`), so that several buckets can sit side by side
+        #[arg(long, value_name = "REPO_PATH")]
+        path: Option<String>,
+        /// The branch this source's imports commit on; each source of a repository
+        /// needs its own, so that their imports never race
+        #[arg(long, default_value = inventory_catalog::catalog::IMPORT_BRANCH)]
+        branch: String,
     },
     /// List import sources
     List,
@@ -84,6 +96,10 @@ pub enum ImportCommand {
     },
     /// Import jobs of a repository, newest first
     Jobs { repository: String },
+    /// Stop an import that has not finished: no branch moves, its staged entries are
+    /// removed, its workers stop after the run they are staging, and the job is
+    /// recorded as cancelled, by whom. Too late once its commit is moving the branch
+    Cancel { repository: String, job: String },
     /// One job: state, progress, time per phase, summary or error; for a job that is
     /// not moving, why (a task that got no answer within the queues' visibility timeout:
     /// LOCAL_VISIBILITY_TIMEOUT_SECONDS when set, else the shard queue's)
@@ -211,6 +227,21 @@ pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
             }
             Ok(())
         }
+        ImportCommand::Cancel { repository, job } => {
+            let cancelled = handlers
+                .pipeline
+                .cancel(&repository, &job, &command_line_user())
+                .await
+                .with_context(|| format!("cancelling job {job} of repository {repository}"))?;
+            if json {
+                return print_json(&cancelled);
+            }
+            println!(
+                "Cancelled job {} of repository {}: branch {} did not move, its staged entries are removed",
+                cancelled.id, cancelled.repository, cancelled.scope.branch
+            );
+            Ok(())
+        }
         ImportCommand::Status {
             repository,
             job,
@@ -286,6 +317,29 @@ pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
     }
 }
 
+/// `keys under "logs/" at raw/`, `every key at the root`.
+fn describe_scope(scope: &ImportScope) -> String {
+    let keys = if scope.prefix.is_empty() {
+        "every key".to_string()
+    } else {
+        format!("keys under {:?}", scope.prefix)
+    };
+    let at = if scope.path.is_empty() {
+        "the root".to_string()
+    } else {
+        scope.path.clone()
+    };
+    format!("{keys} at {at}")
+}
+
+/// Who cancels from here: the user the process runs as.
+fn command_line_user() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "an unnamed user".into());
+    format!("{user} from the command line")
+}
+
 async fn source(handlers: &Handlers, json: bool, command: SourceCommand) -> Result<()> {
     let sources = ImportSources::new(&handlers.pipeline.catalog);
     match command {
@@ -293,20 +347,27 @@ async fn source(handlers: &Handlers, json: bool, command: SourceCommand) -> Resu
             repository,
             inventory,
             merge_into,
+            prefix,
+            path,
+            branch,
         } => {
+            let scope = ImportScope::new(prefix.as_deref(), path.as_deref(), Some(&branch))?;
             let source = sources
                 .add_source(&ImportSource {
-                    inventory,
-                    repository,
                     merge_into,
+                    scope,
+                    ..ImportSource::new(inventory, repository)
                 })
                 .await?;
             if json {
                 return print_json(&source);
             }
             println!(
-                "Deliveries under {} now import into {}",
-                source.inventory, source.repository
+                "Deliveries under {} now import {} into {}, on branch {}",
+                source.inventory,
+                describe_scope(&source.scope),
+                source.repository,
+                source.scope.branch
             );
         }
         SourceCommand::List => {
@@ -314,12 +375,19 @@ async fn source(handlers: &Handlers, json: bool, command: SourceCommand) -> Resu
             if json {
                 return print_json(&listed);
             }
+            if listed.is_empty() {
+                println!("No import sources");
+            }
             for s in listed {
                 println!(
-                    "{}\t{}\t{}",
+                    "{}  {}  branch {}  {}{}",
                     s.inventory,
                     s.repository,
-                    s.merge_into.unwrap_or_default()
+                    s.scope.branch,
+                    describe_scope(&s.scope),
+                    s.merge_into
+                        .map(|b| format!(", merged into {b}"))
+                        .unwrap_or_default()
                 );
             }
         }
@@ -385,6 +453,11 @@ fn print_job(job: &Job) {
     println!("Repository   {}", job.repository);
     println!("Manifest     {}", job.manifest);
     println!(
+        "Imports      {} on branch {}",
+        describe_scope(&job.scope),
+        job.scope.branch
+    );
+    println!(
         "State        {}{}",
         job.state,
         // "dry run complete" says so already.
@@ -419,10 +492,11 @@ fn print_job(job: &Job) {
             HumanCount(s.total)
         );
         println!(
-            "Skipped      {} noncurrent versions, {} delete markers, {} incomplete rows; {} duplicate keys",
+            "Skipped      {} noncurrent versions, {} delete markers, {} incomplete rows, {} outside the prefix; {} duplicate keys",
             HumanCount(s.skipped.noncurrent_version),
             HumanCount(s.skipped.delete_marker),
             HumanCount(s.skipped.incomplete_row),
+            HumanCount(s.skipped.outside_prefix),
             HumanCount(s.duplicate_keys)
         );
     }

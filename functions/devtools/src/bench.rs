@@ -20,6 +20,7 @@ use inventory_delivery::reader::InventoryEntry;
 use inventory_importer::jobs::ImportSummary;
 use inventory_importer::pipeline::{PipelineError, diff_staged, sort_and_dedup};
 use inventory_importer::preview::preview_delivery;
+use inventory_importer::scope::Origin;
 use inventory_importer::staging::{RUN_ENTRIES, StagedRun, merge_staged, pack_batches};
 use inventory_runtime::process::cpu_seconds;
 
@@ -222,7 +223,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
         &mut trees.identity_cursor(&base),
         None,
         Some(&mut writer),
-        SOURCE_BUCKET,
+        Origin::bucket(SOURCE_BUCKET),
         &mut summary,
     )
     .await?;

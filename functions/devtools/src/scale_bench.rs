@@ -24,6 +24,7 @@ use inventory_delivery::reader::InventoryEntry;
 use inventory_importer::jobs::ImportSummary;
 use inventory_importer::partitions::{Partitions, cuts_from_tree};
 use inventory_importer::pipeline::{commit_part, sort_and_dedup};
+use inventory_importer::scope::Origin;
 use inventory_importer::staging::{
     FileStaging, MERGE_FAN_IN, RUN_ENTRIES, StagedRun, merge_in_levels, pack_batches,
 };
@@ -287,7 +288,15 @@ pub async fn run(options: &ScaleOptions) -> Result<ScaleReport, BenchError> {
         .await
         .map_err(|e| BenchError::Pipeline(Box::new(e.into())))?;
     let empty = trees.empty_tree().await?;
-    let part = commit_part(&trees, &empty, (None, None), merged, SOURCE_BUCKET, true).await?;
+    let part = commit_part(
+        &trees,
+        &empty,
+        (None, None),
+        merged,
+        Origin::bucket(SOURCE_BUCKET),
+        true,
+    )
+    .await?;
     let base = trees
         .write_metarange(part.ranges.unwrap_or_default())
         .await?;
@@ -420,7 +429,15 @@ pub async fn run_partition(plan: &Path, partition: usize) -> Result<PartitionFig
         .await
         .map_err(|e| BenchError::Pipeline(Box::new(e.into())))?;
     let bounds = Partitions::new(&plan.cuts).bounds(partition);
-    let part = commit_part(&trees, &base, bounds, merged, SOURCE_BUCKET, true).await?;
+    let part = commit_part(
+        &trees,
+        &base,
+        bounds,
+        merged,
+        Origin::bucket(SOURCE_BUCKET),
+        true,
+    )
+    .await?;
     let metarange = trees
         .write_metarange(part.ranges.unwrap_or_default())
         .await?;

@@ -52,6 +52,8 @@ pub enum JobState {
     /// A dry run finished; nothing was written to the catalog.
     DryRunComplete,
     Failed,
+    /// Stopped by `import cancel`: no branch moved, nothing stays staged.
+    Cancelled,
 }
 
 impl std::fmt::Display for JobState {
@@ -63,6 +65,7 @@ impl std::fmt::Display for JobState {
             JobState::NoChange => "no change",
             JobState::DryRunComplete => "dry run complete",
             JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
         })
     }
 }
@@ -85,6 +88,18 @@ pub struct ImportSummary {
     pub skipped: SkipCounts,
     /// Keys listed more than once (overlapping data files); the newest row was kept.
     pub duplicate_keys: u64,
+}
+
+impl ImportSummary {
+    /// Adds what one part of the key space (a partition) counted.
+    pub fn add_part(&mut self, part: &ImportSummary) {
+        self.added += part.added;
+        self.changed += part.changed;
+        self.deleted += part.deleted;
+        self.unchanged += part.unchanged;
+        self.total += part.total;
+        self.duplicate_keys += part.duplicate_keys;
+    }
 }
 
 /// Seconds spent in each phase.
@@ -148,6 +163,18 @@ pub struct Job {
     /// The latest delivery of the job's commit task to a committer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_attempt: Option<Attempt>,
+    /// Which keys of the bucket, under which path, on which branch (the source's,
+    /// when the job started).
+    #[serde(default)]
+    pub scope: crate::scope::ImportScope,
+    /// Who cancelled the job (`import cancel`), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
+    /// A committer is moving the import branch to the job's commit: too late to
+    /// cancel. Set with the job's version condition, so that a cancel and the move
+    /// never both happen.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moving_branch: bool,
 }
 
 /// One delivery of a task to a function: which delivery it was, when it started, and

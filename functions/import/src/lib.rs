@@ -1,6 +1,7 @@
 //! The import of an S3 Inventory delivery into the catalog, on the data path
 //! event → job → shard → staged batch → tree → commit: which inventory feeds which
-//! repository ([`sources`]); a delivery becomes a job of shards, data files balanced by
+//! repository, and which part of its bucket lands where on which branch ([`sources`],
+//! [`scope`]); a delivery becomes a job of shards, data files balanced by
 //! bytes ([`jobs`]), and its key space is cut into partitions committed at once
 //! ([`partitions`]); each shard's rows become sorted runs split by partition, packed,
 //! compressed batches in the staging table ([`staging`]); each partition's committer
@@ -20,6 +21,7 @@ mod packed;
 pub mod partitions;
 pub mod pipeline;
 pub mod preview;
+pub mod scope;
 pub mod sources;
 pub mod staging;
 pub mod stalls;

@@ -44,6 +44,25 @@ impl<'a> Partitions<'a> {
         (lo, self.cuts.get(p).map(String::as_str))
     }
 
+    /// Partition `p`'s bounds within `outer` (an import's scope): the larger lower
+    /// bound and the smaller upper one. They may cross, for a partition outside.
+    pub fn bounds_within(
+        &self,
+        p: usize,
+        outer: (Option<&'a str>, Option<&'a str>),
+    ) -> (Option<&'a str>, Option<&'a str>) {
+        let (lo, hi) = self.bounds(p);
+        let lo = match (lo, outer.0) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let hi = match (hi, outer.1) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (lo, hi)
+    }
+
     /// Splits keys in increasing order into each partition's stretch: `(p, range of
     /// positions)` for the partitions that have keys, in order.
     pub fn split<T>(&self, sorted: &[T], key: impl Fn(&T) -> &str) -> Vec<(usize, Range<usize>)> {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use inventory_base::location::S3Url;
 use inventory_base::storage::ObjectStore;
 use inventory_catalog::catalog::{Catalog, CatalogError, Commit, CommitInfo, Repository};
-use inventory_catalog::tree::{IdentityCursor, TreeError, TreeWriter};
+use inventory_catalog::tree::{IdentityCursor, RangeInfo, TreeError, TreeWriter};
 use inventory_delivery::inspect::{InspectError, check_data_files_exist, read_data_file};
 use inventory_delivery::manifest::{Manifest, ManifestError, ManifestFile};
 use inventory_delivery::reader::{InventoryEntry, SkipCounts};
@@ -26,12 +26,14 @@ use crate::jobs::{
     staged_summary,
 };
 use crate::partitions::{KeySpan, Partitions, cuts_from_spans, cuts_from_tree, partitions_for};
+use crate::scope::{ImportScope, Origin};
 use crate::sources::{ImportSource, ImportSources};
 use crate::staging::{
     BatchSource, LeveledMerge, MERGE_FAN_IN, RUN_ENTRIES, StagedEntry, StagedRun, StagingError,
     StagingTable, merge_in_levels,
 };
 
+mod cancel;
 mod partitioned;
 
 pub use partitioned::{PartCommit, commit_part};
@@ -88,6 +90,14 @@ pub enum PipelineError {
         /// `its sourceBucket is "x", not "y"`
         mismatch: String,
     },
+    #[error("job {job} was cancelled by {by}")]
+    Cancelled { job: String, by: String },
+    #[error("job {job} has already finished ({state}): there is nothing to cancel")]
+    AlreadyFinished { job: String, state: JobState },
+    #[error(
+        "job {job} is moving branch {branch} to its commit: too late to cancel (revert the commit instead)"
+    )]
+    TooLateToCancel { job: String, branch: String },
     #[error("{task} was given up after {deliveries} deliveries; last error: {last_error}")]
     GivenUp {
         /// `shard 2 (3 data files)` or `the commit`
@@ -317,6 +327,9 @@ impl Pipeline {
             error: None,
             merge: None,
             commit_attempt: None,
+            scope: Default::default(),
+            cancelled_by: None,
+            moving_branch: false,
         };
         let planned = self.plan(request, &mut job).await;
         let shards = match planned {
@@ -364,11 +377,17 @@ impl Pipeline {
             .await?
         {
             check_delivered_by(&source, &manifest)?;
+            // The source's scope when the delivery is imported where it feeds; a
+            // delivery imported by hand elsewhere is taken whole.
+            if source.repository == request.repository {
+                job.scope = source.scope;
+            }
         }
         let last = if request.force {
             None
         } else {
-            self.last_imported_at(&request.repository).await?
+            self.last_imported_at(&request.repository, &job.scope.branch)
+                .await?
         };
         // RFC 3339 times in UTC compare correctly as text.
         if let Some(last) = last.filter(|last| manifest.created_at.to_rfc3339() < *last) {
@@ -400,7 +419,7 @@ impl Pipeline {
         });
         if k > 1 {
             job.partitions = self
-                .choose_cuts(&request.repository, k, statistics.as_deref())
+                .choose_cuts(&request.repository, &job.scope, k, statistics.as_deref())
                 .await?;
         }
         Ok(shards)
@@ -412,11 +431,12 @@ impl Pipeline {
     async fn choose_cuts(
         &self,
         repository: &str,
+        scope: &ImportScope,
         k: usize,
         statistics: Option<&[FileStatistics]>,
     ) -> Result<Vec<String>, PipelineError> {
         let repo = self.catalog.repository(repository).await?;
-        let base = match self.catalog.branch(repository, IMPORT_BRANCH).await {
+        let base = match self.catalog.branch(repository, &scope.branch).await {
             Ok(branch) => {
                 let head = self.catalog.resolve(repository, &branch.commit_id).await?;
                 Some(self.catalog.tree_of(&repo, &head).await?)
@@ -424,18 +444,30 @@ impl Pipeline {
             Err(CatalogError::BranchNotFound { .. }) => None,
             Err(err) => return Err(err.into()),
         };
-        if let Some(base) = base.filter(|tree| tree.ranges.len() >= k) {
-            return Ok(cuts_from_tree(&base.ranges, k));
+        // The ranges of the scope's paths: the rest of the tree is not the import's.
+        let (lo, hi) = scope.bounds();
+        let ranges: Vec<RangeInfo> = base
+            .map(|tree| tree.ranges)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| {
+                lo.as_deref().is_none_or(|lo| r.max_path.as_str() >= lo)
+                    && hi.as_deref().is_none_or(|hi| r.min_path.as_str() < hi)
+            })
+            .collect();
+        if ranges.len() >= k {
+            return Ok(cuts_from_tree(&ranges, k));
         }
         let spans: Vec<KeySpan> = statistics
             .into_iter()
             .flatten()
             .flat_map(|file| &file.row_groups)
             .filter_map(|group| {
+                // Keys of the bucket; the cuts are repository paths.
                 group.keys.as_ref().map(|(min, max)| KeySpan {
                     rows: group.rows,
-                    min: min.clone(),
-                    max: max.clone(),
+                    min: scope.repository_path(min),
+                    max: scope.repository_path(max),
                 })
             })
             .collect();
@@ -443,8 +475,12 @@ impl Pipeline {
     }
 
     /// The inventory creation time of the import branch's head, if it holds an import.
-    async fn last_imported_at(&self, repository: &str) -> Result<Option<String>, PipelineError> {
-        match self.catalog.branch(repository, IMPORT_BRANCH).await {
+    async fn last_imported_at(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> Result<Option<String>, PipelineError> {
+        match self.catalog.branch(repository, branch).await {
             Ok(branch) => {
                 let head = self.catalog.resolve(repository, &branch.commit_id).await?;
                 Ok(head.metadata.get("inventory_created_at").cloned())
@@ -471,17 +507,31 @@ impl Pipeline {
         let staged_here = !shard.done;
         if staged_here {
             let result = self.stage_shard(&job, &mut shard).await;
-            if let Err(err) = result {
-                if final_attempt {
-                    self.fail(&job, &err).await;
+            match result {
+                Ok(()) => {}
+                // Its runs are removed; the task is done with.
+                Err(err @ PipelineError::Cancelled { .. }) => {
+                    tracing::info!(job = %job.id, shard = shard.index, "{err}; the worker stopped");
+                    return Ok(Vec::new());
                 }
-                return Err(err);
+                Err(err) => {
+                    if final_attempt {
+                        self.fail(&job, &err).await;
+                    }
+                    return Err(err);
+                }
             }
         }
         let (job, counted) = self
             .jobs
             .complete_shard(&task.repository, &task.job, &shard)
             .await?;
+        if job.state == JobState::Cancelled {
+            // Cancelled after this shard's last run: the cancel may have read the
+            // shards before this one was recorded, so its runs are removed here too.
+            self.remove_staged(&job.id, shard.staged_runs()).await;
+            return Ok(Vec::new());
+        }
         if staged_here && !counted {
             self.drop_if_outrun(&task.job, &shard).await;
         }
@@ -498,9 +548,10 @@ impl Pipeline {
     async fn import_head(
         &self,
         repository: &Repository,
-        dry_run: bool,
+        job: &Job,
     ) -> Result<Option<Commit>, PipelineError> {
-        let head_id = match self.catalog.branch(&repository.name, IMPORT_BRANCH).await {
+        let (branch, dry_run) = (&job.scope.branch, job.dry_run);
+        let head_id = match self.catalog.branch(&repository.name, branch).await {
             Ok(branch) => branch.commit_id,
             Err(CatalogError::BranchNotFound { .. }) if dry_run => {
                 self.catalog
@@ -510,7 +561,7 @@ impl Pipeline {
             }
             Err(CatalogError::BranchNotFound { .. }) => match self
                 .catalog
-                .create_branch(&repository.name, IMPORT_BRANCH, &repository.default_branch)
+                .create_import_branch(&repository.name, branch, &repository.default_branch)
                 .await
             {
                 Ok(branch) => branch.commit_id,
@@ -621,23 +672,31 @@ impl Pipeline {
         };
         let runs = &mut staged;
         let (index, job_id) = (shard.index, job.id.as_str());
+        let (repository, scope) = (job.repository.as_str(), &job.scope);
         // Owns the receiver: if staging fails, the reader stops at the closed channel.
         let stage = async move {
             let mut run: Vec<InventoryEntry> = Vec::new();
-            while let Some(entries) = receiver.recv().await {
+            let mut outside = SkipCounts::default();
+            while let Some(mut entries) = receiver.recv().await {
+                scope.apply(&mut entries, &mut outside);
                 run.extend(entries);
                 if run.len() >= self.run_entries {
                     runs.put(&self.staging, job_id, index, &mut run).await?;
+                    // A cancelled job's workers stop after the run they were staging.
+                    self.stop_if_cancelled(repository, job_id).await?;
                 }
             }
-            Ok::<_, PipelineError>(run)
+            Ok::<_, PipelineError>((run, outside))
         };
         let (read, rest) = tokio::join!(read, stage);
         let result = match (read, rest) {
-            (Ok(read), Ok(mut rest)) => staged
-                .put(&self.staging, &job.id, shard.index, &mut rest)
-                .await
-                .map(|()| read),
+            (Ok((rows, mut skipped)), Ok((mut rest, outside))) => {
+                skipped.add(&outside);
+                staged
+                    .put(&self.staging, &job.id, shard.index, &mut rest)
+                    .await
+                    .map(|()| (rows, skipped))
+            }
             (Err(err), _) | (_, Err(err)) => Err(err),
         };
         let (rows, skipped) = match result {
@@ -739,7 +798,7 @@ impl Pipeline {
         let repository = self.catalog.repository(&job.repository).await?;
         let runs = staged_runs(shards);
         for _ in 0..COMMIT_ATTEMPTS {
-            let Some(head) = self.import_head(&repository, job.dry_run).await? else {
+            let Some(head) = self.import_head(&repository, job).await? else {
                 continue;
             };
             if let Some(done) = self.own_commit(job, shards, started, &head).await {
@@ -747,31 +806,32 @@ impl Pipeline {
             }
             let base = self.catalog.tree_of(&repository, &head).await?;
             let trees = self.catalog.trees(&repository);
-            let mut base_cursor = trees.identity_cursor(&base);
-            let mut writer = (!job.dry_run).then(|| trees.writer());
-            let mut summary = staged_summary(shards);
             let merged =
                 merge_in_levels(&self.staging, &job.id, &runs, MERGE_FAN_IN, &self.temp_dir)
                     .await?;
-            diff_staged(
+            // Only the paths of the job's scope are diffed; the rest is kept.
+            let (lo, hi) = job.scope.bounds();
+            let part = commit_part(
+                &trees,
+                &base,
+                (lo.as_deref(), hi.as_deref()),
                 merged,
-                &mut base_cursor,
-                None,
-                writer.as_mut(),
-                &job.source_bucket,
-                &mut summary,
+                job.scope.origin(&job.source_bucket),
+                !job.dry_run,
             )
             .await?;
+            let mut summary = staged_summary(shards);
+            summary.add_part(&part.summary);
             if let Some(done) = self
                 .finish_without_commit(job, shards, started, &head, &summary)
                 .await
             {
                 return done;
             }
-            let Some(writer) = writer else {
+            let Some(ranges) = part.ranges else {
                 continue;
             };
-            let (tree, _) = writer.finish().await?;
+            let tree = partitioned::scoped_tree(&trees, &base, &job.scope, ranges).await?;
             // None: someone moved the branch; diff again against the new head.
             if let Some(done) = self
                 .commit_import(job, &repository, shards, started, &head, &tree, &summary)
@@ -780,7 +840,7 @@ impl Pipeline {
                 return Ok(done);
             }
         }
-        Err(unstable_head())
+        Err(unstable_head(job))
     }
 
     /// A dry run's end, or an import that changes nothing: the job finishes without a
@@ -827,6 +887,15 @@ impl Pipeline {
         tree: &inventory_catalog::tree::Tree,
         summary: &ImportSummary,
     ) -> Result<Option<Job>, PipelineError> {
+        // Claimed on the job first, so that a cancel and the branch's move never both
+        // happen: a job cancelled meanwhile comes back finished, and commits nothing.
+        let claimed = self
+            .jobs
+            .update(&job.repository, &job.id, |j| j.moving_branch = true)
+            .await?;
+        if claimed.state.is_finished() {
+            return Ok(Some(claimed));
+        }
         let info = CommitInfo {
             message: format!("Import from {}", job.source_bucket),
             committer: "inventory-import".into(),
@@ -836,7 +905,7 @@ impl Pipeline {
             .catalog
             .commit_tree(
                 repository,
-                IMPORT_BRANCH,
+                &job.scope.branch,
                 &head.id,
                 vec![head.id.clone()],
                 tree,
@@ -855,7 +924,16 @@ impl Pipeline {
                 )
                 .await?,
             )),
-            Err(CatalogError::Conflict { .. }) => Ok(None),
+            Err(CatalogError::Conflict { .. }) => {
+                // The branch did not move: the job may be cancelled again until the
+                // next attempt claims it.
+                self.jobs
+                    .update(&job.repository, &job.id, |j| j.moving_branch = false)
+                    .await?;
+                Ok(None)
+            }
+            // Whether the branch moved is not known: the claim stays, and the next
+            // delivery of the task finds out (see `own_commit`).
             Err(err) => Err(err.into()),
         }
     }
@@ -1003,9 +1081,9 @@ impl Pipeline {
 }
 
 /// A commit that lost the race for the import branch on every attempt.
-fn unstable_head() -> PipelineError {
+fn unstable_head(job: &Job) -> PipelineError {
     CatalogError::Conflict {
-        branch: IMPORT_BRANCH.to_string(),
+        branch: job.scope.branch.clone(),
         expected: "a stable head".into(),
         found: format!("a new head on each of {COMMIT_ATTEMPTS} attempts"),
     }
@@ -1022,6 +1100,7 @@ fn finish(
     summary: &ImportSummary,
 ) {
     j.state = state;
+    j.moving_branch = false;
     j.summary = Some(summary.clone());
     j.commit_id = commit;
     j.rows = shards.iter().map(|s| s.rows).sum();
@@ -1099,7 +1178,7 @@ pub async fn diff_staged<S: BatchSource>(
     base: &mut IdentityCursor<'_>,
     end: Option<&str>,
     mut writer: Option<&mut TreeWriter<'_>>,
-    source_bucket: &str,
+    origin: Origin<'_>,
     summary: &mut ImportSummary,
 ) -> Result<(), PipelineError> {
     let mut pending: Option<StagedEntry> = None;
@@ -1124,7 +1203,7 @@ pub async fn diff_staged<S: BatchSource>(
             }
             (None, None) => break,
         };
-        let entry = ready.imported(source_bucket);
+        let entry = ready.imported(origin);
         // Whether the base has the path, and then whether it names the same object.
         let found = loop {
             let Some((path, old)) = base.peek().await? else {
@@ -1272,6 +1351,10 @@ fn import_metadata(job: &Job, summary: &ImportSummary) -> BTreeMap<String, Strin
             "skipped_incomplete_row".into(),
             summary.skipped.incomplete_row.to_string(),
         ),
+        (
+            "skipped_outside_prefix".into(),
+            summary.skipped.outside_prefix.to_string(),
+        ),
         ("duplicate_keys".into(), summary.duplicate_keys.to_string()),
     ])
 }
@@ -1290,6 +1373,8 @@ fn summary_from_metadata(metadata: &BTreeMap<String, String>) -> Option<ImportSu
             noncurrent_version: number("skipped_noncurrent_version")?,
             delete_marker: number("skipped_delete_marker")?,
             incomplete_row: number("skipped_incomplete_row")?,
+            // Commits made before sources had prefixes do not record it.
+            outside_prefix: number("skipped_outside_prefix").unwrap_or(0),
         },
         duplicate_keys: number("duplicate_keys")?,
     })

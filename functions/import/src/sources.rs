@@ -1,4 +1,5 @@
-//! Import sources: which inventory configuration feeds which repository, and which
+//! Import sources: which inventory configuration feeds which repository (which part of
+//! its bucket, under which path, on which import branch: [`ImportScope`]), and which
 //! manifests were imported as which commit. Both are kept in the catalog's table
 //! (`pk = "source"`, `sk = <inventory prefix>`; `pk = "import#<repo>"`, `sk = <manifest
 //! URL>`), beside the repositories they refer to.
@@ -13,10 +14,24 @@ use inventory_base::S3Url;
 use inventory_base::dynamo::{self, DynamoError, is_condition_failed};
 use inventory_catalog::catalog::{Catalog, CatalogError, text_attribute};
 
+pub use crate::scope::ImportScope;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("no import source is recorded for {0}")]
     NotFound(String),
+    #[error(
+        "branch {branch} of repository {repository} already takes the imports of {inventory}: give this source a --branch of its own, so that their imports never race"
+    )]
+    BranchTaken {
+        repository: String,
+        branch: String,
+        inventory: String,
+    },
+    #[error(
+        "branch {branch} of repository {repository} is written by users, not by imports: give the source another --branch"
+    )]
+    UserBranch { repository: String, branch: String },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
 }
@@ -29,6 +44,21 @@ pub struct ImportSource {
     pub repository: String,
     /// Merge each successful import into this branch.
     pub merge_into: Option<String>,
+    /// Which keys, under which path, on which branch.
+    #[serde(flatten)]
+    pub scope: ImportScope,
+}
+
+impl ImportSource {
+    /// A source of the whole bucket, at the repository's root, on `import-from-inventory`.
+    pub fn new(inventory: S3Url, repository: impl Into<String>) -> Self {
+        Self {
+            inventory,
+            repository: repository.into(),
+            merge_into: None,
+            scope: ImportScope::default(),
+        }
+    }
 }
 
 /// An inventory configuration's prefix, always ending with `/`.
@@ -47,8 +77,10 @@ impl<'a> ImportSources<'a> {
         Self { catalog }
     }
 
-    /// Records that the inventory configuration at `source.inventory` feeds a repository.
-    pub async fn add_source(&self, source: &ImportSource) -> Result<ImportSource, CatalogError> {
+    /// Records that the inventory configuration at `source.inventory` feeds a repository
+    /// (replacing what it fed before). Refused when another source of the repository
+    /// imports on the same branch, or when that branch is one users write.
+    pub async fn add_source(&self, source: &ImportSource) -> Result<ImportSource, SourceError> {
         self.catalog.repository(&source.repository).await?;
         if let Some(branch) = &source.merge_into {
             self.catalog.branch(&source.repository, branch).await?;
@@ -57,6 +89,28 @@ impl<'a> ImportSources<'a> {
             inventory: inventory_prefix(&source.inventory),
             ..source.clone()
         };
+        let branch = &source.scope.branch;
+        if let Some(other) = self.list_sources().await?.into_iter().find(|other| {
+            other.repository == source.repository
+                && &other.scope.branch == branch
+                && other.inventory != source.inventory
+        }) {
+            return Err(SourceError::BranchTaken {
+                repository: source.repository.clone(),
+                branch: branch.clone(),
+                inventory: other.inventory.to_string(),
+            });
+        }
+        match self.catalog.branch(&source.repository, branch).await {
+            Ok(existing) if !existing.imports_only => {
+                return Err(SourceError::UserBranch {
+                    repository: source.repository.clone(),
+                    branch: branch.clone(),
+                });
+            }
+            Ok(_) | Err(CatalogError::BranchNotFound { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
         let (dynamo, table) = self.catalog.table();
         let mut put = dynamo
             .put_item()
@@ -67,6 +121,13 @@ impl<'a> ImportSources<'a> {
         if let Some(branch) = &source.merge_into {
             put = put.item("merge_into", AttributeValue::S(branch.clone()));
         }
+        let scope = &source.scope;
+        for (name, value) in [("prefix", &scope.prefix), ("path", &scope.path)] {
+            if !value.is_empty() {
+                put = put.item(name, AttributeValue::S(value.clone()));
+            }
+        }
+        put = put.item("branch", AttributeValue::S(scope.branch.clone()));
         put.send().await.map_err(|e| dynamo_error(table, e))?;
         Ok(source)
     }
@@ -182,5 +243,12 @@ fn source_from_item(item: &HashMap<String, AttributeValue>) -> Result<ImportSour
         })?,
         repository: text_attribute(item, "repository")?,
         merge_into: text_attribute(item, "merge_into").ok(),
+        scope: ImportScope {
+            prefix: text_attribute(item, "prefix").unwrap_or_default(),
+            path: text_attribute(item, "path").unwrap_or_default(),
+            // Sources recorded before they had a branch of their own.
+            branch: text_attribute(item, "branch")
+                .unwrap_or_else(|_| inventory_catalog::catalog::IMPORT_BRANCH.to_string()),
+        },
     })
 }

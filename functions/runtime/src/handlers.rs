@@ -16,7 +16,7 @@ use inventory_catalog::catalog::{CatalogError, MergeOutcome};
 use inventory_catalog::diff::ConflictStrategy;
 use inventory_importer::jobs::{Attempt, Job, JobState, JobTable, MergeRecord, job_id};
 use inventory_importer::pipeline::{
-    CommitTask, GivenUp, IMPORT_BRANCH, ImportRequest, Pipeline, PipelineError, ShardTask, Started,
+    CommitTask, GivenUp, ImportRequest, Pipeline, PipelineError, ShardTask, Started,
 };
 use inventory_importer::sources::ImportSources;
 use inventory_importer::staging::StagingTable;
@@ -656,7 +656,7 @@ impl Handlers {
                     .catalog
                     .merge(
                         &job.repository,
-                        IMPORT_BRANCH,
+                        &job.scope.branch,
                         &branch,
                         ConflictStrategy::SourceWins,
                         "inventory-import",
@@ -684,7 +684,7 @@ impl Handlers {
                     .await
                     .map_err(PipelineError::from)?;
                 merged?;
-                tracing::info!(%branch, commit = %commit.unwrap_or_default(), "merged {IMPORT_BRANCH} into {branch}");
+                tracing::info!(%branch, commit = %commit.unwrap_or_default(), "merged {} into {branch}", job.scope.branch);
                 return Ok(job);
             }
         }

@@ -36,12 +36,35 @@ impl Catalog {
         name: &str,
         from: &str,
     ) -> Result<Branch, CatalogError> {
+        self.new_branch(repository, name, from, false).await
+    }
+
+    /// Creates an import branch at `from`: only imports move it; users' writes and
+    /// merges into it are refused ([`CatalogError::ImportBranch`]).
+    pub async fn create_import_branch(
+        &self,
+        repository: &str,
+        name: &str,
+        from: &str,
+    ) -> Result<Branch, CatalogError> {
+        self.new_branch(repository, name, from, true).await
+    }
+
+    async fn new_branch(
+        &self,
+        repository: &str,
+        name: &str,
+        from: &str,
+        imports_only: bool,
+    ) -> Result<Branch, CatalogError> {
         validate_name("branch", name)?;
         let commit = self.resolve(repository, from).await?;
-        self.put_branch(repository, name, &commit.id).await?;
+        self.put_branch(repository, name, &commit.id, imports_only)
+            .await?;
         Ok(Branch {
             name: name.to_string(),
             commit_id: commit.id,
+            imports_only: imports_only || name == super::IMPORT_BRANCH,
         })
     }
 
@@ -77,10 +100,13 @@ impl Catalog {
         repository: &str,
         name: &str,
         commit_id: &str,
+        imports_only: bool,
     ) -> Result<(), CatalogError> {
-        let result = self
-            .dynamo
-            .put_item()
+        let mut put = self.dynamo.put_item();
+        if imports_only {
+            put = put.item("imports_only", AttributeValue::Bool(true));
+        }
+        let result = put
             .table_name(&self.table)
             .item("pk", AttributeValue::S(format!("branch#{repository}")))
             .item("sk", AttributeValue::S(name.into()))

@@ -198,16 +198,19 @@ impl Catalog {
         action: &'static str,
     ) -> Result<WriteState, CatalogError> {
         self.repository(repository).await?;
+        let refused = || CatalogError::ImportBranch {
+            repository: repository.to_string(),
+            branch: branch.to_string(),
+            action,
+        };
         if branch == IMPORT_BRANCH {
-            return Err(CatalogError::ImportBranch {
-                repository: repository.to_string(),
-                action,
-            });
+            return Err(refused());
         }
         match self
             .get_item(&format!("branch#{repository}"), branch)
             .await?
         {
+            Some(item) if super::branch_from_item(&item)?.imports_only => Err(refused()),
             Some(item) => WriteState::from_item(&item),
             None => match self.resolve(repository, branch).await {
                 Ok(commit) => Err(CatalogError::NotABranch {

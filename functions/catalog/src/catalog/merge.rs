@@ -65,13 +65,15 @@ impl Catalog {
     ) -> Result<MergeOutcome, CatalogError> {
         let repo = self.repository(repository).await?;
         let source_commit = self.resolve(repository, source).await?;
-        let dest_head = self.branch(repository, destination).await?.commit_id;
-        if destination == super::IMPORT_BRANCH {
+        let dest = self.branch(repository, destination).await?;
+        if dest.imports_only {
             return Err(CatalogError::ImportBranch {
                 repository: repository.to_string(),
+                branch: destination.to_string(),
                 action: "merging into it",
             });
         }
+        let dest_head = dest.commit_id;
         // Merges never mix with half-done work (an import's automatic merge included).
         if self.has_pending_changes(repository, destination).await? {
             return Err(CatalogError::UncommittedChanges {

@@ -112,10 +112,11 @@ pub enum CatalogError {
         found: String,
     },
     #[error(
-        "branch {IMPORT_BRANCH} of repository {repository} changes only by imports: {action} is refused (branch off it, or merge it into a branch of your own)"
+        "branch {branch} of repository {repository} changes only by imports: {action} is refused (branch off it, or merge it into a branch of your own)"
     )]
     ImportBranch {
         repository: String,
+        branch: String,
         action: &'static str,
     },
     #[error(
@@ -190,6 +191,10 @@ pub struct Repository {
 pub struct Branch {
     pub name: String,
     pub commit_id: String,
+    /// An import branch: only imports move it (`import-from-inventory`, or a source's
+    /// own `--branch`).
+    #[serde(default)]
+    pub imports_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -446,8 +451,11 @@ fn repository_from_item(
 }
 
 fn branch_from_item(item: &HashMap<String, AttributeValue>) -> Result<Branch, CatalogError> {
+    let name = text_attribute(item, "sk")?;
     Ok(Branch {
-        name: text_attribute(item, "sk")?,
+        imports_only: name == IMPORT_BRANCH
+            || matches!(item.get("imports_only"), Some(AttributeValue::Bool(true))),
+        name,
         commit_id: text_attribute(item, "commit_id")?,
     })
 }

@@ -79,7 +79,8 @@ impl Catalog {
                 self.dynamo_error(err)
             });
         }
-        self.put_branch(name, default_branch, &commit.id).await?;
+        self.put_branch(name, default_branch, &commit.id, false)
+            .await?;
         Ok(repository)
     }
 

@@ -32,7 +32,10 @@ async fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("error: printing partition {}'s figures: {e}", args.partition);
+                eprintln!(
+                    "error: printing partition {}'s figures: {e}",
+                    args.partition
+                );
                 ExitCode::FAILURE
             }
         },

@@ -11,9 +11,10 @@ use std::time::Instant;
 use inventory_catalog::catalog::{CatalogError, Commit, Repository};
 use inventory_catalog::tree::{RangeInfo, Tree, TreeStore};
 
-use super::{COMMIT_ATTEMPTS, IMPORT_BRANCH, Pipeline, PipelineError, diff_staged, unstable_head};
+use super::{COMMIT_ATTEMPTS, Pipeline, PipelineError, diff_staged, unstable_head};
 use crate::jobs::{ImportSummary, Job, PartitionResult, Shard, partition_runs, staged_summary};
 use crate::partitions::Partitions;
+use crate::scope::{ImportScope, Origin};
 use crate::staging::{BatchSource, LeveledMerge, MERGE_FAN_IN, merge_in_levels};
 
 /// What committing one partition made: its counts, and its ranges in order (none for
@@ -35,7 +36,7 @@ pub async fn commit_part<S: BatchSource>(
     base: &Tree,
     bounds: (Option<&str>, Option<&str>),
     merged: LeveledMerge<S>,
-    source_bucket: &str,
+    origin: Origin<'_>,
     write: bool,
 ) -> Result<PartCommit, PipelineError> {
     let (lo, hi) = bounds;
@@ -62,7 +63,7 @@ pub async fn commit_part<S: BatchSource>(
         &mut cursor,
         hi,
         writer.as_mut(),
-        source_bucket,
+        origin,
         &mut summary,
     )
     .await?;
@@ -83,6 +84,55 @@ pub async fn commit_part<S: BatchSource>(
     })
 }
 
+/// The tree of an import of `scope`: `ranges` (the scope's part, diffed and written)
+/// between the base's ranges below and above the scope, kept as they are.
+pub(super) async fn scoped_tree(
+    trees: &TreeStore,
+    base: &Tree,
+    scope: &ImportScope,
+    ranges: Vec<RangeInfo>,
+) -> Result<Tree, PipelineError> {
+    let (lo, hi) = scope.bounds();
+    let mut all = Vec::with_capacity(base.ranges.len() + ranges.len());
+    if lo.is_some() {
+        all.extend(carry_over(trees, base, (None, lo.as_deref())).await?);
+    }
+    all.extend(ranges);
+    if hi.is_some() {
+        all.extend(carry_over(trees, base, (hi.as_deref(), None)).await?);
+    }
+    Ok(trees.write_metarange(all).await?)
+}
+
+/// The base's entries within `bounds` (inclusive and exclusive), as ranges: a range
+/// wholly within is taken as it is, the entries within of a range a bound cuts are
+/// written again (and the ranges after it, until the writer's splits meet the base's).
+async fn carry_over(
+    trees: &TreeStore,
+    base: &Tree,
+    (lo, hi): (Option<&str>, Option<&str>),
+) -> Result<Vec<RangeInfo>, PipelineError> {
+    let within = |path: &str| lo.is_none_or(|lo| path >= lo) && hi.is_none_or(|hi| path < hi);
+    let mut writer = trees.writer();
+    for range in &base.ranges {
+        let beyond = hi.is_some_and(|hi| range.min_path.as_str() >= hi)
+            || lo.is_some_and(|lo| range.max_path.as_str() < lo);
+        if beyond {
+            continue;
+        }
+        if within(&range.min_path) && within(&range.max_path) && writer.at_range_boundary() {
+            writer.add_range(range.clone()).await?;
+            continue;
+        }
+        for entry in trees.range(&range.id).await?.iter() {
+            if within(&entry.path) {
+                writer.add_ref(entry.borrowed()).await?;
+            }
+        }
+    }
+    Ok(writer.finish_ranges().await?.0)
+}
+
 impl Pipeline {
     /// Commits partition `partition` of `job`; the partition that completes the set
     /// joins them and commits the job. Returns the job (finished when joined).
@@ -94,10 +144,10 @@ impl Pipeline {
     ) -> Result<Job, PipelineError> {
         let started = Instant::now();
         let repository = self.catalog.repository(&job.repository).await?;
-        let Some(head) = self.import_head(&repository, job.dry_run).await? else {
+        let Some(head) = self.import_head(&repository, job).await? else {
             // The branch was created meanwhile: the next delivery of the task reads it.
             return Err(CatalogError::Conflict {
-                branch: IMPORT_BRANCH.to_string(),
+                branch: job.scope.branch.clone(),
                 expected: "no branch".into(),
                 found: "a branch created by another committer".into(),
             }
@@ -142,14 +192,16 @@ impl Pipeline {
         let base = self.catalog.tree_of(repository, head).await?;
         let trees = self.catalog.trees(repository);
         let runs = partition_runs(shards, partition);
+        let (scope_lo, scope_hi) = job.scope.bounds();
         let merged =
             merge_in_levels(&self.staging, &job.id, &runs, MERGE_FAN_IN, &self.temp_dir).await?;
         let part = commit_part(
             &trees,
             &base,
-            Partitions::new(&job.partitions).bounds(partition),
+            Partitions::new(&job.partitions)
+                .bounds_within(partition, (scope_lo.as_deref(), scope_hi.as_deref())),
             merged,
-            &job.source_bucket,
+            job.scope.origin(&job.source_bucket),
             !job.dry_run,
         )
         .await?;
@@ -178,7 +230,7 @@ impl Pipeline {
     ) -> Result<Job, PipelineError> {
         let count = Partitions::new(&job.partitions).count();
         for _ in 0..COMMIT_ATTEMPTS {
-            let Some(head) = self.import_head(repository, job.dry_run).await? else {
+            let Some(head) = self.import_head(repository, job).await? else {
                 continue;
             };
             if let Some(done) = self.own_commit(job, shards, started, &head).await {
@@ -205,13 +257,7 @@ impl Pipeline {
             }
             let mut summary = staged_summary(shards);
             for result in &results {
-                let part = &result.summary;
-                summary.added += part.added;
-                summary.changed += part.changed;
-                summary.deleted += part.deleted;
-                summary.unchanged += part.unchanged;
-                summary.total += part.total;
-                summary.duplicate_keys += part.duplicate_keys;
+                summary.add_part(&result.summary);
             }
             if let Some(done) = self
                 .finish_without_commit(job, shards, started, &head, &summary)
@@ -226,7 +272,8 @@ impl Pipeline {
                     ranges.extend(trees.tree(part).await?.ranges);
                 }
             }
-            let tree = trees.write_metarange(ranges).await?;
+            let base = self.catalog.tree_of(repository, &head).await?;
+            let tree = scoped_tree(&trees, &base, &job.scope, ranges).await?;
             // None: the branch moved; the partitions diffed against the old head are
             // redone against the new one.
             if let Some(done) = self
@@ -236,6 +283,6 @@ impl Pipeline {
                 return Ok(done);
             }
         }
-        Err(unstable_head())
+        Err(unstable_head(job))
     }
 }

@@ -7,6 +7,7 @@ use inventory_catalog::tree::{Address, EntryRef};
 use inventory_delivery::reader::{InventoryEntry, Recency};
 
 use crate::packed::PackedFields;
+use crate::scope::Origin;
 
 /// Largest compressed batch stored in one item.
 pub const MAX_BATCH_BYTES: usize = 300_000;
@@ -274,12 +275,12 @@ impl StagedEntry {
     }
 
     /// The tree entry of the object at this key in `bucket`, borrowed.
-    pub fn imported<'a>(&'a self, bucket: &'a str) -> EntryRef<'a> {
+    pub fn imported<'a>(&'a self, origin: Origin<'a>) -> EntryRef<'a> {
         EntryRef {
             path: self.key(),
             address: Address::Imported {
-                bucket,
-                key: self.key(),
+                bucket: origin.bucket,
+                key: origin.key(self.key()),
             },
             version_id: self.version_id(),
             size: self.size(),

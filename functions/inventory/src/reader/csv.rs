@@ -813,6 +813,7 @@ mod tests {
                 noncurrent_version: 2,
                 delete_marker: 1,
                 incomplete_row: 0,
+                outside_prefix: 0,
             }
         );
     }
@@ -956,6 +957,7 @@ mod tests {
                 noncurrent_version: 0,
                 delete_marker: 1,
                 incomplete_row: 3,
+                outside_prefix: 0,
             }
         );
         assert_eq!(

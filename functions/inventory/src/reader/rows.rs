@@ -70,17 +70,22 @@ pub struct SkipCounts {
     pub delete_marker: u64,
     /// A latest version without size, ETag or last-modified time.
     pub incomplete_row: u64,
+    /// A key outside the prefix the import takes (a source's `--prefix`; counted by
+    /// the importer, never by the reader).
+    #[serde(default)]
+    pub outside_prefix: u64,
 }
 
 impl SkipCounts {
     pub fn total(&self) -> u64 {
-        self.noncurrent_version + self.delete_marker + self.incomplete_row
+        self.noncurrent_version + self.delete_marker + self.incomplete_row + self.outside_prefix
     }
 
     pub fn add(&mut self, other: &SkipCounts) {
         self.noncurrent_version += other.noncurrent_version;
         self.delete_marker += other.delete_marker;
         self.incomplete_row += other.incomplete_row;
+        self.outside_prefix += other.outside_prefix;
     }
 }
 

@@ -19,6 +19,12 @@ pub struct Source {
     pub repository: String,
     /// Each successful import is merged into this branch.
     pub merge_into: Option<String>,
+    /// Only keys that start with it are imported (empty: every key).
+    pub prefix: String,
+    /// The repository path the keys land under (empty: the root).
+    pub path: String,
+    /// The branch the source's imports commit on.
+    pub branch: String,
 }
 
 impl From<ImportSource> for Source {
@@ -27,6 +33,9 @@ impl From<ImportSource> for Source {
             inventory: source.inventory.to_string(),
             repository: source.repository,
             merge_into: source.merge_into,
+            prefix: source.scope.prefix,
+            path: source.scope.path,
+            branch: source.scope.branch,
         }
     }
 }
@@ -39,6 +48,17 @@ pub struct NewSource {
     /// Merge each successful import into this branch.
     #[serde(default)]
     pub merge_into: Option<String>,
+    /// Import only the keys that start with this prefix; rows of other keys are counted
+    /// as skipped (`outside_prefix`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Put the objects under this repository path (`raw/` gives `raw/<key>`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The branch the source's imports commit on (default `import-from-inventory`);
+    /// each source of a repository needs its own.
+    #[serde(default)]
+    pub branch: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -97,6 +117,8 @@ pub enum ImportState {
     /// A dry run finished; nothing was written to the catalog.
     DryRunComplete,
     Failed,
+    /// Stopped by a cancel: no branch moved, nothing stays staged.
+    Cancelled,
 }
 
 impl From<JobState> for ImportState {
@@ -108,6 +130,7 @@ impl From<JobState> for ImportState {
             JobState::NoChange => ImportState::NoChange,
             JobState::DryRunComplete => ImportState::DryRunComplete,
             JobState::Failed => ImportState::Failed,
+            JobState::Cancelled => ImportState::Cancelled,
         }
     }
 }
@@ -121,6 +144,8 @@ pub struct Skipped {
     pub delete_marker: u64,
     /// A latest version without size, ETag or last-modified time.
     pub incomplete_row: u64,
+    /// A key outside the source's prefix.
+    pub outside_prefix: u64,
 }
 
 impl From<SkipCounts> for Skipped {
@@ -129,11 +154,13 @@ impl From<SkipCounts> for Skipped {
             noncurrent_version,
             delete_marker,
             incomplete_row,
+            outside_prefix,
         } = skipped;
         Skipped {
             noncurrent_version,
             delete_marker,
             incomplete_row,
+            outside_prefix,
         }
     }
 }
@@ -299,6 +326,17 @@ pub struct ImportJob {
     /// The latest delivery of the job's commit task to a committer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit_attempt: Option<Attempt>,
+    /// Only keys that start with it are imported (empty: every key).
+    pub prefix: String,
+    /// The repository path the keys land under (empty: the root).
+    pub path: String,
+    /// The import branch the job commits on.
+    pub branch: String,
+    /// Who cancelled the job, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
+    /// Its commit is moving the branch: too late to cancel.
+    pub moving_branch: bool,
 }
 
 impl From<Job> for ImportJob {
@@ -330,6 +368,9 @@ impl From<Job> for ImportJob {
             error,
             merge,
             commit_attempt,
+            scope,
+            cancelled_by,
+            moving_branch,
         } = job;
         ImportJob {
             id,
@@ -358,6 +399,11 @@ impl From<Job> for ImportJob {
             error,
             merge: merge.map(ImportMerge::from),
             commit_attempt: commit_attempt.map(Attempt::from),
+            prefix: scope.prefix,
+            path: scope.path,
+            branch: scope.branch,
+            cancelled_by,
+            moving_branch,
         }
     }
 }

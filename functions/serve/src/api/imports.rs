@@ -18,7 +18,7 @@ use inventory_delivery::inspect::InspectError;
 use inventory_delivery::manifest::ManifestError;
 use inventory_importer::jobs::{JobError, JobTable};
 use inventory_importer::pipeline::{PipelineError, Started};
-use inventory_importer::sources::{ImportSource, ImportSources, SourceError};
+use inventory_importer::sources::{ImportScope, ImportSource, ImportSources, SourceError};
 use inventory_importer::stalls::{self, Patience};
 use inventory_runtime::handlers::{
     DRY_RUN_IN_PROCESS_BYTES, DirectInvocation, HandlerError, Handlers, SHARD_TARGET_BYTES,
@@ -187,6 +187,9 @@ impl From<PipelineError> for ApiError {
             E::Jobs(err) => return err.into(),
             E::Inspect(err) => return inspect_error(err, message),
             E::OlderThanLastImport { .. } => (StatusCode::CONFLICT, "older_than_last_import"),
+            E::AlreadyFinished { .. } => (StatusCode::CONFLICT, "import_finished"),
+            E::TooLateToCancel { .. } => (StatusCode::CONFLICT, "too_late_to_cancel"),
+            E::Cancelled { .. } => (StatusCode::CONFLICT, "import_cancelled"),
             E::ForeignDelivery { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "foreign_delivery"),
             E::Staging(_) | E::Tree(_) | E::UnknownShard { .. } | E::GivenUp { .. } => {
                 return ApiError::internal(message);
@@ -212,6 +215,12 @@ impl From<SourceError> for ApiError {
         match err {
             SourceError::NotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "source_not_found", chain(&err))
+            }
+            SourceError::BranchTaken { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "branch_taken", chain(&err))
+            }
+            SourceError::UserBranch { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "user_branch", chain(&err))
             }
             SourceError::Catalog(err) => err.into(),
         }
@@ -287,11 +296,16 @@ pub async fn add_source(
     Json(new): Json<NewSource>,
 ) -> Result<(StatusCode, Json<Source>), ApiError> {
     let inventory = s3_url(&new.inventory, "invalid_inventory_url")?;
+    let scope = ImportScope::new(
+        new.prefix.as_deref(),
+        new.path.as_deref(),
+        new.branch.as_deref(),
+    )?;
     let source = ImportSources::new(&state.catalog)
         .add_source(&ImportSource {
-            inventory,
-            repository,
             merge_into: new.merge_into,
+            scope,
+            ..ImportSource::new(inventory, repository)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(source.into())))
@@ -448,4 +462,26 @@ pub async fn get_import(
         job: job.into(),
         stalled,
     }))
+}
+
+/// Stops an import that has not finished: no branch moves, its staged entries are
+/// removed, its workers stop after the run they are staging, and the job records who
+/// cancelled it. Refused once the job has finished, or once its commit is moving the
+/// branch.
+#[utoipa::path(post, path = "/repositories/{repository}/imports/{job}/cancel", tag = "imports",
+    params(("repository" = String, Path), ("job" = String, Path)),
+    responses((status = 200, body = ImportJob), (status = 404, body = ApiError),
+        (status = 409, body = ApiError)))]
+pub async fn cancel_import(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((repository, job)): Path<(String, String)>,
+) -> Result<Json<ImportJob>, ApiError> {
+    let by = match caller.session {
+        Some(_) => format!("{} in the web UI", caller.access_key_id),
+        None => format!("{} through the API", caller.access_key_id),
+    };
+    let handlers = state.imports.handlers().await?;
+    let job = handlers.pipeline.cancel(&repository, &job, &by).await?;
+    Ok(Json(job.into()))
 }

@@ -109,6 +109,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(imports::dry_run_import))
         .routes(routes!(imports::list_imports, imports::start_import))
         .routes(routes!(imports::get_import))
+        .routes(routes!(imports::cancel_import))
 }
 
 /// The API's router (relative to [`PREFIX`]), serving its OpenAPI document at

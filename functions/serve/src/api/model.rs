@@ -44,6 +44,8 @@ pub struct NewRepository {
 pub struct Branch {
     pub name: String,
     pub commit_id: String,
+    /// An import branch: only imports move it; writes and merges into it are refused.
+    pub imports_only: bool,
 }
 
 impl From<CatalogBranch> for Branch {
@@ -51,6 +53,7 @@ impl From<CatalogBranch> for Branch {
         Branch {
             name: branch.name,
             commit_id: branch.commit_id,
+            imports_only: branch.imports_only,
         }
     }
 }

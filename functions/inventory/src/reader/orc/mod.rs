@@ -595,6 +595,7 @@ mod tests {
                 noncurrent_version: 2,
                 delete_marker: 1,
                 incomplete_row: 0,
+                outside_prefix: 0,
             }
         );
         let keys: Vec<(&str, Option<&str>, u64, &str)> = entries

@@ -1,0 +1,76 @@
+//! Cancelling an import that has not finished (`import cancel`).
+//!
+//! The job's state decides, under its version condition:
+//! - the cancel records `cancelled` and who asked, then removes the staged runs of the
+//!   shards recorded so far;
+//! - a worker looks at the job after each run it stages and after recording its shard;
+//!   finding it cancelled, it removes its own runs and stops;
+//! - a committer claims the branch's move on the job before moving it
+//!   ([`Job::moving_branch`]): it finds a cancelled job finished and commits nothing,
+//!   and a cancel that finds the move claimed is refused as too late.
+
+use crate::jobs::{Job, JobState, staged_runs};
+use crate::staging::StagedRun;
+
+use super::{Pipeline, PipelineError};
+
+impl Pipeline {
+    /// Cancels job `id` of `repository` on behalf of `by` (who and through what, e.g.
+    /// `alice through the API`). Cancelling a cancelled job again changes nothing.
+    pub async fn cancel(&self, repository: &str, id: &str, by: &str) -> Result<Job, PipelineError> {
+        let mut cancelled_here = false;
+        let job = self
+            .jobs
+            .update(repository, id, |j| {
+                cancelled_here = !j.moving_branch;
+                if cancelled_here {
+                    j.state = JobState::Cancelled;
+                    j.cancelled_by = Some(by.to_string());
+                    j.error = Some(format!("cancelled by {by}"));
+                }
+            })
+            .await?;
+        if job.moving_branch && !cancelled_here {
+            return Err(PipelineError::TooLateToCancel {
+                job: job.id,
+                branch: job.scope.branch,
+            });
+        }
+        if job.state != JobState::Cancelled {
+            return Err(PipelineError::AlreadyFinished {
+                job: job.id,
+                state: job.state,
+            });
+        }
+        // The shards recorded so far; a worker recording its shard after this read
+        // finds the job cancelled and removes its own runs.
+        let shards = self.jobs.shards(&job.id).await?;
+        self.remove_staged(&job.id, staged_runs(&shards)).await;
+        tracing::info!(job = %job.id, by, "job cancelled");
+        Ok(job)
+    }
+
+    /// Fails with [`PipelineError::Cancelled`] when job `id` was cancelled.
+    pub(super) async fn stop_if_cancelled(
+        &self,
+        repository: &str,
+        id: &str,
+    ) -> Result<(), PipelineError> {
+        let job = self.jobs.get(repository, id).await?;
+        match job.state {
+            JobState::Cancelled => Err(PipelineError::Cancelled {
+                job: job.id,
+                by: job.cancelled_by.unwrap_or_else(|| "someone".into()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes staged runs, leaving them to their TTL when that fails.
+    pub(super) async fn remove_staged(&self, job: &str, runs: impl IntoIterator<Item = StagedRun>) {
+        let runs: Vec<StagedRun> = runs.into_iter().collect();
+        if let Err(err) = self.staging.delete_job(job, &runs).await {
+            tracing::warn!(job, error = %err, "staged runs left for their TTL");
+        }
+    }
+}
