@@ -195,6 +195,35 @@ if {login}:
         self.python_json(&format!("{prelude}\n{script}"))
     }
 
+    /// Runs a Python script with `call(method, path, body=None)` that calls the JSON
+    /// API as a program does: signed with SigV4 with the server's key (botocore's
+    /// signer), no session, no CSRF token; it returns `[status, json]`. The script
+    /// prints one JSON document, which this returns.
+    pub fn signed_api(&self, script: &str) -> Value {
+        let prelude = r#"
+import urllib.request, urllib.error
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+base = s3.meta.endpoint_url + "/api/v1"
+signer = S3SigV4Auth(Credentials(s3._request_signer._credentials.access_key,
+    s3._request_signer._credentials.secret_key), "s3", "us-east-1")
+def call(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = {"content-type": "application/json"} if body is not None else {}
+    request = AWSRequest(method=method, url=base + path, data=data, headers=headers)
+    signer.add_auth(request)
+    prepared = request.prepare()
+    r = urllib.request.Request(prepared.url, data=data or None, method=method, headers=dict(prepared.headers))
+    try:
+        response = urllib.request.urlopen(r)
+        return [response.status, json.loads(response.read())]
+    except urllib.error.HTTPError as e:
+        return [e.code, json.loads(e.read())]
+"#;
+        self.boto3(&format!("{prelude}\n{script}"))
+    }
+
     /// Runs a Python script that prints one JSON document, and returns it (after
     /// asserting the script succeeded).
     pub fn python_json(&self, script: &str) -> Value {

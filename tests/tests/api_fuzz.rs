@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use integration_tests::serve::Server;
-use integration_tests::{LocalStack, workspace_root};
+use integration_tests::{LocalStack, ok_json, workspace_root};
 use serde_json::Value;
 
 /// Test cases per operation and phase, and the seed that makes a run repeatable.
@@ -69,9 +69,10 @@ print(json.dumps({{"cookie": cookie, "csrf": session["csrf_token"], "main": main
 }
 
 /// schemathesis's configuration: path, query and body parameters naming what exists
-/// (repositories, refs, paths) most of the time, so that operations get past their 404s;
-/// the deleting operations draw only what is there to be deleted (or refused).
-fn config(paths: &[String], main_commit: &str) -> String {
+/// (repositories, refs, paths, import jobs) most of the time, so that operations get
+/// past their 404s; the deleting operations draw only what is there to be deleted (or
+/// refused).
+fn config(paths: &[String], main_commit: &str, jobs: &[String]) -> String {
     let list = |values: &[&str]| serde_json::to_string(values).expect("strings serialize");
     let branches = ["main", "import-from-inventory", "fuzz"];
     let refs = ["main", "import-from-inventory", "fuzz", main_commit];
@@ -87,6 +88,8 @@ values = {branches}
 values = {refs}
 [dictionaries.objects]
 values = {objects}
+[dictionaries.jobs]
+values = {jobs}
 [dictionaries.scratch]
 values = ["scratch"]
 [dictionaries.deletable]
@@ -96,6 +99,7 @@ values = ["doomed", "main"]
 "path.repository" = {{ dictionary = "repositories", probability = 0.8 }}
 "path.branch" = {{ dictionary = "branches", probability = 0.8 }}
 "path.ref" = {{ dictionary = "refs", probability = 0.8 }}
+"path.job" = {{ dictionary = "jobs", probability = 0.8 }}
 "query.path" = {{ dictionary = "objects", probability = 0.8 }}
 "query.prefix" = {{ dictionary = "objects", probability = 0.3 }}
 "query.after" = {{ dictionary = "objects", probability = 0.3 }}
@@ -116,6 +120,7 @@ parameters = {{ "path.branch" = {{ dictionary = "deletable", probability = 0.8 }
         branches = list(&branches),
         refs = list(&refs),
         objects = list(&objects),
+        jobs = list(&jobs.iter().map(String::as_str).collect::<Vec<_>>()),
     )
 }
 
@@ -148,6 +153,30 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
     stack.imported_photos(5, false).await;
     let server = Server::start(&stack);
     let paths = stack.photos_paths("main");
+    // Jobs to read and cancel: the import that committed, and one that stays staging
+    // (no worker runs), which a cancel ends.
+    stack.generate_photos(&[
+        "--objects",
+        "5",
+        "--created-at",
+        "2026-11-26T01:00:00Z",
+        "--seed",
+        "2",
+    ]);
+    let manifest = "s3://inventory-dest/inv/photos-source/daily/2026-11-26T01-00Z/manifest.json";
+    let staging = ok_json(
+        stack
+            .cli()
+            .args(["import", "photos", "--manifest", manifest, "--json"]),
+    );
+    assert_eq!(staging["state"], "staging", "{staging}");
+    let jobs: Vec<String> = ok_json(stack.cli().args(["jobs", "photos", "--json"]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
     let session = login(&server);
     let schemathesis = workspace_root().join(".venv/bin/schemathesis");
     assert!(
@@ -159,7 +188,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
     // Reports and caches land in a directory of the test's own.
     let dir = tempfile::tempdir().unwrap();
     let config_file = dir.path().join("schemathesis.toml");
-    std::fs::write(&config_file, config(&paths, &session.main_commit)).unwrap();
+    std::fs::write(&config_file, config(&paths, &session.main_commit, &jobs)).unwrap();
     let args = [
         "--config-file".to_string(),
         config_file.display().to_string(),
@@ -215,6 +244,16 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
     let generated = count(&stdout, "generated");
     let passed = count(&stdout, "passed");
     println!("test cases: {generated:?} generated, {passed:?} passed");
+    let staged = ok_json(stack.cli().args([
+        "status",
+        "photos",
+        staging["id"].as_str().unwrap_or_default(),
+        "--json",
+    ]));
+    println!(
+        "the staging job after the run: {} (cancelled by {})",
+        staged["state"], staged["cancelled_by"]
+    );
     assert!(
         output.status.success(),
         "schemathesis failed ({}):\n{}{stderr}",

@@ -69,12 +69,15 @@ print(json.dumps(out))
     let status = |result: &Value, name: &str| result[name][0].as_u64().unwrap();
     let body = |result: &Value, name: &str| result[name][1].clone();
 
+    // The whole bucket, at the repository's root, on the default import branch.
     assert_eq!(
         body(&before, "sources"),
-        json!([{"inventory": INVENTORY, "repository": "photos", "merge_into": null}])
+        json!([{"inventory": INVENTORY, "repository": "photos", "merge_into": null,
+                "prefix": "", "path": "", "branch": "import-from-inventory"}])
     );
     assert_eq!(status(&before, "add"), 201);
-    let added = json!({"inventory": INVENTORY, "repository": "photos", "merge_into": "main"});
+    let added = json!({"inventory": INVENTORY, "repository": "photos", "merge_into": "main",
+                       "prefix": "", "path": "", "branch": "import-from-inventory"});
     assert_eq!(body(&before, "add"), added);
     assert_eq!(body(&before, "sources after"), json!([added]));
 
@@ -190,10 +193,8 @@ print(json.dumps(out))
     assert_eq!(ids[0], retest["id"].as_str().unwrap());
     assert_eq!(ids[1], id);
     assert_eq!(ids[2], test["id"].as_str().unwrap());
-    assert_eq!(
-        jobs,
-        ok_json(stack.cli().args(["jobs", "photos", "--json"]))
-    );
+    let printed = ok_json(stack.cli().args(["jobs", "photos", "--json"]));
+    assert_eq!(jobs, printed);
 
     // The source removed; removing it again is an error.
     assert_eq!(after["remove"], json!([200, {"deleted": INVENTORY}]));
@@ -372,4 +373,164 @@ print(json.dumps(out))
         .unwrap_or_else(|| panic!("{jobs}"));
     assert_eq!(failed["state"], "failed");
     assert_eq!(failed["error"], result["unknown"]["import"][1]["message"]);
+}
+
+/// The head of `branch` of `photos`, as the CLI shows it.
+fn head(stack: &LocalStack, branch: &str) -> String {
+    ok_json(
+        stack
+            .cli()
+            .args(["branch", "show", "photos", branch, "--json"]),
+    )["branch"]["commit_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("branch {branch} has no commit"))
+        .to_string()
+}
+
+/// A program (SigV4, no session) cancels an import whose workers have not run: the
+/// job is `cancelled`, by the key through the API, and stays so (a second cancel, the
+/// workers running later); a finished job and an unknown one are refused.
+#[tokio::test]
+async fn an_import_that_has_not_finished_is_cancelled_through_the_api() {
+    let stack = LocalStack::start().await;
+    stack.photos_source(None).await;
+    // A first delivery, imported by the functions: a job that has finished.
+    generate(&stack, 10);
+    let stats = ok_json(stack.cli().args(["local", "--until-idle", "--json"]));
+    assert_eq!(stats["failures"], 0, "{stats}");
+    let jobs = ok_json(stack.cli().args(["jobs", "photos", "--json"]));
+    assert_eq!(jobs[0]["state"], "committed", "{jobs}");
+    let committed = jobs[0]["id"].as_str().unwrap().to_string();
+    let imported = head(&stack, "import-from-inventory");
+    // A second delivery, started through the API while no worker runs.
+    let second = stack.generate_photos(&[
+        "--objects",
+        "10",
+        "--files",
+        "2",
+        "--created-at",
+        "2026-11-26T01:00:00Z",
+    ]);
+    let manifest = second["manifest"].as_str().unwrap();
+    let server = Server::start(&stack);
+
+    let result = server.signed_api(&format!(
+        r#"
+out = {{}}
+out["import"] = call("POST", "/repositories/photos/imports", {{"manifest": "{manifest}"}})
+job = "/repositories/photos/imports/" + out["import"][1]["id"]
+out["cancel"] = call("POST", job + "/cancel")
+out["status"] = call("GET", job)
+out["again"] = call("POST", job + "/cancel")
+out["finished"] = call("POST", "/repositories/photos/imports/{committed}/cancel")
+out["unknown"] = call("POST", "/repositories/photos/imports/0123456789abcdef0123/cancel")
+print(json.dumps(out))
+"#
+    ));
+    let by = format!("{} through the API", server.key_id);
+
+    assert_eq!(result["import"][0], 201, "{result}");
+    let started = &result["import"][1];
+    assert_eq!(started["state"], "staging");
+    assert_eq!(started["cancelled_by"], Value::Null);
+    let id = started["id"].as_str().unwrap();
+
+    assert_eq!(result["cancel"][0], 200, "{result}");
+    let cancelled = &result["cancel"][1];
+    assert_eq!(cancelled["id"], id);
+    assert_eq!(cancelled["state"], "cancelled");
+    assert_eq!(cancelled["cancelled_by"], by.as_str());
+    assert_eq!(cancelled["error"], format!("cancelled by {by}").as_str());
+    assert_eq!(cancelled["moving_branch"], false);
+    assert_eq!(cancelled["commit_id"], Value::Null);
+    assert_eq!(cancelled["summary"], Value::Null);
+
+    // The job as the cancel left it (and not stalled: it has finished).
+    assert_eq!(result["status"][0], 200, "{result}");
+    let mut status = result["status"][1].clone();
+    assert_eq!(status["stalled"], Value::Null);
+    status.as_object_mut().unwrap().remove("stalled");
+    assert_eq!(&status, cancelled);
+
+    // Cancelling again changes nothing.
+    assert_eq!(result["again"], json!([200, cancelled]));
+
+    assert_eq!(
+        result["finished"],
+        json!([409, {
+            "code": "import_finished",
+            "message": format!(
+                "job {committed} has already finished (committed): there is nothing to cancel"
+            ),
+        }])
+    );
+    assert_eq!(result["unknown"][0], 404, "{result}");
+    assert_eq!(result["unknown"][1]["code"], "job_not_found");
+
+    // The functions find the job cancelled: nothing is committed, no branch moves.
+    let stats = ok_json(stack.cli().args(["local", "--until-idle", "--json"]));
+    assert_eq!(stats["commit_tasks"], 0, "{stats}");
+    let after = ok_json(stack.cli().args(["status", "photos", id, "--json"]));
+    assert_eq!(
+        after, result["status"][1],
+        "the job changed after its cancel"
+    );
+    assert_eq!(head(&stack, "import-from-inventory"), imported);
+}
+
+/// A source of part of a bucket, put under a path, on an import branch of its own;
+/// another source may not take the same branch, nor one users write.
+#[tokio::test]
+async fn a_source_takes_a_prefix_a_path_and_a_branch_of_its_own_through_the_api() {
+    let stack = LocalStack::start().await;
+    stack.photos_source(None).await;
+    let server = Server::start(&stack);
+    let result = server.api(
+        true,
+        r#"
+out = {}
+out["scoped"] = call("POST", "/repositories/photos/sources", {"inventory": "s3://inventory-dest/inv/photos-source/logs/",
+    "prefix": "logs/2026/", "path": "raw", "branch": "import-logs"})
+out["same branch"] = call("POST", "/repositories/photos/sources", {"inventory": "s3://inventory-dest/inv/photos-source/hourly/",
+    "branch": "import-logs"})
+out["user branch"] = call("POST", "/repositories/photos/sources", {"inventory": "s3://inventory-dest/inv/photos-source/hourly/",
+    "branch": "main"})
+out["sources"] = call("GET", "/repositories/photos/sources")
+print(json.dumps(out))
+"#,
+    );
+    let scoped = json!({
+        "inventory": "s3://inventory-dest/inv/photos-source/logs/",
+        "repository": "photos",
+        "merge_into": null,
+        "prefix": "logs/2026/",
+        "path": "raw/",
+        "branch": "import-logs",
+    });
+    assert_eq!(result["scoped"], json!([201, scoped]));
+    assert_eq!(
+        result["same branch"],
+        json!([409, {
+            "code": "branch_taken",
+            "message": "branch import-logs of repository photos already takes the imports of \
+                s3://inventory-dest/inv/photos-source/logs/: give this source a --branch of its \
+                own, so that their imports never race",
+        }])
+    );
+    assert_eq!(result["user branch"][0], 409, "{result}");
+    assert_eq!(result["user branch"][1]["code"], "user_branch");
+    // The whole-bucket source of `photos_source`, and the scoped one.
+    let sources = result["sources"][1].as_array().unwrap();
+    assert_eq!(sources.len(), 2, "{result}");
+    assert!(sources.contains(&scoped), "{result}");
+    // The CLI lists the same.
+    let listed = ok_json(stack.cli().args(["source", "list", "--json"]));
+    let logs = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["branch"] == "import-logs")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(logs["prefix"], "logs/2026/");
+    assert_eq!(logs["path"], "raw/");
 }

@@ -166,9 +166,16 @@ result["branches left"] = page.locator("#ref option").all_inner_texts()
     let _ = functions.kill();
     let _ = functions.wait();
 
+    // Not merged; every key, at the root, on the default import branch.
     assert_eq!(
         seen["sources"],
-        json!([["s3://inventory-dest/inv/photos-source/daily/", "—"]])
+        json!([[
+            "s3://inventory-dest/inv/photos-source/daily/",
+            "—",
+            "—",
+            "—",
+            "import-from-inventory"
+        ]])
     );
     assert_eq!(
         seen["not a url"],
@@ -191,7 +198,8 @@ result["branches left"] = page.locator("#ref option").all_inner_texts()
         ["total", "30"],
         ["skipped: noncurrent version", "0"],
         ["skipped: delete marker", "0"],
-        ["skipped: incomplete row", "0"]
+        ["skipped: incomplete row", "0"],
+        ["skipped: outside prefix", "0"]
     ]);
     assert_eq!(seen["test"], counts);
     assert_eq!(seen["error after test"], json!(0));

@@ -164,8 +164,8 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_attempt: Option<Attempt>,
     /// Which keys of the bucket, under which path, on which branch (the source's,
-    /// when the job started).
-    #[serde(default)]
+    /// when the job started): `prefix`, `path` and `branch` beside the other fields.
+    #[serde(flatten)]
     pub scope: crate::scope::ImportScope,
     /// Who cancelled the job (`import cancel`), when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,7 +173,7 @@ pub struct Job {
     /// A committer is moving the import branch to the job's commit: too late to
     /// cancel. Set with the job's version condition, so that a cancel and the move
     /// never both happen.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub moving_branch: bool,
 }
 

@@ -15,10 +15,10 @@ use inventory_delivery::reader::{InventoryEntry, SkipCounts};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportScope {
     /// Only keys that start with it are imported; empty: every key.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     pub prefix: String,
     /// The repository path the keys land under (`raw/` + key); empty or ending in `/`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     pub path: String,
     /// The import branch the imports commit on.
     #[serde(default = "import_branch")]

@@ -36,6 +36,7 @@ progress { width: 100%; height: .8rem; }
 h1.mono { font-size: 1.25rem; word-break: break-all; }
 #history svg { max-width: 100%; height: auto; }
 .added { color: var(--ok); } .removed { color: var(--bad); } .changed { color: #8a5a00; }
+#jobs td.error, #jobs td.cancelled-by { overflow-wrap: anywhere; }
 "#;
 
 /// `/ui/assets/app.js`: forms that call the JSON API with the session's CSRF token,
@@ -113,7 +114,8 @@ document.addEventListener('submit', async (event) => {
       await api('DELETE', '/repositories/' + encodeURIComponent(repository) + '/branches/' + encodeURIComponent(form.dataset.branch));
       window.location = '/ui/repositories/' + encodeURIComponent(repository);
     } else if (action === 'add-source') {
-      const body = { inventory: fields.inventory, merge_into: fields.merge_into || null };
+      const body = { inventory: fields.inventory, merge_into: fields.merge_into || null,
+        prefix: fields.prefix || null, path: fields.path || null, branch: fields.branch || null };
       await api('POST', '/repositories/' + encodeURIComponent(form.dataset.repository) + '/sources', body);
       window.location.reload();
     } else if (action === 'logout') {
@@ -123,8 +125,17 @@ document.addEventListener('submit', async (event) => {
   } catch (err) { showError(form, err); }
 });
 
-// The import dialog: Test (a dry run), Import, progress, summary, merge.
+// The import dialog: Test (a dry run), Import, progress (with Cancel), summary, merge.
 function cell(text, cls) { const td = document.createElement('td'); td.textContent = text; if (cls) { td.className = cls; } return td; }
+function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+// A job that has not finished can still be cancelled, unless its commit is moving the
+// branch already.
+function finished(job) { return job.state !== 'staging' && job.state !== 'committing'; }
+function cancellable(job) { return !finished(job) && !job.moving_branch; }
+function jobPath(repository, id) {
+  return '/repositories/' + encodeURIComponent(repository) + '/imports/' + encodeURIComponent(id);
+}
+function cancelledBy(job) { return 'cancelled by ' + (job.cancelled_by || 'someone'); }
 // Progress as a person reads it: files and rows done out of the delivery's totals
 // (rows out of a total when the data files' footers told it), and the commit's
 // partitions while they run.
@@ -157,21 +168,51 @@ async function loadLists(repository) {
   const sources = document.querySelector('#sources tbody');
   if (sources) {
     sources.replaceChildren();
-    for (const s of await api('GET', base + '/sources')) { const tr = document.createElement('tr'); tr.append(cell(s.inventory, 'mono'), cell(s.merge_into || '—')); sources.append(tr); }
+    for (const s of await api('GET', base + '/sources')) {
+      const tr = document.createElement('tr');
+      tr.append(cell(s.inventory, 'mono'), cell(s.merge_into || '—'), cell(s.prefix || '—', 'mono'),
+        cell(s.path || '—', 'mono'), cell(s.branch));
+      sources.append(tr);
+    }
   }
   const jobs = document.querySelector('#jobs tbody');
   if (jobs) {
     jobs.replaceChildren();
-    for (const j of await api('GET', base + '/imports')) {
-      const tr = document.createElement('tr');
-      const s = j.summary || {};
-      tr.append(cell(j.id.slice(0, 12), 'mono'), cell(j.state + (j.dry_run ? ' (dry run)' : '')),
-        cell(progressText(j)), cell(j.created_at, 'muted'),
-        cell(s.added !== undefined ? String(s.added) : '', 'num'), cell(s.changed !== undefined ? String(s.changed) : '', 'num'),
-        cell(s.deleted !== undefined ? String(s.deleted) : '', 'num'), cell(j.error || '', 'error'));
-      jobs.append(tr);
-    }
+    for (const j of await api('GET', base + '/imports')) { jobs.append(jobRow(repository, j)); }
   }
+}
+// A row of the jobs table; a job that can be cancelled has a Cancel button, which
+// puts the job as the cancel left it in the row, or the job as it is and, in its
+// Error cell, why the cancel was refused.
+function jobRow(repository, j) {
+  const tr = document.createElement('tr');
+  tr.dataset.job = j.id;
+  const s = j.summary || {};
+  const cancelled = j.state === 'cancelled';
+  tr.append(cell(j.id.slice(0, 12), 'mono'), cell(j.state + (j.dry_run ? ' (dry run)' : '')),
+    cell(progressText(j)), cell(j.created_at, 'muted'),
+    cell(s.added !== undefined ? String(s.added) : '', 'num'), cell(s.changed !== undefined ? String(s.changed) : '', 'num'),
+    cell(s.deleted !== undefined ? String(s.deleted) : '', 'num'),
+    cancelled ? cell(cancelledBy(j), 'muted cancelled-by') : cell(j.error || '', 'error'));
+  const actions = cell('');
+  if (cancellable(j)) {
+    const button = document.createElement('button');
+    button.type = 'button'; button.className = 'secondary cancel-job'; button.textContent = 'Cancel';
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      try {
+        tr.replaceWith(jobRow(repository, await api('POST', jobPath(repository, j.id) + '/cancel')));
+      } catch (err) {
+        let row = tr;
+        try { row = jobRow(repository, await api('GET', jobPath(repository, j.id))); tr.replaceWith(row); } catch (e) { button.disabled = false; }
+        const box = document.createElement('div'); box.className = 'error'; box.textContent = err.message;
+        row.children[7].append(box);
+      }
+    });
+    actions.append(button);
+  }
+  tr.append(actions);
+  return tr;
 }
 function dialogError(form, err) {
   let box = form.querySelector('.error');
@@ -201,6 +242,7 @@ document.addEventListener('DOMContentLoaded', () => {
     clearError(form);
     const summaryBox = document.getElementById('import-summary');
     summaryBox.replaceChildren();
+    const cancel = document.getElementById('cancel-import');
     try {
       let job = await api('POST', base + '/imports', { manifest: form.manifest.value });
       if (job.already_imported) { throw new Error('this delivery was imported already: commit ' + job.commit); }
@@ -208,15 +250,39 @@ document.addEventListener('DOMContentLoaded', () => {
       box.hidden = false;
       const bar = document.getElementById('progress');
       const text = document.getElementById('progress-text');
-      while (job.state !== 'committed' && job.state !== 'failed') {
+      // Cancel, while the job can be cancelled: the job the cancel answered ends the
+      // wait; a refusal is shown and the wait goes on.
+      let cancelled = null;
+      cancel.disabled = false;
+      cancel.onclick = async () => {
+        cancel.disabled = true;
+        clearError(form);
+        try { cancelled = await api('POST', jobPath(repository, job.id) + '/cancel'); }
+        catch (err) { dialogError(form, err); cancel.disabled = false; }
+      };
+      while (!finished(job)) {
+        cancel.hidden = !cancellable(job);
         showProgress(bar, job);
         text.textContent = job.state + ': ' + progressText(job);
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        job = await api('GET', base + '/imports/' + encodeURIComponent(job.id));
+        await sleep(500);
+        job = cancelled || await api('GET', jobPath(repository, job.id));
       }
+      cancel.hidden = true;
+      cancel.onclick = null;
       showProgress(bar, job);
       text.textContent = job.state + ': ' + progressText(job);
       if (job.state === 'failed') { throw new Error(job.error || 'the import failed'); }
+      if (job.state === 'cancelled' || job.state === 'no_change') {
+        const note = document.createElement('p');
+        note.className = 'muted';
+        note.id = 'import-' + job.state.replace('_', '-');
+        note.textContent = job.state === 'cancelled'
+          ? 'The import was ' + cancelledBy(job) + ': nothing was committed, no branch moved.'
+          : 'No change: the delivery matches the last import, so nothing was committed.';
+        summaryBox.append(note);
+        loadLists(repository).catch(() => {});
+        return;
+      }
       const done = document.createElement('p');
       done.className = 'ok';
       done.append('Imported: ');
@@ -239,7 +305,7 @@ document.addEventListener('DOMContentLoaded', () => {
       });
       summaryBox.append(done, counts(job.summary), merge);
       loadLists(repository).catch(() => {});
-    } catch (err) { dialogError(form, err); }
+    } catch (err) { cancel.hidden = true; cancel.onclick = null; dialogError(form, err); }
   });
 });
 "#;

@@ -224,8 +224,12 @@ pub async fn repository(
         .list(&repository, &reference, &options)
         .await
         .map_err(|err| failure(&viewer, err))?;
-    let is_branch = branches.iter().any(|b| b.name == reference);
-    let writable = is_branch && reference != IMPORT_BRANCH;
+    let branch = branches.iter().find(|b| b.name == reference);
+    let is_branch = branch.is_some();
+    // An import branch (`import-from-inventory`, or a source's own `--branch`) changes
+    // only by imports: no upload, commit, reset or delete for it.
+    let imports_only = branch.is_some_and(|b| b.imports_only);
+    let writable = is_branch && !imports_only;
     let mut changes = Vec::new();
     if writable
         && let Err(err) = catalog
@@ -279,6 +283,11 @@ pub async fn repository(
                 }
             }
             (repository_tabs(&repository, &reference, "Objects"))
+            @if imports_only {
+                p.muted #imports-only {
+                    "Branch " (reference) " changes only by imports: create a branch from it, or merge it into a branch of your own, to change its objects."
+                }
+            }
             @if !history.is_empty() { (history_chart(&history)) }
             p.crumbs {
                 a href=(base) { (repository) }
@@ -519,10 +528,11 @@ pub async fn compare(
         }
         Err(err) => return Err(failure(&viewer, err)),
     };
+    // Merges go into branches users write, never into an import branch.
     let writable: Vec<&str> = branches
         .iter()
+        .filter(|b| !b.imports_only)
         .map(|b| b.name.as_str())
-        .filter(|name| *name != IMPORT_BRANCH)
         .collect();
     let base = format!(
         "/ui/repositories/{repository}/compare?left={}&right={}",
@@ -624,21 +634,27 @@ pub async fn imports(
                 }
                 div #test-result {}
                 div #progress-box hidden {
-                    p { "Importing: " span #progress-text {} }
+                    p.row { span { "Importing: " span #progress-text {} } button.secondary #cancel-import type="button" hidden { "Cancel" } }
                     progress #progress max="1" value="0" {}
                 }
                 div #import-summary {}
             }
             h2 { "Sources" }
-            table #sources { thead { tr { th { "Inventory" } th { "Merged into" } } } tbody {} }
+            table #sources {
+                thead { tr { th { "Inventory" } th { "Merged into" } th { "Key prefix" } th { "Path" } th { "Import branch" } } }
+                tbody {}
+            }
             form.card.row data-api="add-source" data-repository=(repository) {
                 input type="text" name="inventory" size="60" placeholder="s3://inventory-bucket/prefix/source-bucket/config/" required;
                 input type="text" name="merge_into" placeholder="merge into (optional)";
+                input type="text" name="prefix" placeholder="key prefix (optional: every key)";
+                input type="text" name="path" placeholder="path (optional: the root)";
+                input type="text" name="branch" placeholder={ "import branch (optional: " (IMPORT_BRANCH) ")" };
                 button type="submit" { "Add source" }
             }
             h2 { "Jobs" }
             table #jobs {
-                thead { tr { th { "Job" } th { "State" } th { "Progress" } th { "Created" } th.num { "Added" } th.num { "Changed" } th.num { "Deleted" } th { "Error" } } }
+                thead { tr { th { "Job" } th { "State" } th { "Progress" } th { "Created" } th.num { "Added" } th.num { "Changed" } th.num { "Deleted" } th { "Error" } th {} } }
                 tbody {}
             }
         },
