@@ -115,10 +115,7 @@ async fn a_cancel_while_workers_stage_stops_them_and_leaves_nothing_staged() {
     // Each batch of rows read (8,192) is staged as a run of its own, and the workers
     // look for a cancel after every batch: a shard of 60,000 rows stages 8 runs, one
     // after another.
-    let (mut pipeline, head) = imported_once(&stack, 20).await;
-    if let Some(pipeline) = Arc::get_mut(&mut pipeline) {
-        pipeline.cancel_check_every = Duration::ZERO;
-    }
+    let (pipeline, head) = imported_once(&stack, 20).await;
     let (job, tasks) = started(&stack, &pipeline, 240_000, 4, 10_000).await;
     assert_eq!(tasks.len(), 4);
 

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -239,13 +239,7 @@ pub struct Pipeline {
     /// Entries a worker sorts and stages at a time.
     pub run_entries: usize,
     pub partitioning: PartitionSettings,
-    /// How often at most a worker looks whether its job was cancelled: after the
-    /// first batch of rows read once this long has passed since it last looked.
-    pub cancel_check_every: Duration,
 }
-
-/// [`Pipeline::cancel_check_every`] by default: a look costs one read of the job item.
-pub const CANCEL_CHECK_EVERY: Duration = Duration::from_millis(200);
 
 impl Pipeline {
     pub fn new(catalog: Catalog, jobs: JobTable, staging: StagingTable) -> Self {
@@ -259,7 +253,6 @@ impl Pipeline {
             shard_bytes: DEFAULT_SHARD_BYTES,
             run_entries: RUN_ENTRIES,
             partitioning: PartitionSettings::default(),
-            cancel_check_every: CANCEL_CHECK_EVERY,
         }
     }
 
@@ -684,17 +677,16 @@ impl Pipeline {
         let stage = async move {
             let mut run: Vec<InventoryEntry> = Vec::new();
             let mut outside = SkipCounts::default();
-            let mut looked = Instant::now();
+            let mut look = cancel::Look::default();
             while let Some(mut entries) = receiver.recv().await {
+                // A cancelled job's workers stop at the batch after the look that
+                // finds it cancelled; a look is always under way.
+                look.stop_if_cancelled(&self.jobs, repository, job_id)
+                    .await?;
                 scope.apply(&mut entries, &mut outside);
                 run.extend(entries);
                 if run.len() >= self.run_entries {
                     runs.put(&self.staging, job_id, index, &mut run).await?;
-                }
-                // A cancelled job's workers stop within a batch of rows of looking.
-                if looked.elapsed() >= self.cancel_check_every {
-                    self.stop_if_cancelled(repository, job_id).await?;
-                    looked = Instant::now();
                 }
             }
             Ok::<_, PipelineError>((run, outside))

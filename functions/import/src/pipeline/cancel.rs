@@ -3,13 +3,16 @@
 //! The job's state decides, under its version condition:
 //! - the cancel records `cancelled` and who asked, then removes the staged runs of the
 //!   shards recorded so far;
-//! - a worker looks at the job after each run it stages and after recording its shard;
-//!   finding it cancelled, it removes its own runs and stops;
+//! - a worker keeps a look at the job under way while it reads, one per batch of rows
+//!   ([`Look`]), and looks again after recording its shard; finding it cancelled, it
+//!   removes its own runs and stops;
 //! - a committer claims the branch's move on the job before moving it
 //!   ([`Job::moving_branch`]): it finds a cancelled job finished and commits nothing,
 //!   and a cancel that finds the move claimed is refused as too late.
 
-use crate::jobs::{Job, JobState, staged_runs};
+use tokio::task::JoinHandle;
+
+use crate::jobs::{Job, JobError, JobState, JobTable, staged_runs};
 use crate::staging::StagedRun;
 
 use super::{Pipeline, PipelineError};
@@ -50,27 +53,55 @@ impl Pipeline {
         Ok(job)
     }
 
-    /// Fails with [`PipelineError::Cancelled`] when job `id` was cancelled.
-    pub(super) async fn stop_if_cancelled(
-        &self,
-        repository: &str,
-        id: &str,
-    ) -> Result<(), PipelineError> {
-        let job = self.jobs.get(repository, id).await?;
-        match job.state {
-            JobState::Cancelled => Err(PipelineError::Cancelled {
-                job: job.id,
-                by: job.cancelled_by.unwrap_or_else(|| "someone".into()),
-            }),
-            _ => Ok(()),
-        }
-    }
-
     /// Removes staged runs, leaving them to their TTL when that fails.
     pub(super) async fn remove_staged(&self, job: &str, runs: impl IntoIterator<Item = StagedRun>) {
         let runs: Vec<StagedRun> = runs.into_iter().collect();
         if let Err(err) = self.staging.delete_job(job, &runs).await {
             tracing::warn!(job, error = %err, "staged runs left for their TTL");
+        }
+    }
+}
+
+/// A worker's look at its job, under way while it reads the next batch of rows, so that
+/// looking costs the worker no time: one read of the job item per batch.
+#[derive(Debug, Default)]
+pub(super) struct Look {
+    under_way: Option<JoinHandle<Result<Job, JobError>>>,
+}
+
+impl Look {
+    /// Fails with [`PipelineError::Cancelled`] when the last look that ended found job
+    /// `id` cancelled; starts the next look when none is under way. A look that failed
+    /// (a throttle) is only started again.
+    pub(super) async fn stop_if_cancelled(
+        &mut self,
+        jobs: &JobTable,
+        repository: &str,
+        id: &str,
+    ) -> Result<(), PipelineError> {
+        if let Some(ended) = self.under_way.take_if(|look| look.is_finished())
+            && let Ok(Ok(job)) = ended.await
+            && job.state == JobState::Cancelled
+        {
+            return Err(PipelineError::Cancelled {
+                job: job.id,
+                by: job.cancelled_by.unwrap_or_else(|| "someone".into()),
+            });
+        }
+        if self.under_way.is_none() {
+            let (jobs, repository, id) = (jobs.clone(), repository.to_string(), id.to_string());
+            self.under_way = Some(tokio::spawn(
+                async move { jobs.get(&repository, &id).await },
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Look {
+    fn drop(&mut self) {
+        if let Some(look) = self.under_way.take() {
+            look.abort();
         }
     }
 }
