@@ -52,7 +52,7 @@ print(json.dumps(out))
     assert_eq!(result["list"][1][0]["name"], json!("photos"));
     assert_eq!(
         result["branch"],
-        json!([201, {"name": "signed", "commit_id": result["branch"][1]["commit_id"]}])
+        json!([201, {"name": "signed", "commit_id": result["branch"][1]["commit_id"], "imports_only": false}])
     );
     assert_eq!(result["wrong secret"][0], json!(403));
     assert_eq!(result["wrong secret"][1]["code"], json!("signature"));
