@@ -31,13 +31,23 @@ impl Server {
         Server::start_through(stack, &stack.endpoint)
     }
 
+    /// `serve` with these settings in its environment.
+    pub fn start_with(stack: &LocalStack, settings: &[(&str, &str)]) -> Server {
+        Server::serve(stack, &stack.endpoint, settings)
+    }
+
     /// `serve` reaching AWS through `endpoint` (a fault proxy in front of the stack).
     pub fn start_through(stack: &LocalStack, endpoint: &str) -> Server {
+        Server::serve(stack, endpoint, &[])
+    }
+
+    fn serve(stack: &LocalStack, endpoint: &str, settings: &[(&str, &str)]) -> Server {
         let key = issue_key(stack);
         let text = |name: &str| key[name].as_str().unwrap_or_default().to_string();
         let port = free_port();
         let mut command = stack.cli();
         command
+            .envs(settings.iter().copied())
             .env("AWS_ENDPOINT_URL", endpoint)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())

@@ -87,16 +87,17 @@ async fn import_head(pipeline: &Pipeline) -> String {
         .commit_id
 }
 
-/// A new job for a delivery of `objects` objects in `files` data files (one shard
-/// each) of row groups of `rows_per_group`.
+/// A new job for a delivery created at `created_at` of `objects` objects in `files`
+/// data files (one shard each) of row groups of `rows_per_group`.
 async fn started(
     stack: &LocalStack,
     pipeline: &Pipeline,
+    created_at: &str,
     objects: u64,
     files: usize,
     rows_per_group: usize,
 ) -> (Job, Vec<ShardTask>) {
-    let mut options = options("2026-11-21T01:00:00Z", objects, files);
+    let mut options = options(created_at, objects, files);
     options.rows_per_group = rows_per_group;
     let next = generate_inventory(&stack.store(), &options).await.unwrap();
     match pipeline
@@ -116,11 +117,18 @@ async fn a_cancel_while_workers_stage_stops_them_and_leaves_nothing_staged() {
     // look for a cancel after every batch: a shard of 60,000 rows stages 8 runs, one
     // after another.
     let (pipeline, head) = imported_once(&stack, 20).await;
-    let (job, tasks) = started(&stack, &pipeline, 240_000, 4, 10_000).await;
+    let (job, tasks) = started(
+        &stack,
+        &pipeline,
+        "2026-11-21T01:00:00Z",
+        240_000,
+        4,
+        10_000,
+    )
+    .await;
     assert_eq!(tasks.len(), 4);
 
-    // One worker has staged its shard; another is staging when the cancel comes, from
-    // another process.
+    // One worker has staged its shard; another is staging when the cancel comes.
     assert!(
         pipeline
             .run_shard(&tasks[0], false)
@@ -148,17 +156,14 @@ async fn a_cancel_while_workers_stage_stops_them_and_leaves_nothing_staged() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let mut cancel = stack.cli();
-    cancel.args(["cancel", "photos", &job.id, "--json"]);
-    let cancelled = tokio::task::spawn_blocking(move || ok_json(&mut cancel))
+    let cancelled = pipeline
+        .cancel("photos", &job.id, "the test suite")
         .await
         .unwrap();
-    assert_eq!(cancelled["state"], "cancelled");
-    let by = cancelled["cancelled_by"].as_str().unwrap().to_string();
-    assert!(by.ends_with(" from the command line"), "{by}");
+    assert_eq!(cancelled.state, JobState::Cancelled);
 
-    // The worker stops after the run it was staging, without finishing its shard, and
-    // removes what it staged.
+    // The worker stops within a batch, without finishing its shard, and removes what
+    // it staged.
     let stopped = worker.await.unwrap().unwrap();
     assert!(stopped.is_empty(), "no commit task: {stopped:?}");
     let shards = pipeline.jobs.shards(&job.id).await.unwrap();
@@ -175,6 +180,19 @@ async fn a_cancel_while_workers_stage_stops_them_and_leaves_nothing_staged() {
         "the import branch did not move"
     );
 
+    // Cancelling again changes nothing.
+    let again = pipeline
+        .cancel("photos", &job.id, "someone else")
+        .await
+        .unwrap();
+    assert_eq!(again.cancelled_by.as_deref(), Some("the test suite"));
+
+    // From the command line, of a job no worker has taken yet: `status` says who.
+    let (job, _) = started(&stack, &pipeline, "2026-11-22T01:00:00Z", 100, 1, 10_000).await;
+    let cancelled = ok_json(stack.cli().args(["cancel", "photos", &job.id, "--json"]));
+    assert_eq!(cancelled["state"], "cancelled");
+    let by = cancelled["cancelled_by"].as_str().unwrap().to_string();
+    assert!(by.ends_with(" from the command line"), "{by}");
     let status = ok_json(stack.cli().args(["status", "photos", &job.id, "--json"]));
     assert_eq!(status["state"], "cancelled");
     assert_eq!(status["cancelled_by"], by.as_str());
@@ -190,13 +208,7 @@ async fn a_cancel_while_workers_stage_stops_them_and_leaves_nothing_staged() {
         text.contains(&format!("Error        cancelled by {by}")),
         "{text}"
     );
-
-    // Cancelling again changes nothing; a finished job cannot be cancelled.
-    let again = pipeline
-        .cancel("photos", &job.id, "someone else")
-        .await
-        .unwrap();
-    assert_eq!(again.cancelled_by.as_deref(), Some(by.as_str()));
+    assert_eq!(import_head(&pipeline).await, head);
 }
 
 #[tokio::test]
@@ -205,7 +217,7 @@ async fn a_cancel_while_the_committer_commits_leaves_the_branch_where_it_was() {
     let (pipeline, head) = imported_once(&stack, 100_000).await;
     // Ranges of at most 128 entries: the commit writes some 500 range files, long
     // enough to be cancelled in the middle.
-    let (job, tasks) = started(&stack, &pipeline, 60_000, 2, 10_000).await;
+    let (job, tasks) = started(&stack, &pipeline, "2026-11-21T01:00:00Z", 60_000, 2, 10_000).await;
     let mut commit_tasks = Vec::new();
     for task in &tasks {
         commit_tasks.extend(pipeline.run_shard(task, false).await.unwrap());

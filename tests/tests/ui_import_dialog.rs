@@ -31,10 +31,10 @@ fn cli_message(stack: &LocalStack, manifest: &str) -> String {
     text.trim_start_matches("error: ").to_string()
 }
 
-#[tokio::test]
-async fn a_delivery_is_tested_imported_and_merged_from_the_import_dialog() {
+/// The repository `photos` fed by `photos-source`'s inventory, with no bucket
+/// notification: a delivery waits for the dialog.
+async fn provisioned() -> LocalStack {
     let stack = LocalStack::start().await;
-    // No bucket notification: the delivery waits for the dialog.
     stack.create_bucket("inventory-dest").await;
     stack.create_bucket("catalog-storage").await;
     ok_json(stack.cli().args(["dev", "init", "--json"]));
@@ -53,6 +53,12 @@ async fn a_delivery_is_tested_imported_and_merged_from_the_import_dialog() {
         "s3://inventory-dest/inv/photos-source/daily/",
         "--json",
     ]));
+    stack
+}
+
+#[tokio::test]
+async fn a_delivery_is_tested_imported_and_merged_from_the_import_dialog() {
+    let stack = provisioned().await;
     stack.generate_photos(&[
         "--objects",
         "30",
@@ -258,4 +264,42 @@ result["branches left"] = page.locator("#ref option").all_inner_texts()
         .output()
         .unwrap();
     assert!(!gone.status.success());
+}
+
+/// A delivery larger than the server tries itself (`DRY_RUN_IN_PROCESS_BYTES`) is tried
+/// by the workers: *Test* follows the dry run until it ends and shows its counts.
+#[tokio::test]
+async fn a_delivery_too_large_for_the_server_is_tested_by_the_workers() {
+    let stack = provisioned().await;
+    stack.generate_photos(&["--objects", "25", "--created-at", "2026-11-25T01:00:00Z"]);
+    let mut functions = stack.cli();
+    functions
+        .arg("local")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    kill_with_parent(&mut functions);
+    let mut functions = functions.spawn().unwrap();
+    let server = Server::start_with(&stack, &[("DRY_RUN_IN_PROCESS_BYTES", "1")]);
+    let script = format!(
+        r##"
+result = {{}}
+login()
+page.goto(ENDPOINT + "/ui/repositories/photos/imports")
+page.fill("#manifest", "{MANIFEST}")
+page.click("#test")
+page.wait_for_selector("#test-result table", timeout=60000)
+result["test"] = rows("#test-result")
+result["errors"] = page.locator("#import-dialog .error").count()
+"##
+    );
+    let seen = browser::run(&server, &script);
+    let _ = functions.kill();
+    let _ = functions.wait();
+    assert_eq!(seen["errors"], json!(0), "{seen}");
+    assert_eq!(seen["test"][0], json!(["added", "25"]), "{seen}");
+    assert_eq!(seen["test"][4], json!(["total", "25"]), "{seen}");
+    let jobs = ok_json(stack.cli().args(["jobs", "photos", "--json"]));
+    assert_eq!(jobs[0]["state"], "dry_run_complete", "{jobs}");
+    assert_eq!(jobs[0]["dry_run"], true);
+    assert_eq!(jobs[0]["shards_total"], jobs[0]["shards_done"]);
 }

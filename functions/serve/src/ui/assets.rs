@@ -231,7 +231,19 @@ document.addEventListener('DOMContentLoaded', () => {
     const result = document.getElementById('test-result');
     result.replaceChildren();
     try {
-      const job = await api('POST', base + '/imports/test', { manifest: form.manifest.value });
+      let job = await api('POST', base + '/imports/test', { manifest: form.manifest.value });
+      // A delivery too large for the server to read itself is tried by the workers:
+      // followed until it ends.
+      const waiting = document.createElement('p');
+      waiting.className = 'muted';
+      waiting.id = 'test-progress';
+      while (!finished(job)) {
+        waiting.textContent = 'Testing on the workers, ' + job.state + ': ' + progressText(job);
+        result.replaceChildren(waiting);
+        await sleep(500);
+        job = await api('GET', jobPath(repository, job.id));
+      }
+      result.replaceChildren();
       if (job.error) { throw new Error(job.error); }
       const title = document.createElement('p');
       title.textContent = 'Test: what the import would do';
