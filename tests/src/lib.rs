@@ -186,20 +186,19 @@ impl LocalStack {
         self.put(&url.sibling("manifest.checksum"), checksum).await;
     }
 
-    /// The product's resources on this stack (`dev init`, which adds the bucket
-    /// `inventory-dest`'s notifications), a bucket `catalog-storage` and the repository
-    /// `photos` in it, fed by the inventory configuration `daily` of `photos-source`
-    /// delivered under `s3://inventory-dest/inv/`; each import merged into `merge_into`.
-    pub async fn photos_source(&self, merge_into: Option<&str>) {
+    /// The product's resources on this stack (`dev init`; with `notified`, the bucket
+    /// `inventory-dest`'s notifications too, so that a delivery starts an import), the
+    /// buckets `inventory-dest` and `catalog-storage`, and the repository `photos` in
+    /// the latter.
+    pub async fn photos_repository(&self, notified: bool) {
         self.create_bucket("inventory-dest").await;
         self.create_bucket("catalog-storage").await;
-        ok_json(self.cli().args([
-            "dev",
-            "init",
-            "--inventory-bucket",
-            "inventory-dest",
-            "--json",
-        ]));
+        let mut init = self.cli();
+        init.args(["dev", "init", "--json"]);
+        if notified {
+            init.args(["--inventory-bucket", "inventory-dest"]);
+        }
+        ok_json(&mut init);
         ok_json(self.cli().args([
             "repo",
             "create",
@@ -207,6 +206,13 @@ impl LocalStack {
             "s3://catalog-storage/photos",
             "--json",
         ]));
+    }
+
+    /// [`photos_repository`](Self::photos_repository), notified, fed by the inventory
+    /// configuration `daily` of `photos-source` delivered under
+    /// `s3://inventory-dest/inv/`; each import merged into `merge_into`.
+    pub async fn photos_source(&self, merge_into: Option<&str>) {
+        self.photos_repository(true).await;
         let mut source = self.cli();
         source.args([
             "source",
@@ -259,6 +265,17 @@ impl LocalStack {
         }
         self.generate_photos(&args);
         ok_json(self.cli().args(["local", "--until-idle", "--json"]));
+    }
+
+    /// The commit `branch show` gives as the head of `branch` of `repository`.
+    pub fn branch_head(&self, repository: &str, branch: &str) -> String {
+        ok_json(
+            self.cli()
+                .args(["branch", "show", repository, branch, "--json"]),
+        )["branch"]["commit_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("branch {branch} of {repository} has no commit"))
+            .to_string()
     }
 
     /// The paths `ls --recursive` lists in the repository `photos` at `reference`.

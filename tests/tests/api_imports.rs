@@ -375,18 +375,6 @@ print(json.dumps(out))
     assert_eq!(failed["error"], result["unknown"]["import"][1]["message"]);
 }
 
-/// The head of `branch` of `photos`, as the CLI shows it.
-fn head(stack: &LocalStack, branch: &str) -> String {
-    ok_json(
-        stack
-            .cli()
-            .args(["branch", "show", "photos", branch, "--json"]),
-    )["branch"]["commit_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("branch {branch} has no commit"))
-        .to_string()
-}
-
 /// A program (SigV4, no session) cancels an import whose workers have not run: the
 /// job is `cancelled`, by the key through the API, and stays so (a second cancel, the
 /// workers running later); a finished job and an unknown one are refused.
@@ -401,7 +389,7 @@ async fn an_import_that_has_not_finished_is_cancelled_through_the_api() {
     let jobs = ok_json(stack.cli().args(["jobs", "photos", "--json"]));
     assert_eq!(jobs[0]["state"], "committed", "{jobs}");
     let committed = jobs[0]["id"].as_str().unwrap().to_string();
-    let imported = head(&stack, "import-from-inventory");
+    let imported = stack.branch_head("photos", "import-from-inventory");
     // A second delivery, started through the API while no worker runs.
     let second = stack.generate_photos(&[
         "--objects",
@@ -475,7 +463,10 @@ print(json.dumps(out))
         after, result["status"][1],
         "the job changed after its cancel"
     );
-    assert_eq!(head(&stack, "import-from-inventory"), imported);
+    assert_eq!(
+        stack.branch_head("photos", "import-from-inventory"),
+        imported
+    );
 }
 
 /// A source of part of a bucket, put under a path, on an import branch of its own;

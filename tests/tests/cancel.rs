@@ -26,22 +26,7 @@ fn options(created_at: &str, objects: u64, files: usize) -> GeneratorOptions {
 /// imported, and the pipeline (runs of `run_entries` entries); returns the import
 /// branch's head.
 async fn imported_once(stack: &LocalStack, run_entries: usize) -> (Arc<Pipeline>, String) {
-    stack.create_bucket("inventory-dest").await;
-    stack.create_bucket("catalog-storage").await;
-    ok_json(stack.cli().args([
-        "dev",
-        "init",
-        "--inventory-bucket",
-        "inventory-dest",
-        "--json",
-    ]));
-    ok_json(stack.cli().args([
-        "repo",
-        "create",
-        "photos",
-        "s3://catalog-storage/photos",
-        "--json",
-    ]));
+    stack.photos_repository(true).await;
     let mut pipeline = stack.pipeline(small_ranges()).await;
     pipeline.run_entries = run_entries;
     let first = generate_inventory(&stack.store(), &options("2026-11-20T01:00:00Z", 300, 1))
@@ -76,6 +61,15 @@ async fn staged_items(stack: &LocalStack) -> i32 {
             return count;
         }
     }
+}
+
+/// Cancels `job` on behalf of the test suite.
+async fn cancel(pipeline: &Pipeline, job: &Job) {
+    let cancelled = pipeline
+        .cancel("photos", &job.id, "the test suite")
+        .await
+        .unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
 }
 
 async fn import_head(pipeline: &Pipeline) -> String {
@@ -156,11 +150,7 @@ async fn a_cancel_while_workers_stage_stops_them_and_leaves_nothing_staged() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let cancelled = pipeline
-        .cancel("photos", &job.id, "the test suite")
-        .await
-        .unwrap();
-    assert_eq!(cancelled.state, JobState::Cancelled);
+    cancel(&pipeline, &job).await;
 
     // The worker stops within a batch, without finishing its shard, and removes what
     // it staged.
@@ -240,11 +230,7 @@ async fn a_cancel_while_the_committer_commits_leaves_the_branch_where_it_was() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let cancelled = pipeline
-        .cancel("photos", &job.id, "the test suite")
-        .await
-        .unwrap();
-    assert_eq!(cancelled.state, JobState::Cancelled);
+    cancel(&pipeline, &job).await;
 
     // The committer stops: its job is cancelled and its staged entries are gone.
     let ended = committer.await.unwrap().unwrap();

@@ -23,20 +23,7 @@ const REPO: &str = "photos";
 /// user's committed on `main`, and the three functions' runner.
 async fn start() -> (LocalStack, LocalRunner) {
     let stack = LocalStack::start().await;
-    stack.create_bucket(DEST).await;
-    stack.create_bucket("catalog-storage").await;
-    ok_json(
-        stack
-            .cli()
-            .args(["dev", "init", "--inventory-bucket", DEST, "--json"]),
-    );
-    ok_json(stack.cli().args([
-        "repo",
-        "create",
-        REPO,
-        "s3://catalog-storage/photos",
-        "--json",
-    ]));
+    stack.photos_repository(true).await;
     let notes = std::env::temp_dir().join(format!("notes-{}.txt", std::process::id()));
     std::fs::write(&notes, "kept by every import\n").unwrap();
     ok_json(stack.cli().args([
@@ -168,7 +155,7 @@ async fn two_buckets_under_two_paths_with_prefixes_merge_into_main_exactly() {
 
     // Two sources of one repository never share a branch, and no source imports on a
     // branch users write.
-    assert!(
+    let third_on = |branch: &str| {
         cli_error(
             &stack,
             &[
@@ -178,27 +165,17 @@ async fn two_buckets_under_two_paths_with_prefixes_merge_into_main_exactly() {
                 "--inventory",
                 &format!("s3://{DEST}/inv/third-source/daily"),
                 "--branch",
-                "import-logs",
+                branch,
             ],
         )
-        .contains(&format!(
+    };
+    assert!(
+        third_on("import-logs").contains(&format!(
             "branch import-logs of repository {REPO} already takes the imports of s3://{DEST}/inv/logs-source/daily/: give this source a --branch of its own, so that their imports never race"
         ))
     );
     assert!(
-        cli_error(
-            &stack,
-            &[
-                "source",
-                "add",
-                REPO,
-                "--inventory",
-                &format!("s3://{DEST}/inv/third-source/daily"),
-                "--branch",
-                "main",
-            ],
-        )
-        .contains(&format!(
+        third_on("main").contains(&format!(
             "branch main of repository {REPO} is written by users, not by imports: give the source another --branch"
         ))
     );

@@ -297,16 +297,7 @@ async fn a_user_works_with_the_catalog_in_a_browser() {
     );
     assert_eq!(seen["merge_error"], serde_json::Value::Null);
     // dev was where the import branch is; main is one commit ahead of it (the upload).
-    let head = |branch: &str| {
-        ok_json(
-            stack
-                .cli()
-                .args(["branch", "show", "photos", branch, "--json"]),
-        )["branch"]["commit_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
+    let head = |branch: &str| stack.branch_head("photos", branch);
     let main = seen["main_at_merge"]
         .as_str()
         .unwrap_or_default()

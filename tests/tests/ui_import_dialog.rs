@@ -35,16 +35,7 @@ fn cli_message(stack: &LocalStack, manifest: &str) -> String {
 /// notification: a delivery waits for the dialog.
 async fn provisioned() -> LocalStack {
     let stack = LocalStack::start().await;
-    stack.create_bucket("inventory-dest").await;
-    stack.create_bucket("catalog-storage").await;
-    ok_json(stack.cli().args(["dev", "init", "--json"]));
-    ok_json(stack.cli().args([
-        "repo",
-        "create",
-        "photos",
-        "s3://catalog-storage/photos",
-        "--json",
-    ]));
+    stack.photos_repository(false).await;
     ok_json(stack.cli().args([
         "source",
         "add",
@@ -54,6 +45,17 @@ async fn provisioned() -> LocalStack {
         "--json",
     ]));
     stack
+}
+
+/// The three functions, fed by their queues, as in AWS.
+fn functions(stack: &LocalStack) -> std::process::Child {
+    let mut functions = stack.cli();
+    functions
+        .arg("local")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    kill_with_parent(&mut functions);
+    functions.spawn().unwrap()
 }
 
 #[tokio::test]
@@ -103,14 +105,7 @@ async fn a_delivery_is_tested_imported_and_merged_from_the_import_dialog() {
     ];
     let bad_messages: Vec<String> = bad.iter().map(|url| cli_message(&stack, url)).collect();
     let missing_message = cli_message(&stack, MISSING);
-    // The functions, fed by their queues, as in AWS.
-    let mut functions = stack.cli();
-    functions
-        .arg("local")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    kill_with_parent(&mut functions);
-    let mut functions = functions.spawn().unwrap();
+    let mut functions = functions(&stack);
     let server = Server::start(&stack);
     let script = format!(
         r##"
@@ -272,13 +267,7 @@ result["branches left"] = page.locator("#ref option").all_inner_texts()
 async fn a_delivery_too_large_for_the_server_is_tested_by_the_workers() {
     let stack = provisioned().await;
     stack.generate_photos(&["--objects", "25", "--created-at", "2026-11-25T01:00:00Z"]);
-    let mut functions = stack.cli();
-    functions
-        .arg("local")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    kill_with_parent(&mut functions);
-    let mut functions = functions.spawn().unwrap();
+    let mut functions = functions(&stack);
     let server = Server::start_with(&stack, &[("DRY_RUN_IN_PROCESS_BYTES", "1")]);
     let script = format!(
         r##"
