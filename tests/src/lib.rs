@@ -543,10 +543,23 @@ pub async fn imported_into(
     pipeline: &Pipeline,
     repository: &str,
 ) -> Vec<inventory_catalog::tree::Entry> {
+    entries_at(
+        pipeline,
+        repository,
+        inventory_importer::pipeline::IMPORT_BRANCH,
+    )
+    .await
+}
+
+/// Every entry of `repository` at `reference`, in order.
+pub async fn entries_at(
+    pipeline: &Pipeline,
+    repository: &str,
+    reference: &str,
+) -> Vec<inventory_catalog::tree::Entry> {
     let catalog = &pipeline.catalog;
-    let branch = inventory_importer::pipeline::IMPORT_BRANCH;
     let repo = catalog.repository(repository).await.unwrap();
-    let commit = catalog.resolve(repository, branch).await.unwrap();
+    let commit = catalog.resolve(repository, reference).await.unwrap();
     let tree = catalog.tree_of(&repo, &commit).await.unwrap();
     let trees = catalog.trees(&repo);
     let mut cursor = trees.cursor(&tree);

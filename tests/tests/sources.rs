@@ -81,17 +81,7 @@ fn scoped(bucket: &str, prefix: &str, path: &str, expected: &[InventoryEntry]) -
 }
 
 async fn entries(pipeline: &Pipeline, reference: &str) -> Vec<Entry> {
-    let catalog = &pipeline.catalog;
-    let repo = catalog.repository(REPO).await.unwrap();
-    let commit = catalog.resolve(REPO, reference).await.unwrap();
-    let tree = catalog.tree_of(&repo, &commit).await.unwrap();
-    let trees = catalog.trees(&repo);
-    let mut cursor = trees.cursor(&tree);
-    let mut all = Vec::new();
-    while let Some(e) = cursor.next_entry().await.unwrap() {
-        all.push(e);
-    }
-    all
+    integration_tests::entries_at(pipeline, REPO, reference).await
 }
 
 fn assert_same_tree(actual: &[Entry], expected: &[Entry]) {
