@@ -115,12 +115,12 @@ async fn a_cancel_while_workers_stage_stops_them_and_leaves_nothing_staged() {
         &stack,
         &pipeline,
         "2026-11-21T01:00:00Z",
-        240_000,
-        4,
+        180_000,
+        3,
         10_000,
     )
     .await;
-    assert_eq!(tasks.len(), 4);
+    assert_eq!(tasks.len(), 3);
 
     // One worker has staged its shard; another is staging when the cancel comes.
     assert!(
@@ -317,8 +317,8 @@ async fn a_cancel_and_a_commit_never_both_happen() {
     let (pipeline, mut head) = imported_once(&stack, 100_000).await;
     let mut outcomes = Vec::new();
     let mut took: Option<Duration> = None;
-    for attempt in 0..9u64 {
-        let mut options = options(&format!("2026-11-{:02}T01:00:00Z", 21 + attempt), 5_000, 1);
+    for attempt in 0..7u64 {
+        let mut options = options(&format!("2026-11-{:02}T01:00:00Z", 21 + attempt), 2_000, 1);
         options.seed = attempt + 2;
         let next = generate_inventory(&stack.store(), &options).await.unwrap();
         let Started::Started { job, tasks } = pipeline
