@@ -114,14 +114,25 @@ impl LocalStack {
 
     /// How many items a DynamoDB table holds.
     pub async fn count_items(&self, table: &str) -> i32 {
-        self.dynamo()
-            .scan()
-            .table_name(table)
-            .select(aws_sdk_dynamodb::types::Select::Count)
-            .send()
-            .await
-            .unwrap_or_else(|err| panic!("scanning {table}: {err:?}"))
-            .count()
+        // A page of a scan holds at most 1 MB (a few staged batches): every page counts.
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamo()
+                .scan()
+                .table_name(table)
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap_or_else(|err| panic!("scanning {table}: {err:?}"));
+            count += page.count();
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return count;
+            }
+        }
     }
 
     /// Keys of every object under `prefix` in `bucket`.

@@ -40,29 +40,6 @@ async fn imported_once(stack: &LocalStack, run_entries: usize) -> (Arc<Pipeline>
     (Arc::new(pipeline), head)
 }
 
-/// Items in the staging table, every page of the scan counted (a page holds at most
-/// 1 MB, a few staged batches).
-async fn staged_items(stack: &LocalStack) -> i32 {
-    let mut count = 0;
-    let mut start = None;
-    loop {
-        let page = stack
-            .dynamo()
-            .scan()
-            .table_name(STAGING)
-            .select(aws_sdk_dynamodb::types::Select::Count)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        count += page.count();
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            return count;
-        }
-    }
-}
-
 /// Cancels `job` on behalf of the test suite.
 async fn cancel(pipeline: &Pipeline, job: &Job) {
     let cancelled = pipeline
@@ -130,14 +107,14 @@ async fn a_cancel_while_workers_stage_stops_them_and_leaves_nothing_staged() {
             .unwrap()
             .is_empty()
     );
-    let staged_by_first = staged_items(&stack).await;
+    let staged_by_first = stack.count_items(STAGING).await;
     assert!(staged_by_first > 0);
     let worker = {
         let (pipeline, task) = (pipeline.clone(), tasks[1].clone());
         tokio::spawn(async move { pipeline.run_shard(&task, false).await })
     };
     let waiting = std::time::Instant::now();
-    while staged_items(&stack).await <= staged_by_first {
+    while stack.count_items(STAGING).await <= staged_by_first {
         if worker.is_finished() {
             panic!(
                 "the second worker ended before staging a run: {:?}",
@@ -163,7 +140,7 @@ async fn a_cancel_while_workers_stage_stops_them_and_leaves_nothing_staged() {
     for task in &tasks[2..] {
         assert!(pipeline.run_shard(task, false).await.unwrap().is_empty());
     }
-    assert_eq!(staged_items(&stack).await, 0, "nothing stays staged");
+    assert_eq!(stack.count_items(STAGING).await, 0, "nothing stays staged");
     assert_eq!(
         import_head(&pipeline).await,
         head,
@@ -213,7 +190,7 @@ async fn a_cancel_while_the_committer_commits_leaves_the_branch_where_it_was() {
         commit_tasks.extend(pipeline.run_shard(task, false).await.unwrap());
     }
     assert_eq!(commit_tasks.len(), 1);
-    assert!(staged_items(&stack).await > 0);
+    assert!(stack.count_items(STAGING).await > 0);
 
     let committer = {
         let (pipeline, task) = (pipeline.clone(), commit_tasks.remove(0));
@@ -242,7 +219,7 @@ async fn a_cancel_while_the_committer_commits_leaves_the_branch_where_it_was() {
         head,
         "the import branch did not move"
     );
-    assert_eq!(staged_items(&stack).await, 0, "nothing stays staged");
+    assert_eq!(stack.count_items(STAGING).await, 0, "nothing stays staged");
     let log = pipeline
         .catalog
         .log("photos", IMPORT_BRANCH, 10)
@@ -369,7 +346,7 @@ async fn a_cancel_and_a_commit_never_both_happen() {
             Err(err) => panic!("attempt {attempt}: {err}"),
         }
         assert_eq!(
-            staged_items(&stack).await,
+            stack.count_items(STAGING).await,
             0,
             "attempt {attempt}: staged items left"
         );

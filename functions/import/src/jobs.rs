@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use inventory_base::dynamo::{DynamoError, is_condition_failed};
+use inventory_base::dynamo::{self, DynamoError, is_condition_failed};
 use inventory_base::location::S3Url;
 use inventory_delivery::reader::SkipCounts;
 
@@ -537,18 +537,8 @@ impl JobTable {
     }
 
     pub async fn shards(&self, job: &str) -> Result<Vec<Shard>, JobError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(shard_key(job)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| self.error(e))?;
-        output
-            .items()
+        dynamo::query_all(&self.client, &self.table, &shard_key(job), None)
+            .await?
             .iter()
             .map(|item| {
                 let mut shard: Shard = match item.get("doc") {
@@ -742,34 +732,17 @@ impl JobTable {
 
     /// The recorded results of a job's partitions, in partition order.
     pub async fn partition_results(&self, job: &str) -> Result<Vec<PartitionResult>, JobError> {
-        let mut results = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(partition_key(job)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.error(e))?;
-            for item in output.items() {
-                match item.get("doc") {
-                    Some(AttributeValue::S(doc)) => {
-                        results.push(serde_json::from_str(doc).map_err(|e| self.damaged(job, e))?)
-                    }
-                    _ => return Err(self.damaged(job, "partition without doc")),
+        let mut results = dynamo::query_all(&self.client, &self.table, &partition_key(job), None)
+            .await?
+            .iter()
+            .map(|item| match item.get("doc") {
+                Some(AttributeValue::S(doc)) => {
+                    serde_json::from_str(doc).map_err(|e| self.damaged(job, e))
                 }
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
-        results.sort_by_key(|r: &PartitionResult| r.index);
+                _ => Err(self.damaged(job, "partition without doc")),
+            })
+            .collect::<Result<Vec<PartitionResult>, _>>()?;
+        results.sort_by_key(|r| r.index);
         Ok(results)
     }
 }
