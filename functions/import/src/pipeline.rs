@@ -624,6 +624,14 @@ impl Pipeline {
             .await?)
     }
 
+    /// Removes staged runs, leaving them to their TTL when that fails.
+    async fn remove_staged(&self, job: &str, runs: impl IntoIterator<Item = StagedRun>) {
+        let runs: Vec<StagedRun> = runs.into_iter().collect();
+        if let Err(err) = self.staging.delete_job(job, &runs).await {
+            tracing::warn!(job, error = %err, "staged runs left for their TTL");
+        }
+    }
+
     /// Removes the runs this attempt at `shard` staged when another attempt (the same
     /// task handed to two workers) was counted first: the committer reads the runs of
     /// the attempt the shard records, and these would only wait for their TTL. Asked
@@ -707,11 +715,11 @@ impl Pipeline {
             Err(err) => {
                 // This attempt's runs only: another attempt at the shard may be writing
                 // its own at the same time.
-                let written: Vec<StagedRun> =
-                    runs_of(shard.index, staged.attempt, &staged.batches).collect();
-                if let Err(cleanup) = self.staging.delete_job(&job.id, &written).await {
-                    tracing::warn!(error = %cleanup, "staged runs left for their TTL");
-                }
+                self.remove_staged(
+                    &job.id,
+                    runs_of(shard.index, staged.attempt, &staged.batches),
+                )
+                .await;
                 return Err(err);
             }
         };
@@ -741,13 +749,8 @@ impl Pipeline {
         if job.state.is_finished() {
             // A committer stopped after recording the job and before removing its
             // staged items: this delivery of the task removes them.
-            if let Ok(shards) = self.jobs.shards(&job.id).await
-                && let Err(err) = self
-                    .staging
-                    .delete_job(&job.id, &staged_runs(&shards))
-                    .await
-            {
-                tracing::warn!(job = %job.id, error = %err, "staged items left for their TTL");
+            if let Ok(shards) = self.jobs.shards(&job.id).await {
+                self.remove_staged(&job.id, staged_runs(&shards)).await;
             }
             return Ok(job);
         }
@@ -1036,13 +1039,8 @@ impl Pipeline {
 
     /// [`fail`](Self::fail), with the error of recording the failure.
     async fn record_failure(&self, job: &Job, err: &PipelineError) -> Result<(), JobError> {
-        if let Ok(shards) = self.jobs.shards(&job.id).await
-            && let Err(cleanup) = self
-                .staging
-                .delete_job(&job.id, &staged_runs(&shards))
-                .await
-        {
-            tracing::warn!(job = %job.id, error = %cleanup, "staged items left for their TTL");
+        if let Ok(shards) = self.jobs.shards(&job.id).await {
+            self.remove_staged(&job.id, staged_runs(&shards)).await;
         }
         let message = err.to_string();
         self.jobs

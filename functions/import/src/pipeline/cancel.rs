@@ -13,7 +13,6 @@
 use tokio::task::JoinHandle;
 
 use crate::jobs::{Job, JobError, JobState, JobTable, staged_runs};
-use crate::staging::StagedRun;
 
 use super::{Pipeline, PipelineError};
 
@@ -51,14 +50,6 @@ impl Pipeline {
         self.remove_staged(&job.id, staged_runs(&shards)).await;
         tracing::info!(job = %job.id, by, "job cancelled");
         Ok(job)
-    }
-
-    /// Removes staged runs, leaving them to their TTL when that fails.
-    pub(super) async fn remove_staged(&self, job: &str, runs: impl IntoIterator<Item = StagedRun>) {
-        let runs: Vec<StagedRun> = runs.into_iter().collect();
-        if let Err(err) = self.staging.delete_job(job, &runs).await {
-            tracing::warn!(job, error = %err, "staged runs left for their TTL");
-        }
     }
 }
 
