@@ -266,7 +266,7 @@ def end_to_end(objects, files):
     port = free_port()
     logs = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     finished = False
-    moto = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+    moto = subprocess.Popen([str(VENV_BIN / "python"), str(ROOT / "scripts/moto-server.py"), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=open(logs / "moto.log", "w"), stderr=subprocess.STDOUT)
     env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="testing",
                AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")

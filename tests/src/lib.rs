@@ -51,17 +51,21 @@ pub struct LocalStack {
 }
 
 impl LocalStack {
-    /// Starts `moto_server` from the project's `.venv` (see `make setup`).
+    /// Starts moto's server from the project's `.venv` (see `make setup`), through
+    /// `scripts/moto-server.py`, which isolates DynamoDB's requests as AWS does.
     pub async fn start() -> LocalStack {
-        let moto = workspace_root().join(".venv/bin/moto_server");
+        let python = workspace_root().join(".venv/bin/python");
+        let moto = workspace_root().join("scripts/moto-server.py");
+        let installed = workspace_root().join(".venv/bin/moto_server");
         assert!(
-            moto.exists(),
+            installed.exists(),
             "{} is missing: run `make setup` (or `make test`) first",
-            moto.display()
+            installed.display()
         );
         let port = free_port();
-        let mut command = Command::new(&moto);
+        let mut command = Command::new(&python);
         command
+            .arg(&moto)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -430,6 +430,161 @@ async fn retried_workers_and_repeated_notifications_change_nothing() {
     );
 }
 
+/// Every shard task delivered three times and all the deliveries run at once: each shard is
+/// counted exactly once (a duplicate's counting transaction fails its condition while
+/// other shards are counted), and the commit has every object.
+#[tokio::test]
+async fn duplicated_workers_racing_count_every_shard_once() {
+    let stack = LocalStack::start().await;
+    let pipeline = setup(&stack).await;
+    let mut options = options("2026-11-20T01:00:00Z", 16);
+    options.objects = 320;
+    let generated = generate_inventory(&stack.store(), &options).await.unwrap();
+    let Started::Started { job, tasks } = pipeline
+        .start(&photos_import(&generated.manifest))
+        .await
+        .unwrap()
+    else {
+        panic!("expected a new job")
+    };
+    assert_eq!(tasks.len(), 16);
+
+    let runs = tasks
+        .iter()
+        .chain(tasks.iter())
+        .chain(tasks.iter())
+        .map(|task| pipeline.run_shard(task, false));
+    let results = futures::future::join_all(runs).await;
+    let asked: Vec<CommitTask> = results
+        .into_iter()
+        .flat_map(|result| result.unwrap())
+        .collect();
+    let counted = pipeline.jobs.get("photos", &job.id).await.unwrap();
+    assert_eq!(
+        (counted.shards_done, counted.shards_total),
+        (16, 16),
+        "each of 16 shards counted once"
+    );
+    // Deliveries that found every shard counted ask for the (one) commit: at least the
+    // one that counted the last shard.
+    assert!(!asked.is_empty(), "no delivery asked for the commit");
+    assert!(asked.iter().all(|task| *task == asked[0]), "{asked:?}");
+
+    let done = pipeline.commit(&asked[0], true).await.unwrap();
+    assert_eq!(done.summary.unwrap().total, 320);
+    assert_eq!(
+        imported_into_photos(&pipeline).await,
+        as_tree("photos-source", &generated.expected)
+    );
+}
+
+/// The local stack isolates DynamoDB's transactions as AWS does (see
+/// `scripts/moto-server.py`): 80 transactions at once, each marking one of 40 items
+/// done under the condition that it was not and counting it, two per item, beside
+/// 600 KB of other items. moto alone puts back a copy of the table taken before a
+/// transaction whose condition failed, undoing the others' writes meanwhile.
+#[tokio::test]
+async fn the_local_stack_isolates_dynamodb_transactions() {
+    use aws_sdk_dynamodb::types::{
+        AttributeValue, PutRequest, TransactWriteItem, Update, WriteRequest,
+    };
+    let stack = LocalStack::start().await;
+    stack.pipeline(small_ranges()).await;
+    let (dynamo, table) = (stack.dynamo(), "inventory-import-jobs");
+    let key = |pk: &str, sk: String| {
+        [("pk", pk.to_string()), ("sk", sk)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), AttributeValue::S(v)))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let put = |pk: &str, sk: String, name: &str, value: AttributeValue| {
+        let mut item = key(pk, sk);
+        item.insert(name.to_string(), value);
+        let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
+        WriteRequest::builder().put_request(put).build()
+    };
+    let mut writes: Vec<WriteRequest> = (0..300)
+        .map(|i| {
+            put(
+                "other",
+                format!("{i:03}"),
+                "doc",
+                AttributeValue::S("x".repeat(2048)),
+            )
+        })
+        .collect();
+    writes.extend((0..40).map(|i| {
+        put(
+            "mark",
+            format!("{i:02}"),
+            "done",
+            AttributeValue::Bool(false),
+        )
+    }));
+    writes.push(put(
+        "count",
+        "all".into(),
+        "n",
+        AttributeValue::N("0".into()),
+    ));
+    for batch in writes.chunks(25) {
+        let request = dynamo
+            .batch_write_item()
+            .request_items(table, batch.to_vec());
+        request.send().await.unwrap();
+    }
+
+    let values = |pairs: &[(&str, AttributeValue)]| {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    };
+    let transactions = (0..80).map(|i| {
+        let mark = Update::builder()
+            .table_name(table)
+            .set_key(Some(key("mark", format!("{:02}", i % 40))))
+            .update_expression("SET done = :true")
+            .condition_expression("done = :false")
+            .set_expression_attribute_values(values(&[
+                (":true", AttributeValue::Bool(true)),
+                (":false", AttributeValue::Bool(false)),
+            ]))
+            .build()
+            .unwrap();
+        let count = Update::builder()
+            .table_name(table)
+            .set_key(Some(key("count", "all".into())))
+            .update_expression("ADD n :one")
+            .set_expression_attribute_values(values(&[(":one", AttributeValue::N("1".into()))]))
+            .build()
+            .unwrap();
+        dynamo
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(mark).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+    });
+    let results = futures::future::join_all(transactions).await;
+    let succeeded = results.iter().filter(|r| r.is_ok()).count();
+
+    let count = dynamo
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key("count", "all".into())))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let counted = match count.item().and_then(|item| item.get("n")) {
+        Some(AttributeValue::N(n)) => n.clone(),
+        other => panic!("no count: {other:?}"),
+    };
+    assert_eq!((succeeded, counted.as_str()), (40, "40"));
+}
+
 #[tokio::test]
 async fn a_large_shard_is_staged_in_sorted_runs() {
     let stack = LocalStack::start().await;
