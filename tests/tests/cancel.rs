@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use integration_tests::faults::{Fault, FaultProxy, When};
 use integration_tests::{LocalStack, ok_json, photos_import, small_ranges};
 
 use inventory_devtools::generator::{GeneratorOptions, generate_inventory};
@@ -99,7 +100,10 @@ async fn a_cancel_while_workers_stage_stops_them_and_leaves_nothing_staged() {
     .await;
     assert_eq!(tasks.len(), 3);
 
-    // One worker has staged its shard; another is staging when the cancel comes.
+    // One worker has staged its shard; another is staging when the cancel comes. That
+    // one reaches DynamoDB over a slow network (each write of staged batches takes
+    // 250 ms longer), so that its 8 runs take longer than seeing it stage and
+    // cancelling, however busy the machine is.
     assert!(
         pipeline
             .run_shard(&tasks[0], false)
@@ -109,9 +113,20 @@ async fn a_cancel_while_workers_stage_stops_them_and_leaves_nothing_staged() {
     );
     let staged_by_first = stack.count_items(STAGING).await;
     assert!(staged_by_first > 0);
+    let proxy = FaultProxy::start(&stack.endpoint).await;
+    proxy.inject(
+        "BatchWriteItem",
+        Fault::Delay(Duration::from_millis(250)),
+        When::Rate {
+            probability: 1.0,
+            seed: 1,
+        },
+    );
+    let mut slow = stack.pipeline_through(&proxy, small_ranges()).await;
+    slow.run_entries = pipeline.run_entries;
     let worker = {
-        let (pipeline, task) = (pipeline.clone(), tasks[1].clone());
-        tokio::spawn(async move { pipeline.run_shard(&task, false).await })
+        let task = tasks[1].clone();
+        tokio::spawn(async move { slow.run_shard(&task, false).await })
     };
     let waiting = std::time::Instant::now();
     while stack.count_items(STAGING).await <= staged_by_first {
