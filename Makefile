@@ -16,7 +16,7 @@ LAMBDA_FUNCTIONS := trigger worker committer api
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup test chaos lint fmt build lambda sam-build demo serve bench scale-moto model clean
+.PHONY: setup test chaos soak lint fmt build lambda sam-build demo serve bench scale-moto model clean
 
 ## setup: create .venv with the local AWS stack (moto) and the build/lint tools, and
 ## install Debian's Chromium for the browser tests when it is missing
@@ -30,10 +30,13 @@ $(STAMP): Makefile
 	$(PY) -m pip install --quiet --disable-pip-version-check $(PY_TOOLS)
 	touch $@
 
-## test: every test (unit tests and integration tests against a local moto server)
+## test: every test (unit tests and integration tests against a local moto server), the
+## seeded random ones in their short versions (see soak); TEST_THREADS tests at once
+## (default 4: most of a test's time is spent waiting on moto and on child processes)
+TEST_THREADS ?= 4
 test: setup
 	cargo build --workspace --locked
-	set -o pipefail; cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
+	set -o pipefail; cargo test --workspace --locked --no-fail-fast -- --test-threads $(TEST_THREADS) 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log
 
 ## chaos: the trigger, worker and committer as separate processes, one SIGKILLed at a random
@@ -43,7 +46,21 @@ CHAOS_RUNS ?= 50
 CHAOS_SEED ?= 1
 chaos: setup
 	cargo build --workspace --locked
-	CHAOS_RUNS=$(CHAOS_RUNS) CHAOS_SEED=$(CHAOS_SEED) cargo test --locked -p integration-tests --test chaos -- --nocapture
+	CHAOS_RUNS=$(CHAOS_RUNS) CHAOS_SEED=$(CHAOS_SEED) cargo test --locked -p integration-tests --test integration -- chaos:: --nocapture
+
+## soak: the seeded random tests at full length: FAULT_SEEDS imports through 10 % faults
+## on every operation (default 20), CATALOG_MODEL_SEEDS rounds of commits against the
+## catalog's model (default 20), MODEL_STEPS steps of the branch model (default 400, from
+## MODEL_SEED). make test runs 2, 2 and 60.
+FAULT_SEEDS ?= 20
+CATALOG_MODEL_SEEDS ?= 20
+MODEL_STEPS ?= 400
+MODEL_SEED ?= 20261204
+soak: setup
+	cargo build --workspace --locked
+	FAULT_SEEDS=$(FAULT_SEEDS) CATALOG_MODEL_SEEDS=$(CATALOG_MODEL_SEEDS) MODEL_STEPS=$(MODEL_STEPS) MODEL_SEED=$(MODEL_SEED) \
+		cargo test --locked -p integration-tests --test integration -- --nocapture \
+		faults::an_import_through_ten_percent_faults catalog::random_commits branch_model::random_writes
 
 ## lint: formatting, clippy with warnings as errors, cfn-lint on the SAM template
 lint: setup

@@ -584,3 +584,15 @@ pub async fn entries_at(
     }
     entries
 }
+
+/// A count a long test takes from the environment (`make soak` and `make chaos` set
+/// larger ones than `make test`'s defaults).
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v:?} is not a number"))
+        })
+        .unwrap_or(default)
+}

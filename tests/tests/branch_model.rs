@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use integration_tests::LocalStack;
+use integration_tests::{LocalStack, env_number};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -193,6 +193,7 @@ async fn check(catalog: &Catalog, model: &Model, branches: &[&str], rng: &mut St
     }
 }
 
+/// `MODEL_STEPS` steps (default 60; `make soak` runs 400) from seed `MODEL_SEED`.
 #[tokio::test]
 async fn random_writes_commits_resets_imports_and_merges_match_a_naive_model() {
     let stack = LocalStack::start().await;
@@ -224,9 +225,10 @@ async fn random_writes_commits_resets_imports_and_merges_match_a_naive_model() {
             },
         );
     }
-    let mut rng = StdRng::seed_from_u64(20261204);
+    let mut rng = StdRng::seed_from_u64(env_number("MODEL_SEED", 20261204));
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for step in 0..100 {
+    let steps = env_number("MODEL_STEPS", 60);
+    for step in 0..steps {
         let branch = USER_BRANCHES[rng.random_range(0..USER_BRANCHES.len())].to_string();
         let action = rng.random_range(0..100);
         let label;
@@ -449,5 +451,6 @@ async fn random_writes_commits_resets_imports_and_merges_match_a_naive_model() {
     }
     // Every kind of step was taken, several times.
     assert_eq!(counts.len(), 6, "{counts:?}");
-    assert!(counts.values().all(|n| *n >= 4), "{counts:?}");
+    assert!(counts.values().all(|n| *n >= 3), "{counts:?}");
+    println!("{steps} steps: {counts:?}");
 }

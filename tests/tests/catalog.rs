@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use integration_tests::LocalStack;
+use integration_tests::{LocalStack, env_number};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -276,13 +276,14 @@ fn random_key(rng: &mut StdRng) -> String {
     key
 }
 
+/// `CATALOG_MODEL_SEEDS` rounds of commits (default 2; `make soak` runs 20).
 #[tokio::test]
 async fn random_commits_match_a_naive_model() {
     let stack = LocalStack::start().await;
     let catalog = setup(&stack).await;
     let mut model: BTreeMap<String, Entry> = BTreeMap::new();
     let mut previous = catalog.resolve("photos", "main").await.unwrap().id;
-    for seed in 0..6u64 {
+    for seed in 0..env_number("CATALOG_MODEL_SEEDS", 2) {
         let mut rng = StdRng::seed_from_u64(seed);
         let before = model.clone();
         for _ in 0..rng.random_range(50..300) {

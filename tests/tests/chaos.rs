@@ -16,7 +16,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use integration_tests::{LocalStack, as_tree, imported_into_photos, ok_json, workspace_root};
+use integration_tests::{
+    LocalStack, as_tree, env_number, imported_into_photos, ok_json, workspace_root,
+};
 use inventory_catalog::tree::RangeParams;
 use inventory_devtools::generator::{GeneratorOptions, generate_inventory};
 use inventory_importer::pipeline::IMPORT_BRANCH;
@@ -347,16 +349,6 @@ async fn wait_until_idle(stack: &LocalStack, seed: u64) {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}={v:?} is not a number"))
-        })
-        .unwrap_or(default)
 }
 
 #[tokio::test]
