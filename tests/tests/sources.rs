@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use integration_tests::{LocalStack, as_tree, ok_json};
+use serde_json::json;
 
 use inventory_catalog::tree::Entry;
 use inventory_delivery::InventoryEntry;
@@ -255,6 +256,27 @@ async fn two_buckets_under_two_paths_with_prefixes_merge_into_main_exactly() {
     next.changes.changed = 30;
     next.changes.deleted = 20;
     let day2_photos = generate_inventory(&store, &next).await.unwrap();
+    // The operator's dry run of it, worked out in one process, takes the source's scope.
+    let manifest = day2_photos.manifest.to_string();
+    let preview = ok_json(
+        stack
+            .cli()
+            .args(["inspect", &manifest, "--against", REPO, "--json"]),
+    );
+    assert_eq!(
+        (
+            &preview["prefix"],
+            &preview["path"],
+            &preview["import_branch"],
+            &preview["branch"]
+        ),
+        (
+            &json!("media/"),
+            &json!("raw/photos/"),
+            &json!("import-from-inventory"),
+            &json!("import-from-inventory")
+        )
+    );
     let stats = runner.run(true).await.unwrap();
     assert_eq!(stats.failures, 0, "{stats:?}");
     let photos_part2 = scoped(
@@ -281,6 +303,11 @@ async fn two_buckets_under_two_paths_with_prefixes_merge_into_main_exactly() {
         (added, changed, deleted)
     );
     assert_eq!(summary.total, photos_part2.len() as u64);
+    assert_eq!(
+        preview["summary"],
+        serde_json::to_value(&summary).unwrap(),
+        "inspect --against predicted the import"
+    );
     // An object that did not change keeps its entry (the generator dates a later
     // delivery's rows from its own creation time).
     let kept = photos_part2

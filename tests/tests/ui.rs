@@ -145,7 +145,9 @@ print(json.dumps(out))
         "{imports}"
     );
     assert!(imports.contains(&format!("total objects (line): {}", paths.len())));
-    assert!(repository.contains(r#"<figure class="card" id="history">"#));
+    assert!(
+        repository.contains(r#"<figure class="card history" data-branch="import-from-inventory">"#)
+    );
     assert_eq!(repository.matches(r#"<rect class="added""#).count(), 1);
     assert_eq!(result["missing"][0], serde_json::json!(404));
     assert!(

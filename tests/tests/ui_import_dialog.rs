@@ -142,7 +142,7 @@ result["merged"] = page.inner_text("#merged")
 page.goto(ENDPOINT + "/ui/repositories/photos/imports")
 page.wait_for_selector("#jobs tbody tr")
 result["jobs"] = rows("#jobs")
-result["bars"] = page.locator("#history rect.added").count()
+result["bars"] = page.locator(".history rect.added").count()
 shot("imports")
 # A branch made from main on the repository's page.
 page.goto(ENDPOINT + "/ui/repositories/photos")

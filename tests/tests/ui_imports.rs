@@ -100,6 +100,19 @@ page.goto(ENDPOINT + "/ui/repositories/photos?ref=main")
 result["main"] = {"forms": forms(), "notes": page.locator("#imports-only").count()}
 page.goto(ENDPOINT + "/ui/repositories/photos/compare?left=main&right=import-logs")
 result["merge into"] = texts("#destination option")
+
+# The history of the source's imports, on its own branch; and what the compare page
+# compares by default: main against that branch, and the branch against its last import.
+page.goto(ENDPOINT + "/ui/repositories/photos/imports")
+result["charts"] = page.eval_on_selector_all(
+    "figure.history",
+    "charts => charts.map(c => [c.dataset.branch, c.querySelectorAll('rect.added').length])")
+page.goto(ENDPOINT + "/ui/repositories/photos/compare")
+result["compare main"] = [page.input_value("#left"), page.input_value("#right"),
+                          page.locator("p.error").count()]
+page.goto(ENDPOINT + "/ui/repositories/photos/compare?right=import-logs")
+result["compare import"] = [page.input_value("#left"), page.input_value("#right"),
+                            page.locator("p.error").count()]
 "##;
 
 /// A delivery made at `created_at`, of objects drawn with `seed` (deliveries drawn
@@ -316,6 +329,14 @@ async fn imports_are_cancelled_from_the_imports_page_and_import_branches_are_rea
         json!({"forms": ["logout", "create-branch", "upload"], "notes": 0})
     );
     assert_eq!(seen["merge into"], json!(["main"]));
+    // Two imports on import-logs (the first, and the job that finished), none on
+    // import-from-inventory.
+    assert_eq!(seen["charts"], json!([["import-logs", 2]]));
+    assert_eq!(seen["compare main"], json!(["import-logs", "main", 0]));
+    assert_eq!(
+        seen["compare import"],
+        json!(["import-logs~1", "import-logs", 0])
+    );
 
     for name in ["cancelled", "cancel-refused", "import-branch"] {
         let file = browser::screenshots().join(format!("{name}.png"));

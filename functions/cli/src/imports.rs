@@ -318,7 +318,7 @@ pub async fn run(json: bool, command: ImportCommand) -> Result<()> {
 }
 
 /// `keys under "logs/" at raw/`, `every key at the root`.
-fn describe_scope(scope: &ImportScope) -> String {
+pub(crate) fn describe_scope(scope: &ImportScope) -> String {
     let keys = if scope.prefix.is_empty() {
         "every key".to_string()
     } else {

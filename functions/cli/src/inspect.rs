@@ -138,6 +138,14 @@ async fn against(
         "Against      {}, branch {} at {}",
         preview.repository, preview.branch, preview.commit_id
     );
+    let scope = &preview.scope;
+    if !scope.prefix.is_empty() || !scope.path.is_empty() {
+        println!(
+            "Scope        {}, imported on {}",
+            crate::imports::describe_scope(scope),
+            scope.branch
+        );
+    }
     println!(
         "Would import {} objects: {} added, {} changed, {} deleted, {} unchanged",
         HumanCount(s.total),
@@ -147,11 +155,12 @@ async fn against(
         HumanCount(s.unchanged)
     );
     println!(
-        "Skipped      {} rows: {} noncurrent versions, {} delete markers, {} incomplete rows; {} keys listed more than once",
+        "Skipped      {} rows: {} noncurrent versions, {} delete markers, {} incomplete rows, {} outside the prefix; {} keys listed more than once",
         HumanCount(s.skipped.total()),
         HumanCount(s.skipped.noncurrent_version),
         HumanCount(s.skipped.delete_marker),
         HumanCount(s.skipped.incomplete_row),
+        HumanCount(s.skipped.outside_prefix),
         HumanCount(s.duplicate_keys)
     );
     println!("Took         {seconds:.2} s; nothing was recorded");

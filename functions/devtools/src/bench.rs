@@ -20,7 +20,7 @@ use inventory_delivery::reader::InventoryEntry;
 use inventory_importer::jobs::ImportSummary;
 use inventory_importer::pipeline::{PipelineError, diff_staged, sort_and_dedup};
 use inventory_importer::preview::preview_delivery;
-use inventory_importer::scope::Origin;
+use inventory_importer::scope::{ImportScope, Origin};
 use inventory_importer::staging::{RUN_ENTRIES, StagedRun, merge_staged, pack_batches};
 use inventory_runtime::process::cpu_seconds;
 
@@ -252,8 +252,15 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
         let manifest = Manifest::load(&store, &next.manifest)
             .await
             .map_err(InspectError::from)?;
-        let summary =
-            preview_delivery(&store, &manifest, &trees, &base, &std::env::temp_dir()).await?;
+        let summary = preview_delivery(
+            &store,
+            &manifest,
+            &trees,
+            &base,
+            &ImportScope::default(),
+            &std::env::temp_dir(),
+        )
+        .await?;
         tries.push((started.elapsed().as_secs_f64(), cpu_seconds() - cpu_started));
         check("dry run", &summary, expected)?;
     }

@@ -30,14 +30,18 @@ impl PackedFields {
         })
     }
 
-    /// Appends the fields to `text`.
+    /// Appends the fields to `text`, the key being `path` then `key` (an entry's
+    /// repository path under a source's `--path`; empty: the key alone).
     pub(crate) fn push(
         text: &mut String,
+        path: &str,
         key: &str,
         etag: &str,
         version_id: Option<&str>,
     ) -> Result<Self, &'static str> {
-        let fields = Self::new(text.len(), key.len(), etag.len(), version_id.map(str::len))?;
+        let key_len = path.len() + key.len();
+        let fields = Self::new(text.len(), key_len, etag.len(), version_id.map(str::len))?;
+        text.push_str(path);
         text.push_str(key);
         text.push_str(etag);
         text.push_str(version_id.unwrap_or_default());

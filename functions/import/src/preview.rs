@@ -15,7 +15,9 @@
 //!    object, found and changed, or deleted. What was never found is added.
 //!
 //! The rules come from where an import takes them: the reader's skips, the newest of
-//! two rows ([`Recency`]) and what counts as the same object ([`ObjectIdentity`]).
+//! two rows ([`Recency`]), what counts as the same object ([`ObjectIdentity`]), and the
+//! scope of the source that feeds the repository ([`ImportScope`]): only its keys, at
+//! its path, diffed against its branch's paths under them.
 //! Memory grows with the delivery (about 250 bytes per object).
 
 use std::hash::BuildHasher;
@@ -28,7 +30,9 @@ use tokio::task::JoinSet;
 
 use inventory_base::location::S3Url;
 use inventory_catalog::catalog::{Catalog, CatalogError};
-use inventory_catalog::tree::{Address, ObjectIdentity, RangeFile, Tree, TreeError, TreeStore};
+use inventory_catalog::tree::{
+    Address, ObjectIdentity, RangeFile, RangeInfo, Tree, TreeError, TreeStore,
+};
 use inventory_delivery::inspect::{InspectError, fetch_verified};
 use inventory_delivery::manifest::{DataFormat, Manifest, SchemaColumn};
 use inventory_delivery::reader::{
@@ -37,7 +41,9 @@ use inventory_delivery::reader::{
 
 use crate::jobs::ImportSummary;
 use crate::packed::PackedFields;
-use crate::pipeline::{IMPORT_BRANCH, PipelineError};
+use crate::pipeline::PipelineError;
+use crate::scope::{ImportScope, Origin};
+use crate::sources::ImportSources;
 
 /// Partitions of the key hashes, each with its own table: enough for every core to
 /// build some, and small tables stay in cache longer.
@@ -55,11 +61,42 @@ pub struct Preview {
     /// the first import (as a dry-run job does).
     pub branch: String,
     pub commit_id: String,
+    /// The part of the bucket taken and where it lands (`prefix`, `path`), and the
+    /// import branch (`import_branch`): the source's, when the delivery is where the
+    /// repository's source is delivered; else every key, at the root.
+    #[serde(flatten, with = "scope_fields")]
+    pub scope: ImportScope,
     pub summary: ImportSummary,
+}
+
+/// A preview's scope beside its other fields, its branch named `import_branch` (the
+/// preview's `branch` is the one diffed against).
+mod scope_fields {
+    use serde::{Serialize, Serializer};
+
+    use crate::scope::ImportScope;
+
+    #[derive(Serialize)]
+    struct Fields<'a> {
+        prefix: &'a str,
+        path: &'a str,
+        import_branch: &'a str,
+    }
+
+    pub fn serialize<S: Serializer>(scope: &ImportScope, serializer: S) -> Result<S::Ok, S::Error> {
+        Fields {
+            prefix: &scope.prefix,
+            path: &scope.path,
+            import_branch: &scope.branch,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Diffs a delivery against the repository's import branch (its default branch
 /// before the first import), as a dry-run job would, without recording anything.
+/// A delivery of the repository's source is taken with that source's scope, as its
+/// jobs take it.
 pub async fn preview_import(
     catalog: &Catalog,
     repository: &str,
@@ -68,7 +105,14 @@ pub async fn preview_import(
     temp_dir: &Path,
 ) -> Result<Preview, PipelineError> {
     let repository = catalog.repository(repository).await?;
-    let branch = match catalog.branch(&repository.name, IMPORT_BRANCH).await {
+    let scope = match ImportSources::new(catalog)
+        .source_for_manifest(&manifest.url)
+        .await?
+    {
+        Some(source) if source.repository == repository.name => source.scope,
+        _ => ImportScope::default(),
+    };
+    let branch = match catalog.branch(&repository.name, &scope.branch).await {
         Err(CatalogError::BranchNotFound { .. }) => {
             catalog
                 .branch(&repository.name, &repository.default_branch)
@@ -79,28 +123,31 @@ pub async fn preview_import(
     let head = catalog.resolve(&repository.name, &branch.commit_id).await?;
     let base = catalog.tree_of(&repository, &head).await?;
     let trees = catalog.trees(&repository);
-    let summary = preview_delivery(store, manifest, &trees, &base, temp_dir).await?;
+    let summary = preview_delivery(store, manifest, &trees, &base, &scope, temp_dir).await?;
     Ok(Preview {
         repository: repository.name,
         branch: branch.name,
         commit_id: head.id,
+        scope,
         summary,
     })
 }
 
-/// Diffs the delivery described by `manifest` against `base`, a tree in `trees`.
-/// Returns the summary an import of it would report: added, changed, deleted,
-/// unchanged, skipped rows and duplicate keys.
+/// Diffs the delivery described by `manifest`, taken with `scope`, against the paths
+/// of `base` (a tree in `trees`) that the scope covers. Returns the summary an import
+/// of it would report: added, changed, deleted, unchanged, skipped rows and duplicate
+/// keys.
 pub async fn preview_delivery(
     store: &inventory_base::ObjectStore,
     manifest: &Manifest,
     trees: &TreeStore,
     base: &Tree,
+    scope: &ImportScope,
     temp_dir: &Path,
 ) -> Result<ImportSummary, PipelineError> {
-    let (files, skipped) = read_delivery(store, manifest, temp_dir).await?;
-    let bucket = manifest.source_bucket.clone();
-    let built = tokio::task::spawn_blocking(move || DeliveryIndex::build(files, &bucket))
+    let (files, skipped) = read_delivery(store, manifest, scope, temp_dir).await?;
+    let (bucket, path) = (manifest.source_bucket.clone(), scope.path.clone());
+    let built = tokio::task::spawn_blocking(move || DeliveryIndex::build(files, &bucket, &path))
         .await
         .map_err(|err| err.to_string())
         .and_then(|built| built)
@@ -110,7 +157,7 @@ pub async fn preview_delivery(
         })?;
     let (index, duplicate_keys) = built;
     let index = Arc::new(index);
-    let found = diff_base(&index, trees, base).await?;
+    let found = diff_base(&index, trees, base, scope.bounds()).await?;
     let total = index.keys();
     Ok(ImportSummary {
         added: total - (found.unchanged + found.changed),
@@ -157,15 +204,17 @@ impl DeliveryFile {
         Self { text, partitions }
     }
 
-    /// Packs a row of data file number `file`; `Err` names the first field too long.
-    fn push(&mut self, file: u32, row: &InventoryRow<'_>) -> Result<(), &'static str> {
+    /// Packs a row of data file number `file`, its key under repository `path`; `Err`
+    /// names the first field too long.
+    fn push(&mut self, file: u32, path: &str, row: &InventoryRow<'_>) -> Result<(), &'static str> {
         let fields = PackedFields::push(
             &mut self.text,
+            path,
             row.key,
             &row.etag,
             row.version_id.as_deref(),
         )?;
-        let hash = key_hash(row.key);
+        let hash = key_hash(fields.key(&self.text));
         self.partitions[partition(hash)].push(DeliveryRow {
             hash,
             size: row.size,
@@ -198,11 +247,12 @@ impl DeliveryRow {
         )
     }
 
-    fn identity<'a>(&self, texts: &'a [String], bucket: &'a str) -> ObjectIdentity<'a> {
+    /// The object's identity; its key is its repository path without the `origin`'s.
+    fn identity<'a>(&self, texts: &'a [String], origin: Origin<'a>) -> ObjectIdentity<'a> {
         ObjectIdentity {
             address: Address::Imported {
-                bucket,
-                key: self.key(texts),
+                bucket: origin.bucket,
+                key: origin.key(self.key(texts)),
             },
             version_id: self.version_id(texts),
             size: self.size,
@@ -221,10 +271,12 @@ fn partition(hash: u64) -> usize {
     (hash >> 32) as usize % PARTITIONS
 }
 
-/// Fetches, verifies and decodes every data file, as many at once as there are cores.
+/// Fetches, verifies and decodes every data file, as many at once as there are cores;
+/// keeps the rows of `scope`'s keys, at its path.
 async fn read_delivery(
     store: &inventory_base::ObjectStore,
     manifest: &Manifest,
+    scope: &ImportScope,
     temp_dir: &Path,
 ) -> Result<(Vec<DeliveryFile>, SkipCounts), PipelineError> {
     let permits = Arc::new(Semaphore::new(cores()));
@@ -232,6 +284,7 @@ async fn read_delivery(
     for (index, file) in manifest.files.iter().enumerate() {
         let (store, manifest, file) = (store.clone(), manifest.clone(), file.clone());
         let (temp_dir, permits) = (temp_dir.to_path_buf(), permits.clone());
+        let scope = scope.clone();
         readers.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let (url, copy) = fetch_verified(&store, &manifest, &file, &temp_dir).await?;
@@ -243,7 +296,15 @@ async fn read_delivery(
             })?;
             let (format, columns) = (manifest.format, manifest.schema);
             let packed = tokio::task::spawn_blocking(move || {
-                pack_file(&copy.path, &name, format, &columns, &bucket, number)
+                let file = DataFile {
+                    path: &copy.path,
+                    name: &name,
+                    format,
+                    columns: &columns,
+                    bucket: &bucket,
+                    number,
+                };
+                pack_file(&file, &scope)
             })
             .await
             .map_err(|err| interrupted(&url, err))??;
@@ -261,22 +322,33 @@ async fn read_delivery(
     Ok((files.into_iter().flatten().collect(), skipped))
 }
 
-/// Decodes data file number `number`, on local disk, into packed rows; `format` and
-/// `columns` are the manifest's `fileFormat` and `fileSchema`.
-fn pack_file(
-    path: &Path,
-    name: &str,
+/// Data file number `number` of a delivery, fetched to `path`; `format` and `columns`
+/// are the manifest's `fileFormat` and `fileSchema`.
+struct DataFile<'a> {
+    path: &'a Path,
+    name: &'a str,
     format: DataFormat,
-    columns: &[SchemaColumn],
-    bucket: &str,
+    columns: &'a [SchemaColumn],
+    bucket: &'a str,
     number: u32,
+}
+
+/// Decodes a data file into packed rows: those of `scope`'s keys (the others are
+/// counted as `outside_prefix`), at its path.
+fn pack_file(
+    data: &DataFile<'_>,
+    scope: &ImportScope,
 ) -> Result<(DeliveryFile, SkipCounts), InventoryError> {
-    let mut reader = open_data_file(format, path, name, Some(bucket), columns)?;
+    let (name, format) = (data.name, data.format);
+    let mut reader = open_data_file(format, data.path, name, Some(data.bucket), data.columns)?;
     let mut file = DeliveryFile::new(reader.text_bytes() as usize, reader.total_rows() as usize);
     let mut skipped = SkipCounts::default();
     let mut too_long = None;
+    let (prefix, path) = (scope.prefix.as_str(), scope.path.as_str());
     while let Some(batch) = reader.next_rows(|row| {
-        if let Err(field) = file.push(number, &row) {
+        if !row.key.starts_with(prefix) {
+            skipped.outside_prefix += 1;
+        } else if let Err(field) = file.push(data.number, path, &row) {
             too_long.get_or_insert(field);
         }
     }) {
@@ -292,18 +364,21 @@ fn pack_file(
     Ok((file, skipped))
 }
 
-/// The delivery's rows to import, findable by key: one row per key, the newest.
+/// The delivery's rows to import, findable by repository path: one row per key, the
+/// newest.
 struct DeliveryIndex {
     texts: Vec<String>,
     tables: Vec<RowTable>,
     bucket: String,
+    /// The scope's repository path, before every key.
+    path: String,
 }
 
 impl DeliveryIndex {
     /// Indexes the packed files' rows, one table per partition, the partitions shared
     /// between as many threads as there are cores. Returns the index and how many
     /// rows were dropped because their key was listed again with a newer row.
-    fn build(files: Vec<DeliveryFile>, bucket: &str) -> Result<(Self, u64), String> {
+    fn build(files: Vec<DeliveryFile>, bucket: &str, path: &str) -> Result<(Self, u64), String> {
         let builders = cores().min(PARTITIONS);
         // Each builder takes its partitions' rows from every file.
         let mut work: Vec<Vec<(usize, Vec<Vec<DeliveryRow>>)>> =
@@ -351,6 +426,7 @@ impl DeliveryIndex {
             texts,
             tables: tables.into_iter().flatten().collect(),
             bucket: bucket.to_string(),
+            path: path.to_string(),
         };
         Ok((index, duplicates))
     }
@@ -386,7 +462,11 @@ impl DeliveryIndex {
             if let Some(at) = step.checked_sub(2 * AHEAD).filter(|&at| at < hashes.len()) {
                 let hash = hashes[at];
                 let found = self.table(hash).find(&self.texts, hash, key(at));
-                visit(at, found.map(|row| row.identity(&self.texts, &self.bucket)));
+                let origin = Origin {
+                    bucket: &self.bucket,
+                    path: &self.path,
+                };
+                visit(at, found.map(|row| row.identity(&self.texts, origin)));
             }
         }
     }
@@ -577,7 +657,8 @@ impl BaseCounts {
     }
 }
 
-/// Looks up every entry of `base` in the delivery. Fetches wait on the network, so
+/// Looks up every entry of `base` within `bounds` (the scope's paths, `[lo, hi)`) in
+/// the delivery; ranges wholly outside are not even fetched. Fetches wait on the network, so
 /// several are in flight; decoding a range and looking up its entries takes a core,
 /// so as many threads as there are cores do that, range after range: a thread that
 /// goes on to its next range reuses the memory of its last one instead of touching
@@ -586,7 +667,9 @@ async fn diff_base(
     index: &Arc<DeliveryIndex>,
     trees: &TreeStore,
     base: &Tree,
+    bounds: (Option<String>, Option<String>),
 ) -> Result<BaseCounts, PipelineError> {
+    let bounds = Arc::new(bounds);
     let (fetched, to_diff) = tokio::sync::mpsc::channel::<RangeFile>(RANGES_IN_FLIGHT);
     let to_diff = Arc::new(std::sync::Mutex::new(to_diff));
     let interrupted = |reason: String| TreeError::Damaged {
@@ -595,7 +678,7 @@ async fn diff_base(
     };
     let differs: Vec<_> = (0..cores())
         .map(|_| {
-            let (index, to_diff) = (index.clone(), to_diff.clone());
+            let (index, to_diff, bounds) = (index.clone(), to_diff.clone(), bounds.clone());
             let stopped = interrupted("another reader stopped".into());
             tokio::task::spawn_blocking(move || {
                 let mut counts = BaseCounts::default();
@@ -603,7 +686,7 @@ async fn diff_base(
                     // A range is taken while holding the lock, then diffed without it.
                     let next = to_diff.lock().map(|mut ranges| ranges.blocking_recv());
                     match next {
-                        Ok(Some(range)) => match diff_range(&index, range) {
+                        Ok(Some(range)) => match diff_range(&index, range, &bounds) {
                             Ok(found) => counts.add(found),
                             Err(err) => {
                                 // Nothing more is worth fetching.
@@ -626,7 +709,13 @@ async fn diff_base(
 
     let permits = Arc::new(Semaphore::new(RANGES_IN_FLIGHT));
     let mut fetches = JoinSet::new();
-    for range in &base.ranges {
+    let (lo, hi) = bounds.as_ref();
+    let beyond = |range: &&RangeInfo| {
+        hi.as_deref()
+            .is_some_and(|hi| range.min_path.as_str() >= hi)
+            || lo.as_deref().is_some_and(|lo| range.max_path.as_str() < lo)
+    };
+    for range in base.ranges.iter().filter(|range| !beyond(range)) {
         let (trees, permits, fetched) = (trees.clone(), permits.clone(), fetched.clone());
         let id = range.id.clone();
         fetches.spawn(async move {
@@ -662,17 +751,33 @@ async fn diff_base(
     }
 }
 
-fn diff_range(index: &DeliveryIndex, range: RangeFile) -> Result<BaseCounts, TreeError> {
+/// Looks up a range's entries within `[lo, hi)` in the delivery.
+fn diff_range(
+    index: &DeliveryIndex,
+    range: RangeFile,
+    (lo, hi): &(Option<String>, Option<String>),
+) -> Result<BaseCounts, TreeError> {
+    let within = |path: &str| {
+        lo.as_deref().is_none_or(|lo| path >= lo) && hi.as_deref().is_none_or(|hi| path < hi)
+    };
+    let bounded = lo.is_some() || hi.is_some();
     let mut counts = BaseCounts::default();
-    let mut hashes = Vec::new();
+    let (mut hashes, mut rows) = (Vec::new(), Vec::new());
     for batch in range.identities()? {
+        // The rows looked up: all of them, or those within the bounds.
+        rows.clear();
+        if bounded {
+            rows.extend((0..batch.len()).filter(|&row| within(batch.path(row))));
+        }
+        let row = |at: usize| if bounded { rows[at] } else { at };
+        let looked_up = if bounded { rows.len() } else { batch.len() };
         hashes.clear();
-        hashes.extend((0..batch.len()).map(|row| key_hash(batch.path(row))));
+        hashes.extend((0..looked_up).map(|at| key_hash(batch.path(row(at)))));
         index.find_each(
             &hashes,
-            |row| batch.path(row),
-            |row, new| match new {
-                Some(new) if new == batch.identity(row) => counts.unchanged += 1,
+            |at| batch.path(row(at)),
+            |at, new| match new {
+                Some(new) if new == batch.identity(row(at)) => counts.unchanged += 1,
                 Some(_) => counts.changed += 1,
                 None => counts.deleted += 1,
             },
@@ -729,7 +834,7 @@ mod tests {
             ("b", 0xBBBB_0000_0000_0003, 50),
         ];
         for (key, hash, modified) in listed {
-            let fields = PackedFields::push(&mut text, key, "etag", None).unwrap();
+            let fields = PackedFields::push(&mut text, "", key, "etag", None).unwrap();
             rows.push(DeliveryRow {
                 hash,
                 size: modified as u64,
@@ -818,9 +923,16 @@ mod tests {
         let written = write_inventory(&store, &options, &delivery).await.unwrap();
         let manifest = Manifest::load(&store, &written.manifest).await.unwrap();
 
-        let summary = preview_delivery(&store, &manifest, &trees, &base, root.path())
-            .await
-            .unwrap();
+        let summary = preview_delivery(
+            &store,
+            &manifest,
+            &trees,
+            &base,
+            &ImportScope::default(),
+            root.path(),
+        )
+        .await
+        .unwrap();
         let shown = |s: &ImportSummary| {
             (
                 s.added,
@@ -863,10 +975,17 @@ mod tests {
         let local = |id: &str| local_path(root.path(), &trees.range_url(id));
 
         let preview_error = || async {
-            preview_delivery(&store, &manifest, &trees, &base, root.path())
-                .await
-                .unwrap_err()
-                .to_string()
+            preview_delivery(
+                &store,
+                &manifest,
+                &trees,
+                &base,
+                &ImportScope::default(),
+                root.path(),
+            )
+            .await
+            .unwrap_err()
+            .to_string()
         };
 
         let damaged = local(&base.ranges[3].id);

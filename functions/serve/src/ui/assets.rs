@@ -34,7 +34,7 @@ button.secondary { background: #fff; color: var(--accent); }
 progress { width: 100%; height: .8rem; }
 .row > .error, .row > ul.conflicts { flex-basis: 100%; }
 h1.mono { font-size: 1.25rem; word-break: break-all; }
-#history svg { max-width: 100%; height: auto; }
+.history svg { max-width: 100%; height: auto; }
 .added { color: var(--ok); } .removed { color: var(--bad); } .changed { color: #8a5a00; }
 #jobs td.error, #jobs td.cancelled-by { overflow-wrap: anywhere; }
 "#;

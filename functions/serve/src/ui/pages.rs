@@ -238,7 +238,7 @@ pub async fn repository(
     {
         return Err(failure(&viewer, err));
     }
-    let history = import_history(&state, &repository).await;
+    let histories = import_histories(&state, &repository).await;
     let base = format!("/ui/repositories/{repository}?ref={}", encode(&reference));
     let api_branch = format!(
         "/repositories/{}/branches/{}",
@@ -288,7 +288,7 @@ pub async fn repository(
                     "Branch " (reference) " changes only by imports: create a branch from it, or merge it into a branch of your own, to change its objects."
                 }
             }
-            @if !history.is_empty() { (history_chart(&history)) }
+            @for (branch, history) in &histories { (history_chart(branch, history)) }
             p.crumbs {
                 a href=(base) { (repository) }
                 @for (name, prefix) in &crumbs {
@@ -504,9 +504,18 @@ pub async fn compare(
         .await
         .map_err(|err| failure(&viewer, err))?;
     let right = query.right.unwrap_or(repo.default_branch.clone());
+    // By default: an import branch against its previous import; another branch against
+    // the import branch (the first source's, or the only one there is).
+    let import_branches: Vec<&str> = branches
+        .iter()
+        .filter(|b| b.imports_only)
+        .map(|b| b.name.as_str())
+        .collect();
     let left = query.left.unwrap_or_else(|| {
-        if right == IMPORT_BRANCH {
-            format!("{IMPORT_BRANCH}~1")
+        if import_branches.contains(&right.as_str()) || right == IMPORT_BRANCH {
+            format!("{right}~1")
+        } else if import_branches.len() == 1 {
+            import_branches[0].to_string()
         } else {
             IMPORT_BRANCH.to_string()
         }
@@ -614,7 +623,7 @@ pub async fn imports(
         .repository(&repository)
         .await
         .map_err(|err| failure(&viewer, err))?;
-    let history = import_history(&state, &repository).await;
+    let histories = import_histories(&state, &repository).await;
     Ok(layout(
         &format!("{repository} imports"),
         Some(&viewer),
@@ -622,7 +631,12 @@ pub async fn imports(
         html! {
             h1 { (repository) " · imports" }
             (repository_tabs(&repository, &repo.default_branch, "Imports"))
-            (history_chart(&history))
+            @if histories.is_empty() {
+                p.muted { "No import yet." }
+            }
+            @for (branch, history) in &histories {
+                (history_chart(branch, history))
+            }
             h2 { "Import a delivery" }
             form.card #import-dialog data-repository=(repository) data-default-branch=(repo.default_branch) {
                 label for="manifest" { "Manifest URL" }
@@ -671,10 +685,26 @@ struct Imported {
     total: u64,
 }
 
-/// The imports of a repository, oldest first: the import branch's commits that record
-/// an import's counts (at most the last 30).
-async fn import_history(state: &ApiState, repository: &str) -> Vec<Imported> {
-    let Ok(commits) = state.catalog.log(repository, IMPORT_BRANCH, 30).await else {
+/// The imports of a repository on each of its import branches (one per source), each
+/// branch's oldest first; branches with no import yet are left out.
+async fn import_histories(state: &ApiState, repository: &str) -> Vec<(String, Vec<Imported>)> {
+    let Ok(branches) = state.catalog.list_branches(repository).await else {
+        return Vec::new();
+    };
+    let mut histories = Vec::new();
+    for branch in branches.into_iter().filter(|b| b.imports_only) {
+        let history = import_history(state, repository, &branch.name).await;
+        if !history.is_empty() {
+            histories.push((branch.name, history));
+        }
+    }
+    histories
+}
+
+/// The imports on `branch`, oldest first: its commits that record an import's counts
+/// (at most the last 30).
+async fn import_history(state: &ApiState, repository: &str, branch: &str) -> Vec<Imported> {
+    let Ok(commits) = state.catalog.log(repository, branch, 30).await else {
         return Vec::new();
     };
     let number = |commit: &inventory_catalog::catalog::Commit, key: &str| {
@@ -696,12 +726,9 @@ async fn import_history(state: &ApiState, repository: &str) -> Vec<Imported> {
     history
 }
 
-/// Bars of added / changed / deleted per import, and a line of the total objects, as
-/// SVG drawn here.
-fn history_chart(history: &[Imported]) -> Markup {
-    if history.is_empty() {
-        return html! { p.muted { "No import yet." } };
-    }
+/// Bars of added / changed / deleted per import on `branch`, and a line of the total
+/// objects, as SVG drawn here.
+fn history_chart(branch: &str, history: &[Imported]) -> Markup {
     let (width, height, pad) = (760.0_f64, 220.0_f64, 36.0_f64);
     let slot = (width - 2.0 * pad) / history.len() as f64;
     let bar = (slot / 4.0).max(2.0);
@@ -725,7 +752,7 @@ fn history_chart(history: &[Imported]) -> Markup {
         })
         .collect();
     html! {
-        figure.card #history {
+        figure.card.history data-branch=(branch) {
             svg width=(width) height=(height) viewBox={ "0 0 " (width) " " (height) } role="img" aria-label="Imports: objects added, changed and deleted, and total objects" {
                 line x1=(pad) y1=(height - pad) x2=(width - pad) y2=(height - pad) stroke="#d9dee5" {}
                 @for (n, import) in history.iter().enumerate() {
@@ -747,7 +774,7 @@ fn history_chart(history: &[Imported]) -> Markup {
             }
             figcaption.muted {
                 span.added { "■ added" } " " span.changed { "■ changed" } " " span.removed { "■ deleted" }
-                " per import, oldest first; the line is the total of objects"
+                " per import on " (branch) ", oldest first; the line is the total of objects"
             }
         }
     }
