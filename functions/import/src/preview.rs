@@ -31,7 +31,7 @@ use tokio::task::JoinSet;
 use inventory_base::location::S3Url;
 use inventory_catalog::catalog::{Catalog, CatalogError};
 use inventory_catalog::tree::{
-    Address, ObjectIdentity, RangeFile, RangeInfo, Tree, TreeError, TreeStore,
+    Address, IdentityBatch, ObjectIdentity, RangeFile, RangeInfo, Tree, TreeError, TreeStore,
 };
 use inventory_delivery::inspect::{InspectError, fetch_verified};
 use inventory_delivery::manifest::{DataFormat, Manifest, SchemaColumn};
@@ -214,7 +214,11 @@ impl DeliveryFile {
             &row.etag,
             row.version_id.as_deref(),
         )?;
-        let hash = key_hash(fields.key(&self.text));
+        let hash = if path.is_empty() {
+            key_hash(row.key)
+        } else {
+            key_hash(fields.key(&self.text))
+        };
         self.partitions[partition(hash)].push(DeliveryRow {
             hash,
             size: row.size,
@@ -346,7 +350,7 @@ fn pack_file(
     let mut too_long = None;
     let (prefix, path) = (scope.prefix.as_str(), scope.path.as_str());
     while let Some(batch) = reader.next_rows(|row| {
-        if !row.key.starts_with(prefix) {
+        if !prefix.is_empty() && !row.key.starts_with(prefix) {
             skipped.outside_prefix += 1;
         } else if let Err(field) = file.push(data.number, path, &row) {
             too_long.get_or_insert(field);
@@ -764,26 +768,53 @@ fn diff_range(
     let mut counts = BaseCounts::default();
     let (mut hashes, mut rows) = (Vec::new(), Vec::new());
     for batch in range.identities()? {
-        // The rows looked up: all of them, or those within the bounds.
-        rows.clear();
         if bounded {
+            rows.clear();
             rows.extend((0..batch.len()).filter(|&row| within(batch.path(row))));
+            look_up(
+                index,
+                &batch,
+                rows.len(),
+                |at| rows[at],
+                &mut hashes,
+                &mut counts,
+            );
+        } else {
+            look_up(
+                index,
+                &batch,
+                batch.len(),
+                |at| at,
+                &mut hashes,
+                &mut counts,
+            );
         }
-        let row = |at: usize| if bounded { rows[at] } else { at };
-        let looked_up = if bounded { rows.len() } else { batch.len() };
-        hashes.clear();
-        hashes.extend((0..looked_up).map(|at| key_hash(batch.path(row(at)))));
-        index.find_each(
-            &hashes,
-            |at| batch.path(row(at)),
-            |at, new| match new {
-                Some(new) if new == batch.identity(row(at)) => counts.unchanged += 1,
-                Some(_) => counts.changed += 1,
-                None => counts.deleted += 1,
-            },
-        );
     }
     Ok(counts)
+}
+
+/// Looks up `looked_up` rows of a batch in the delivery, the `at`th being row
+/// `row(at)`: every row, or those within a scope (a function of its own for each, so
+/// that looking up every row costs nothing more).
+fn look_up(
+    index: &DeliveryIndex,
+    batch: &IdentityBatch,
+    looked_up: usize,
+    row: impl Fn(usize) -> usize + Copy,
+    hashes: &mut Vec<u64>,
+    counts: &mut BaseCounts,
+) {
+    hashes.clear();
+    hashes.extend((0..looked_up).map(|at| key_hash(batch.path(row(at)))));
+    index.find_each(
+        hashes,
+        |at| batch.path(row(at)),
+        |at, new| match new {
+            Some(new) if new == batch.identity(row(at)) => counts.unchanged += 1,
+            Some(_) => counts.changed += 1,
+            None => counts.deleted += 1,
+        },
+    );
 }
 
 fn cores() -> usize {
