@@ -6,6 +6,8 @@
 //! completion is a transaction that marks the shard done and counts it on the job
 //! exactly once, however often a worker is retried.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::Utc;
@@ -422,11 +424,17 @@ impl JobTable {
         let item = output
             .item
             .ok_or_else(|| JobError::NotFound(id.to_string()))?;
-        let (doc, version) = match (item.get("doc"), item.get("version")) {
-            (Some(AttributeValue::S(doc)), Some(AttributeValue::N(version))) => {
-                (doc, version.clone())
-            }
-            _ => return Err(self.damaged(id, "doc or version missing")),
+        let Some(AttributeValue::N(version)) = item.get("version") else {
+            return Err(self.damaged(id, "version missing"));
+        };
+        Ok((self.job_of(id, &item)?, version.clone()))
+    }
+
+    /// The job a job item holds: its document, with the shards and partitions counted
+    /// done beside it.
+    fn job_of(&self, id: &str, item: &HashMap<String, AttributeValue>) -> Result<Job, JobError> {
+        let Some(AttributeValue::S(doc)) = item.get("doc") else {
+            return Err(self.damaged(id, "doc missing"));
         };
         let mut job: Job = serde_json::from_str(doc).map_err(|e| self.damaged(id, e))?;
         if let Some(AttributeValue::N(done)) = item.get("shards_done") {
@@ -435,7 +443,7 @@ impl JobTable {
         if let Some(AttributeValue::Ns(done)) = item.get("partitions_done") {
             job.partitions_done = done.len();
         }
-        Ok((job, version))
+        Ok(job)
     }
 
     pub async fn get(&self, repository: &str, id: &str) -> Result<Job, JobError> {
@@ -504,34 +512,21 @@ impl JobTable {
 
     /// Jobs of a repository, newest first.
     pub async fn list(&self, repository: &str) -> Result<Vec<Job>, JobError> {
-        let mut jobs = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(job_key(repository)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.error(e))?;
-            for item in output.items() {
-                if let Some(AttributeValue::S(doc)) = item.get("doc") {
-                    let mut job: Job =
-                        serde_json::from_str(doc).map_err(|e| self.damaged(repository, e))?;
-                    if let Some(AttributeValue::N(done)) = item.get("shards_done") {
-                        job.shards_done = done.parse().unwrap_or(job.shards_done);
-                    }
-                    jobs.push(job);
-                }
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let items =
+            dynamo::query_all(&self.client, &self.table, &job_key(repository), None).await?;
+        // An item without a document holds only a count (of a job never recorded):
+        // nothing to list.
+        let mut jobs = items
+            .iter()
+            .filter(|item| item.contains_key("doc"))
+            .map(|item| {
+                let id = match item.get("sk") {
+                    Some(AttributeValue::S(id)) => id.as_str(),
+                    _ => repository,
+                };
+                self.job_of(id, item)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         Ok(jobs)
     }
