@@ -10,7 +10,9 @@ use inventory_devtools::generator::{
     GeneratedInventory, GeneratorOptions, generate_inventory, write_inventory,
 };
 use inventory_importer::jobs::{ImportSummary, JobState};
-use inventory_importer::pipeline::{CommitTask, IMPORT_BRANCH, ImportRequest, Pipeline, Started};
+use inventory_importer::pipeline::{
+    CommitTask, IMPORT_BRANCH, ImportRequest, Pipeline, ShardTask, Started,
+};
 use inventory_importer::sources::{ImportSource, ImportSources};
 
 fn options(created_at: &str, files: usize) -> GeneratorOptions {
@@ -36,6 +38,17 @@ async fn setup(stack: &LocalStack) -> Pipeline {
         .await
         .unwrap();
     pipeline
+}
+
+/// The new job of a delivery and its shard tasks (returned, not sent to a queue).
+async fn started(
+    pipeline: &Pipeline,
+    manifest: &inventory_base::location::S3Url,
+) -> (inventory_importer::jobs::Job, Vec<ShardTask>) {
+    match pipeline.start(&photos_import(manifest)).await.unwrap() {
+        Started::Started { job, tasks } => (job, tasks),
+        other => panic!("expected a new job, got {other:?}"),
+    }
 }
 
 async fn import(pipeline: &Pipeline, request: &ImportRequest) -> inventory_importer::jobs::Job {
@@ -299,13 +312,7 @@ async fn a_bad_delivery_fails_the_job_and_moves_no_branch() {
     options.objects = 50;
     options.config_id = "second".into();
     let second = generate_inventory(&stack.store(), &options).await.unwrap();
-    let Started::Started { job, tasks } = pipeline
-        .start(&photos_import(&second.manifest))
-        .await
-        .unwrap()
-    else {
-        panic!("expected a new job")
-    };
+    let (job, tasks) = started(&pipeline, &second.manifest).await;
     assert!(
         pipeline
             .run_shard(&tasks[1], false)
@@ -358,13 +365,7 @@ async fn retried_workers_and_repeated_notifications_change_nothing() {
     options.objects = 300;
     let generated = generate_inventory(&stack.store(), &options).await.unwrap();
 
-    let Started::Started { job, tasks } = pipeline
-        .start(&photos_import(&generated.manifest))
-        .await
-        .unwrap()
-    else {
-        panic!("expected a new job")
-    };
+    let (job, tasks) = started(&pipeline, &generated.manifest).await;
     // The same delivery announced again maps to the same job.
     match pipeline
         .start(&photos_import(&generated.manifest))
@@ -440,13 +441,7 @@ async fn duplicated_workers_racing_count_every_shard_once() {
     let mut options = options("2026-11-20T01:00:00Z", 16);
     options.objects = 320;
     let generated = generate_inventory(&stack.store(), &options).await.unwrap();
-    let Started::Started { job, tasks } = pipeline
-        .start(&photos_import(&generated.manifest))
-        .await
-        .unwrap()
-    else {
-        panic!("expected a new job")
-    };
+    let (job, tasks) = started(&pipeline, &generated.manifest).await;
     assert_eq!(tasks.len(), 16);
 
     let runs = tasks
@@ -600,13 +595,7 @@ async fn a_large_shard_is_staged_in_sorted_runs() {
     options.overlap = true;
     let generated = generate_inventory(&stack.store(), &options).await.unwrap();
 
-    let Started::Started { job, tasks } = pipeline
-        .start(&photos_import(&generated.manifest))
-        .await
-        .unwrap()
-    else {
-        panic!("expected a new job")
-    };
+    let (job, tasks) = started(&pipeline, &generated.manifest).await;
     assert_eq!(tasks.len(), 1);
     let commit = only(pipeline.run_shard(&tasks[0], true).await.unwrap());
     let shard = &pipeline.jobs.shards(&job.id).await.unwrap()[0];
