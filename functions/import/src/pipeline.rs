@@ -450,10 +450,7 @@ impl Pipeline {
             .map(|tree| tree.ranges)
             .unwrap_or_default()
             .into_iter()
-            .filter(|r| {
-                lo.as_deref().is_none_or(|lo| r.max_path.as_str() >= lo)
-                    && hi.as_deref().is_none_or(|hi| r.min_path.as_str() < hi)
-            })
+            .filter(|r| r.overlaps((lo.as_deref(), hi.as_deref())))
             .collect();
         if ranges.len() >= k {
             return Ok(cuts_from_tree(&ranges, k));

@@ -31,7 +31,7 @@ use tokio::task::JoinSet;
 use inventory_base::location::S3Url;
 use inventory_catalog::catalog::{Catalog, CatalogError};
 use inventory_catalog::tree::{
-    Address, IdentityBatch, ObjectIdentity, RangeFile, RangeInfo, Tree, TreeError, TreeStore,
+    Address, IdentityBatch, ObjectIdentity, RangeFile, Tree, TreeError, TreeStore, path_within,
 };
 use inventory_delivery::inspect::{InspectError, fetch_verified};
 use inventory_delivery::manifest::{DataFormat, Manifest, SchemaColumn};
@@ -714,12 +714,8 @@ async fn diff_base(
     let permits = Arc::new(Semaphore::new(RANGES_IN_FLIGHT));
     let mut fetches = JoinSet::new();
     let (lo, hi) = bounds.as_ref();
-    let beyond = |range: &&RangeInfo| {
-        hi.as_deref()
-            .is_some_and(|hi| range.min_path.as_str() >= hi)
-            || lo.as_deref().is_some_and(|lo| range.max_path.as_str() < lo)
-    };
-    for range in base.ranges.iter().filter(|range| !beyond(range)) {
+    let scoped = (lo.as_deref(), hi.as_deref());
+    for range in base.ranges.iter().filter(|range| range.overlaps(scoped)) {
         let (trees, permits, fetched) = (trees.clone(), permits.clone(), fetched.clone());
         let id = range.id.clone();
         fetches.spawn(async move {
@@ -761,9 +757,7 @@ fn diff_range(
     range: RangeFile,
     (lo, hi): &(Option<String>, Option<String>),
 ) -> Result<BaseCounts, TreeError> {
-    let within = |path: &str| {
-        lo.as_deref().is_none_or(|lo| path >= lo) && hi.as_deref().is_none_or(|hi| path < hi)
-    };
+    let within = |path: &str| path_within(path, (lo.as_deref(), hi.as_deref()));
     let bounded = lo.is_some() || hi.is_some();
     let mut counts = BaseCounts::default();
     let (mut hashes, mut rows) = (Vec::new(), Vec::new());

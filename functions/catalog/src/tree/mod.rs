@@ -33,7 +33,7 @@ pub use codec::{IdentityBatch, RangeFile, metarange_id};
 pub use cursor::{Cursor, IdentityCursor};
 pub use entry::{Address, Entry, EntryRef, ObjectIdentity, imported_address};
 pub use error::TreeError;
-pub use ranges::{RangeInfo, RangeParams, Tree};
+pub use ranges::{PathBounds, RangeInfo, RangeParams, Tree, path_within};
 pub use store::TreeStore;
 pub use writer::{TreeWriter, WriteStats};
 

@@ -12,6 +12,22 @@ pub struct RangeInfo {
     pub bytes: u64,
 }
 
+/// Paths `[lo, hi)`: from `lo` (included) to `hi` (excluded); `None` leaves a side open.
+pub type PathBounds<'a> = (Option<&'a str>, Option<&'a str>);
+
+/// Whether `path` lies within `bounds`.
+pub fn path_within(path: &str, (lo, hi): PathBounds<'_>) -> bool {
+    lo.is_none_or(|lo| path >= lo) && hi.is_none_or(|hi| path < hi)
+}
+
+impl RangeInfo {
+    /// Whether the range's paths reach into `bounds` (by its first and last path).
+    pub fn overlaps(&self, (lo, hi): PathBounds<'_>) -> bool {
+        lo.is_none_or(|lo| self.max_path.as_str() >= lo)
+            && hi.is_none_or(|hi| self.min_path.as_str() < hi)
+    }
+}
+
 /// How ranges are cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RangeParams {

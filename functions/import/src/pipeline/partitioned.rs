@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use inventory_catalog::catalog::{CatalogError, Commit, Repository};
-use inventory_catalog::tree::{RangeInfo, Tree, TreeStore};
+use inventory_catalog::tree::{PathBounds, RangeInfo, Tree, TreeStore, path_within};
 
 use super::{COMMIT_ATTEMPTS, Pipeline, PipelineError, diff_staged, unstable_head};
 use crate::jobs::{ImportSummary, Job, PartitionResult, Shard, partition_runs, staged_summary};
@@ -34,7 +34,7 @@ pub struct PartCommit {
 pub async fn commit_part<S: BatchSource>(
     trees: &TreeStore,
     base: &Tree,
-    bounds: (Option<&str>, Option<&str>),
+    bounds: PathBounds<'_>,
     merged: LeveledMerge<S>,
     origin: Origin<'_>,
     write: bool,
@@ -45,10 +45,7 @@ pub async fn commit_part<S: BatchSource>(
         ranges: base
             .ranges
             .iter()
-            .filter(|r| {
-                lo.is_none_or(|lo| r.max_path.as_str() >= lo)
-                    && hi.is_none_or(|hi| r.min_path.as_str() < hi)
-            })
+            .filter(|r| r.overlaps(bounds))
             .cloned()
             .collect(),
     };
@@ -110,14 +107,12 @@ pub(super) async fn scoped_tree(
 async fn carry_over(
     trees: &TreeStore,
     base: &Tree,
-    (lo, hi): (Option<&str>, Option<&str>),
+    bounds: PathBounds<'_>,
 ) -> Result<Vec<RangeInfo>, PipelineError> {
-    let within = |path: &str| lo.is_none_or(|lo| path >= lo) && hi.is_none_or(|hi| path < hi);
+    let within = |path: &str| path_within(path, bounds);
     let mut writer = trees.writer();
     for range in &base.ranges {
-        let beyond = hi.is_some_and(|hi| range.min_path.as_str() >= hi)
-            || lo.is_some_and(|lo| range.max_path.as_str() < lo);
-        if beyond {
+        if !range.overlaps(bounds) {
             continue;
         }
         if within(&range.min_path) && within(&range.max_path) && writer.at_range_boundary() {
