@@ -377,11 +377,7 @@ impl Pipeline {
             .await?
         {
             check_delivered_by(&source, &manifest)?;
-            // The source's scope when the delivery is imported where it feeds; a
-            // delivery imported by hand elsewhere is taken whole.
-            if source.repository == request.repository {
-                job.scope = source.scope;
-            }
+            job.scope = source.scope_in(&request.repository);
         }
         let last = if request.force {
             None

@@ -105,13 +105,11 @@ pub async fn preview_import(
     temp_dir: &Path,
 ) -> Result<Preview, PipelineError> {
     let repository = catalog.repository(repository).await?;
-    let scope = match ImportSources::new(catalog)
+    let scope = ImportSources::new(catalog)
         .source_for_manifest(&manifest.url)
         .await?
-    {
-        Some(source) if source.repository == repository.name => source.scope,
-        _ => ImportScope::default(),
-    };
+        .map(|source| source.scope_in(&repository.name))
+        .unwrap_or_default();
     let branch = match catalog.branch(&repository.name, &scope.branch).await {
         Err(CatalogError::BranchNotFound { .. }) => {
             catalog

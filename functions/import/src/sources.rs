@@ -59,6 +59,16 @@ impl ImportSource {
             scope: ImportScope::default(),
         }
     }
+
+    /// The scope its deliveries are imported into `repository` with: its own where it
+    /// feeds; a delivery imported by hand elsewhere is taken whole.
+    pub fn scope_in(&self, repository: &str) -> ImportScope {
+        if self.repository == repository {
+            self.scope.clone()
+        } else {
+            ImportScope::default()
+        }
+    }
 }
 
 /// An inventory configuration's prefix, always ending with `/`.
