@@ -6,7 +6,7 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
-use inventory_catalog::catalog::{CatalogError, IMPORT_BRANCH, ListOptions};
+use inventory_catalog::catalog::{Branch, CatalogError, IMPORT_BRANCH, ListOptions};
 
 use super::Viewer;
 use crate::api::ApiState;
@@ -238,7 +238,7 @@ pub async fn repository(
     {
         return Err(failure(&viewer, err));
     }
-    let histories = import_histories(&state, &repository).await;
+    let histories = import_histories(&state, &repository, &branches).await;
     let base = format!("/ui/repositories/{repository}?ref={}", encode(&reference));
     let api_branch = format!(
         "/repositories/{}/branches/{}",
@@ -623,7 +623,13 @@ pub async fn imports(
         .repository(&repository)
         .await
         .map_err(|err| failure(&viewer, err))?;
-    let histories = import_histories(&state, &repository).await;
+    // Without the branches, the page still offers its forms: no chart, as before any import.
+    let branches = state
+        .catalog
+        .list_branches(&repository)
+        .await
+        .unwrap_or_default();
+    let histories = import_histories(&state, &repository, &branches).await;
     Ok(layout(
         &format!("{repository} imports"),
         Some(&viewer),
@@ -685,17 +691,18 @@ struct Imported {
     total: u64,
 }
 
-/// The imports of a repository on each of its import branches (one per source), each
-/// branch's oldest first; branches with no import yet are left out.
-async fn import_histories(state: &ApiState, repository: &str) -> Vec<(String, Vec<Imported>)> {
-    let Ok(branches) = state.catalog.list_branches(repository).await else {
-        return Vec::new();
-    };
+/// The imports of a repository on each of its import branches (one per source) among
+/// `branches`, each branch's oldest first; branches with no import yet are left out.
+async fn import_histories(
+    state: &ApiState,
+    repository: &str,
+    branches: &[Branch],
+) -> Vec<(String, Vec<Imported>)> {
     let mut histories = Vec::new();
-    for branch in branches.into_iter().filter(|b| b.imports_only) {
+    for branch in branches.iter().filter(|b| b.imports_only) {
         let history = import_history(state, repository, &branch.name).await;
         if !history.is_empty() {
-            histories.push((branch.name, history));
+            histories.push((branch.name.clone(), history));
         }
     }
     histories
