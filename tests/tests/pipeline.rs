@@ -522,12 +522,9 @@ async fn the_local_stack_isolates_dynamodb_transactions() {
         "n",
         AttributeValue::N("0".into()),
     ));
-    for batch in writes.chunks(25) {
-        let request = dynamo
-            .batch_write_item()
-            .request_items(table, batch.to_vec());
-        request.send().await.unwrap();
-    }
+    inventory_base::dynamo::batch_write(&dynamo, table, writes)
+        .await
+        .unwrap();
 
     let values = |pairs: &[(&str, AttributeValue)]| {
         Some(
