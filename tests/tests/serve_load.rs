@@ -37,10 +37,7 @@ async fn thirty_two_clients_list_and_read_at_once_without_an_error() {
         repository: "photos".to_string(),
         keys: keys.clone(),
     };
-    let seconds = std::env::var("SERVE_LOAD_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let seconds = integration_tests::env_number("SERVE_LOAD_SECONDS", 5);
     let load = serve_bench::load(&target, &keys, &reads, 32, Duration::from_secs(seconds), 7)
         .await
         .unwrap();
